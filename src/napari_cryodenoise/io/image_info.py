@@ -1,0 +1,90 @@
+"""What we know about an image besides its pixels: the header facts we keep."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+ImageKind = Literal["image", "stack", "movie", "volume"]
+
+#: Voxel sizes that writers use when the true value is unknown.
+_PLACEHOLDER_VOXEL_SIZES = (0.0, 1.0)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """Header facts of an image file, kept with the pixels through the whole pipeline.
+
+    Attributes
+    ----------
+    path : pathlib.Path or None
+        Source file.
+    kind : {"image", "stack", "movie", "volume"}
+        A single 2D image, a stack of independent 2D images (``.mrcs``, frames
+        of a movie, tilt series), or a 3D volume.
+    shape : tuple of int
+        Array shape, ``(y, x)`` or ``(z, y, x)``.
+    voxel_size : tuple of float
+        ``(z, y, x)`` in Angstrom; 1.0 where the file gave none.
+    voxel_size_is_placeholder : bool
+        True when the file's pixel size was 0 or 1.0 (typical placeholders)
+        and 1.0 is used instead of a known value.
+    origin : tuple of float
+        ``(z, y, x)`` origin in Angstrom.
+    mode : int or None
+        MRC mode of the file (None for other formats).
+    dtype : str
+        Stored numpy dtype.
+    labels : tuple of str
+        MRC header labels.
+    extended_header_type : str
+        e.g. ``"FEI1"``.
+    """
+
+    path: Path | None
+    kind: ImageKind
+    shape: tuple[int, ...]
+    voxel_size: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    voxel_size_is_placeholder: bool = True
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    mode: int | None = None
+    dtype: str = "float32"
+    labels: tuple[str, ...] = field(default_factory=tuple)
+    extended_header_type: str = ""
+
+    @classmethod
+    def build(
+        cls, *, raw_voxel_size: tuple[float, float, float], **kwargs: Any
+    ) -> ImageInfo:
+        """Create an ImageInfo, replacing a missing or placeholder pixel size by 1.0.
+
+        The in-plane size decides: a zero z spacing with a valid x/y spacing
+        (common for 2D micrographs) takes the x spacing.
+        """
+        vz, vy, vx = (float(v) for v in raw_voxel_size)
+        planar_ok = all(math.isfinite(v) and v > 0 for v in (vy, vx))
+        placeholder = not planar_ok or (vx in _PLACEHOLDER_VOXEL_SIZES and vy == vx)
+        if placeholder:
+            voxel = (1.0, 1.0, 1.0)
+        else:
+            voxel = (vz if math.isfinite(vz) and vz > 0 else vx, vy, vx)
+        return cls(voxel_size=voxel, voxel_size_is_placeholder=placeholder, **kwargs)
+
+    @property
+    def pixel_size(self) -> float:
+        """In-plane pixel size in Angstrom (x)."""
+        return self.voxel_size[2]
+
+    @property
+    def name(self) -> str:
+        """The file's stem, or ``"image"`` without a file."""
+        return self.path.stem if self.path is not None else "image"
+
+    def as_metadata(self) -> dict[str, Any]:
+        """Plain-Python dict for napari layer metadata and JSON."""
+        out = asdict(self)
+        out["path"] = str(self.path) if self.path is not None else None
+        out["units"] = "angstrom"
+        return out
