@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Set up (idempotent) and run the whole test suite, GUI tests included, under Xvfb.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export QT_API=${QT_API:-pyqt6}
+xvfb-run -a -s "-screen 0 1600x1000x24" python3 -m pytest -ra -q "$@"

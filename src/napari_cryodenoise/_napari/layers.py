@@ -1,0 +1,72 @@
+"""Turning core images into napari layer data and back (no Qt needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..io import ImageInfo
+
+#: Key under which this plugin keeps its facts in ``layer.metadata``.
+METADATA_KEY = "cryodenoise"
+
+
+def robust_contrast_limits(
+    data: np.ndarray, low: float = 0.5, high: float = 99.5, max_samples: int = 1_000_000
+) -> tuple[float, float]:
+    """Percentile contrast limits from a strided subsample (cheap on memmaps).
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        Image, stack or volume.
+    low, high : float
+        Percentiles.
+    max_samples : int
+        Upper bound on the number of pixels read.
+
+    Returns
+    -------
+    tuple of float
+        ``(low_value, high_value)``, never equal.
+    """
+    arr = np.asarray(data)
+    step = max(1, int(np.ceil((arr.size / max_samples) ** (1.0 / arr.ndim))))
+    sample = np.asarray(arr[(slice(None, None, step),) * arr.ndim], dtype=np.float32)
+    sample = sample[np.isfinite(sample)]
+    if sample.size == 0:
+        return 0.0, 1.0
+    lo, hi = (float(v) for v in np.percentile(sample, [low, high]))
+    if hi <= lo:
+        hi = lo + 1.0
+    return lo, hi
+
+
+def layer_kwargs(data: np.ndarray, info: ImageInfo, **extra: Any) -> dict[str, Any]:
+    """Image layer keyword arguments carrying scale, units, axis names and header facts.
+
+    Stacks and movies get an unscaled first axis (frame or slice index);
+    volumes get the z voxel size.
+    """
+    vz, vy, vx = info.voxel_size
+    if data.ndim == 2:
+        scale, units, labels = (vy, vx), ("angstrom", "angstrom"), ("y", "x")
+        translate = info.origin[1:]
+    else:
+        first = "z" if info.kind == "volume" else ("frame" if info.kind == "movie" else "slice")
+        scale = (vz if info.kind == "volume" else 1.0, vy, vx)
+        units = ("angstrom" if info.kind == "volume" else "pixel", "angstrom", "angstrom")
+        labels = (first, "y", "x")
+        translate = info.origin if info.kind == "volume" else (0.0, *info.origin[1:])
+    kwargs: dict[str, Any] = {
+        "name": info.name,
+        "scale": scale,
+        "translate": translate,
+        "units": units,
+        "axis_labels": labels,
+        "contrast_limits": robust_contrast_limits(data),
+        "metadata": {METADATA_KEY: info.as_metadata()},
+    }
+    kwargs.update(extra)
+    return kwargs

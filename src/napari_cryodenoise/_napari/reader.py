@@ -1,0 +1,57 @@
+"""napari reader contribution: MRC and TIFF images, stacks, movies and volumes."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from ..io import IMAGE_SUFFIXES, is_mrc_file, read_image
+from ..io.tiff import TIFF_SUFFIXES
+from .layers import layer_kwargs
+
+LayerData = tuple  # (data, kwargs, layer_type)
+PathOrPaths = str | list[str]
+
+
+def _claims(path: str) -> bool:
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        return False
+    if suffix in TIFF_SUFFIXES:
+        return p.is_file()
+    return is_mrc_file(p)
+
+
+def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | None:
+    """Return a reader for MRC/TIFF paths this plugin can open, else None.
+
+    The check is cheap (suffix and MRC header words), so napari can offer the
+    file to other readers when it is not one of ours.
+    """
+    paths = [path] if isinstance(path, str) else list(path)
+    if not paths or not all(_claims(str(p)) for p in paths):
+        return None
+    return read_layers
+
+
+def read_layers(path: PathOrPaths) -> list[LayerData]:
+    """Read each path into an image layer with pixel size, units and header metadata.
+
+    Data stays memory-mapped in its stored dtype. A file without a real pixel
+    size is shown at 1 A/pixel with a warning.
+    """
+    paths = [path] if isinstance(path, str) else list(path)
+    layers: list[LayerData] = []
+    for p in paths:
+        data, info = read_image(p)
+        if info.voxel_size_is_placeholder:
+            warnings.warn(
+                f"{Path(p).name}: the file gives no pixel size (0 or 1.0 in the header); "
+                "showing it at 1 A/pixel.",
+                UserWarning,
+                stacklevel=2,
+            )
+        layers.append((data, layer_kwargs(data, info), "image"))
+    return layers

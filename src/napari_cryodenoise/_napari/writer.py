@@ -1,0 +1,54 @@
+"""napari writer contribution: image layers to MRC, atomically, metadata kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..io import write_mrc
+from .layers import METADATA_KEY
+
+
+def write_mrc_layer(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
+    """Write one image layer to ``path`` as float32 MRC.
+
+    The voxel size comes from the layer's scale (Angstrom), the origin from
+    its translate; the file the layer was read from is never overwritten.
+
+    Parameters
+    ----------
+    path : str
+        Target file (``.mrc``, ``.mrcs``, ``.map``, ``.rec``).
+    data : array-like
+        The layer data (the first level of a multiscale layer).
+    meta : dict
+        The layer's attributes as napari passes them.
+
+    Returns
+    -------
+    list of str
+        The written path.
+    """
+    if isinstance(data, list):  # multiscale: the full-resolution level
+        data = data[0]
+    array = np.asarray(data)
+    if array.ndim not in (2, 3):
+        raise ValueError(f"MRC holds 2D or 3D data; this layer is {array.ndim}D")
+    if meta.get("rgb"):
+        raise ValueError("RGB layers cannot be written as MRC")
+    scale = tuple(float(s) for s in meta.get("scale", (1.0,) * array.ndim))
+    translate = tuple(float(t) for t in meta.get("translate", (0.0,) * array.ndim))
+    facts = meta.get("metadata", {}).get(METADATA_KEY, {})
+    kind = facts.get("kind") if array.ndim == 3 else "image"
+    if array.ndim == 3 and kind in ("stack", "movie"):
+        voxel = (scale[1], scale[1], scale[2])  # the frame axis has no physical size
+    else:
+        voxel = scale if array.ndim == 3 else (scale[0], scale[0], scale[1])
+    origin = translate if array.ndim == 3 else (0.0, *translate)
+    protect = [p for p in (facts.get("path"), facts.get("source_path")) if p]
+    labels = [f"{k}={v}" for k, v in facts.get("settings", {}).items()][:8]
+    out = write_mrc(Path(path), array, voxel_size=voxel, origin=origin, kind=kind,
+                    labels=labels, protect=protect)
+    return [str(out)]

@@ -1,0 +1,17 @@
+"""Shared fixtures: the optional real-data folder next to the checkout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data`` next to the checkout; skips the test when absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not available (real cryo-EM data for manual checks)")
+    return SHARED_DATA
