@@ -48,3 +48,14 @@ def test_writer_never_overwrites_the_source(tmp_path):
             "metadata": {"cryodenoise": {"path": str(src), "kind": "image"}}}
     with pytest.raises(ValueError, match="refusing to overwrite"):
         write_mrc_layer(str(src), np.zeros((8, 8)), meta)
+
+
+def test_large_micrographs_get_block_averaged_display_levels(tmp_path):
+    data = np.random.default_rng(2).normal(size=(2100, 2300)).astype(np.float32)
+    path = write_mrc(tmp_path / "big.mrc", data)
+    (layer,) = napari_get_reader(str(path))(str(path))
+    levels, kwargs, _ = layer
+    assert kwargs["multiscale"] is True
+    assert isinstance(levels[0], np.memmap) and levels[0].shape == (2100, 2300)
+    assert [lv.shape for lv in levels[1:]] == [(1050, 1150), (525, 575)]
+    np.testing.assert_allclose(levels[1][0, 0], data[:2, :2].mean(), rtol=1e-5)

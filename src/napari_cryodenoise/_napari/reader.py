@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..io import IMAGE_SUFFIXES, is_mrc_file, read_image
 from ..io.tiff import TIFF_SUFFIXES
-from .layers import layer_kwargs
+from .layers import display_pyramid, layer_kwargs
 
 LayerData = tuple  # (data, kwargs, layer_type)
 PathOrPaths = str | list[str]
@@ -39,8 +39,10 @@ def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerDa
 def read_layers(path: PathOrPaths) -> list[LayerData]:
     """Read each path into an image layer with pixel size, units and header metadata.
 
-    Data stays memory-mapped in its stored dtype. A file without a real pixel
-    size is shown at 1 A/pixel with a warning.
+    Data stays memory-mapped in its stored dtype; images larger than 2048 px
+    get block-averaged display levels (a multiscale layer whose level 0 is
+    the file's data) so that a zoomed-out view does not alias. A file
+    without a real pixel size is shown at 1 A/pixel with a warning.
     """
     paths = [path] if isinstance(path, str) else list(path)
     layers: list[LayerData] = []
@@ -53,5 +55,7 @@ def read_layers(path: PathOrPaths) -> list[LayerData]:
                 UserWarning,
                 stacklevel=2,
             )
-        layers.append((data, layer_kwargs(data, info), "image"))
+        shown = display_pyramid(data)
+        kwargs = layer_kwargs(data, info, multiscale=isinstance(shown, list))
+        layers.append((shown, kwargs, "image"))
     return layers
