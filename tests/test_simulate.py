@@ -65,3 +65,14 @@ def test_emdb_map_particle(tmp_path):
     assert proj.max() == pytest.approx(1.0)
     m = simulate_movie((64, 64), n_frames=2, particle=path, pixel_size=5.0, seed=0)
     assert m.frames.shape == (2, 64, 64)
+
+
+def test_fourier_shift_is_an_exact_translation():
+    from scipy import ndimage
+
+    from napari_cryodenoise.simulate import _fourier_shift
+
+    a = np.random.default_rng(0).random((32, 40))
+    shifted = _fourier_shift(a, (2.0, 5.0))
+    np.testing.assert_allclose(shifted, ndimage.shift(a, (2, 5), mode="grid-wrap", order=0),
+                               atol=1e-12)

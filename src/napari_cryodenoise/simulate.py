@@ -258,7 +258,7 @@ def _smooth_field(shape: tuple[int, int], scale_px: float, rng: np.random.Genera
 
 def _fourier_shift(image: np.ndarray, shift_yx: tuple[float, float]) -> np.ndarray:
     spectrum = np.fft.rfft2(image)
-    shifted = ndimage.fourier_shift(spectrum, shift_yx, n=image.shape[1], axis=0)
+    shifted = ndimage.fourier_shift(spectrum, shift_yx, n=image.shape[1], axis=-1)
     return np.fft.irfft2(shifted, s=image.shape)
 
 
