@@ -68,6 +68,7 @@ def ctf_2d(
     -------
     numpy.ndarray
         ``-(sqrt(1 - A^2) sin(chi) + A cos(chi)) * envelope``, shape ``(ny, nx // 2 + 1)``.
+
     """
     lam = electron_wavelength(voltage_kv)
     ky = np.fft.fftfreq(shape[0], d=pixel_size)[:, None]
@@ -112,7 +113,9 @@ class ParticleModel:
     voxel_size: float = 1.0  # Angstrom, for ``volume``
 
     @classmethod
-    def procedural(cls, diameter: float = 150.0, n_blobs: int = 160, seed: int = 7) -> ParticleModel:
+    def procedural(
+        cls, diameter: float = 150.0, n_blobs: int = 160, seed: int = 7
+    ) -> ParticleModel:
         """An asymmetric, protein-like particle: a few lobes of Gaussian blobs."""
         rng = np.random.default_rng(seed)
         radius = diameter / 2.0
@@ -192,6 +195,7 @@ class SimulatedMovie:
         ``(F, 2)`` applied shift ``(y, x)`` of each frame in pixels.
     params : dict
         The parameters used.
+
     """
 
     frames: np.ndarray
@@ -315,6 +319,7 @@ def simulate_movie(
     -------
     SimulatedMovie
         Frames, halves, sum, ground truth and metadata.
+
     """
     if n_frames < 2:
         raise ValueError("n_frames must be at least 2 (even and odd halves)")
@@ -341,7 +346,8 @@ def simulate_movie(
         ix, iy = int(round(x)), int(round(y))
         y0, y1 = max(iy - half, 0), min(iy + half + 1, shape[0])
         x0, x1 = max(ix - half, 0), min(ix + half + 1, shape[1])
-        phase[y0:y1, x0:x1] += proj[y0 - iy + half : y1 - iy + half, x0 - ix + half : x1 - ix + half]
+        py, px = y0 - iy + half, x0 - ix + half
+        phase[y0:y1, x0:x1] += proj[py : py + y1 - y0, px : px + x1 - x0]
 
     ctf = ctf_2d(
         shape, pixel_size, defocus_um=defocus_um, voltage_kv=voltage_kv, cs_mm=cs_mm,

@@ -30,6 +30,7 @@ def robust_contrast_limits(
     -------
     tuple of float
         ``(low_value, high_value)``, never equal.
+
     """
     arr = np.asarray(data)
     step = max(1, int(np.ceil((arr.size / max_samples) ** (1.0 / arr.ndim))))
@@ -64,6 +65,7 @@ def display_pyramid(image: np.ndarray, max_side: int = 2048) -> list[np.ndarray]
     list of numpy.ndarray or numpy.ndarray
         ``[full, bin2, bin4, ...]`` down to below 1024 px, or ``image`` itself
         when it is small or not 2D.
+
     """
     if image.ndim != 2 or max(image.shape) <= max_side:
         return image

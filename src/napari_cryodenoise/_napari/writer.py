@@ -30,6 +30,7 @@ def write_mrc_layer(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     -------
     list of str
         The written path.
+
     """
     if isinstance(data, list):  # multiscale: the full-resolution level
         data = data[0]

@@ -52,6 +52,7 @@ def read_image(path: str | os.PathLike, *, mmap: bool = True) -> tuple[np.ndarra
     ------
     InputError
         If the file is missing, of an unknown type, truncated or unreadable.
+
     """
     path = Path(path)
     suffix = path.suffix.lower()

@@ -41,6 +41,7 @@ class ImageInfo:
         MRC header labels.
     extended_header_type : str
         e.g. ``"FEI1"``.
+
     """
 
     path: Path | None

@@ -94,6 +94,7 @@ def read_mrc_header(path: str | os.PathLike) -> tuple[np.recarray, int]:
     ------
     InputError
         If the file is missing, not an MRC file, or of a mode we cannot read.
+
     """
     path = Path(path)
     if not path.is_file():
@@ -148,6 +149,7 @@ def read_mrc(path: str | os.PathLike, *, mmap: bool = True) -> tuple[np.ndarray,
     ------
     InputError
         For a missing, truncated or unreadable file or an unsupported mode.
+
     """
     path = Path(path)
     header, offset = read_mrc_header(path)
@@ -261,6 +263,7 @@ def write_mrc(
     -------
     pathlib.Path
         The path written.
+
     """
     path = Path(path)
     if _protected(path, protect):

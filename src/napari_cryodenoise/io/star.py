@@ -22,6 +22,7 @@ def read_star_tables(path: str | os.PathLike) -> list[list[dict[str, str]]]:
     list of list of dict
         Per table, one dict per row, keyed by label without the leading
         underscore (e.g. ``"rlnMicrographName"``).
+
     """
     path = Path(path)
     try:
@@ -82,7 +83,10 @@ def read_star_micrographs(path: str | os.PathLike) -> list[Path]:
 
 
 def write_star_micrographs(
-    path: str | os.PathLike, micrographs: Sequence[str | os.PathLike], *, pixel_size: float | None = None
+    path: str | os.PathLike,
+    micrographs: Sequence[str | os.PathLike],
+    *,
+    pixel_size: float | None = None,
 ) -> Path:
     """Write a RELION micrograph list (``data_micrographs`` with rlnMicrographName).
 

@@ -56,6 +56,7 @@ def read_tiff(path: str | os.PathLike, *, mmap: bool = True) -> tuple[np.ndarray
         ``(y, x)`` or ``(z, y, x)`` in the stored dtype.
     info : ImageInfo
         Kind is ``"stack"`` for multi-page files (frames or slices).
+
     """
     path = Path(path)
     if not path.is_file():
@@ -75,7 +76,9 @@ def read_tiff(path: str | os.PathLike, *, mmap: bool = True) -> tuple[np.ndarray
         raise InputError(f"{path}: not a readable TIFF file ({err})") from err
     data = np.squeeze(data)
     if data.ndim not in (2, 3):
-        raise InputError(f"{path}: expected a 2D image or a stack of images, got shape {data.shape}")
+        raise InputError(
+            f"{path}: expected a 2D image or a stack of images, got shape {data.shape}"
+        )
     if data.dtype.kind == "c" or data.dtype == bool:
         raise InputError(f"{path}: unsupported TIFF pixel type {data.dtype}")
     kind: ImageKind = "image" if data.ndim == 2 else "stack"
