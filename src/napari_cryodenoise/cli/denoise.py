@@ -1,0 +1,533 @@
+"""``cryodenoise denoise``: denoise micrographs, stacks and tomograms from the shell.
+
+The per-file work is :func:`denoise_file`, reusable by batch runners (Dask):
+it takes plain paths, already loaded models and a :class:`DenoiseSettings`,
+and returns a :class:`FileResult` instead of raising for bad inputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import Cancelled, CryoDenoiseError, InputError
+
+__all__ = [
+    "DenoiseSettings",
+    "FileResult",
+    "add_parser",
+    "denoise_file",
+    "expand_inputs",
+    "output_path",
+    "run",
+]
+
+FORMATS = ("mrc", "tiff", "png")
+_SUFFIX = {"mrc": ".mrc", "tiff": ".tif", "png": ".png"}
+_DEFAULT_2D = "unet"
+_DEFAULT_3D = "unet-3d"
+
+
+@dataclass(frozen=True)
+class DenoiseSettings:
+    """Everything that :func:`denoise_file` needs besides paths and models.
+
+    ``bin_factor`` and ``pixel_size`` (target Angstrom/px) are alternatives;
+    ``stack`` forces slice-by-slice denoising of 3D files.
+    """
+
+    device: str = "auto"
+    precision: str = "fp32"
+    patch_size: int | None = None
+    padding: int | None = None
+    batch_size: int | None = None
+    bin_factor: float = 1.0
+    pixel_size: float | None = None
+    restore_size: bool = False
+    gaussian: float = 0.0
+    lowpass: float | None = None
+    normalize: bool = False
+    fmt: str = "mrc"
+    stack: bool = False
+    volume: bool = False
+    overwrite: bool = False
+    skip_existing: bool = False
+    threads: int | None = None
+
+
+@dataclass
+class FileResult:
+    """Outcome of one file: ``status`` is "done", "skipped" or "failed"."""
+
+    input: Path
+    output: Path
+    status: str
+    seconds: float = 0.0
+    message: str = ""
+    shape: tuple[int, ...] = ()
+    timings: dict = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def expand_inputs(items: Sequence[str], *, suffixes: Sequence[str] | None = None) -> list[Path]:
+    """Files from paths, directories (their image files), glob patterns and RELION STAR lists.
+
+    Missing paths are kept (and reported later as failures) so that a typo is
+    not silently skipped; duplicates are dropped, order is kept.
+    """
+    from ..io import IMAGE_SUFFIXES, read_star_micrographs
+
+    suffixes = tuple(s.lower() for s in (suffixes or IMAGE_SUFFIXES))
+    found: list[Path] = []
+    for item in items:
+        path = Path(item).expanduser()
+        if path.is_dir():
+            found += sorted(
+                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes
+            )
+        elif path.suffix.lower() == ".star" and path.is_file():
+            found += list(read_star_micrographs(path))
+        elif any(c in item for c in "*?[") and not path.exists():
+            matches = sorted(glob.glob(os.path.expanduser(item)))
+            if not matches:
+                found.append(path)  # reported as missing
+            for m in matches:
+                p = Path(m)
+                if p.suffix.lower() == ".star":
+                    found += list(read_star_micrographs(p))
+                elif p.is_file():
+                    found.append(p)
+        else:
+            found.append(path)
+    unique, seen = [], set()
+    for p in found:
+        key = os.path.abspath(p)
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def output_path(in_path: Path, outdir: Path, fmt: str, *, kind: str | None = None) -> Path:
+    """``outdir/<stem>.<ext>``; stacks keep ``.mrcs`` when written as MRC."""
+    ext = _SUFFIX[fmt]
+    if fmt == "mrc" and in_path.suffix.lower() == ".mrcs":
+        ext = ".mrcs"
+    return Path(outdir) / f"{in_path.stem}{ext}"
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def _atomic_write(path: Path, writer: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    lo, hi = np.percentile(image, (0.5, 99.5))
+    if not hi > lo:
+        hi = lo + 1.0
+    return (np.clip((image - lo) / (hi - lo), 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _write(out_path: Path, data: np.ndarray, fmt: str, *, voxel_size, origin, kind, protect):
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "mrc":
+        from ..io import write_mrc
+
+        write_mrc(out_path, data, voxel_size=voxel_size, origin=origin, kind=kind,
+                  protect=protect, overwrite=True,
+                  labels=("denoised with napari-cryodenoise",))
+        return
+    if any(_same_file(out_path, Path(p)) for p in protect):
+        raise InputError(f"{out_path}: refusing to overwrite an input file")
+    if fmt == "tiff":
+        import tifffile
+
+        res = 1e8 / float(voxel_size[-1])  # pixels per cm
+        _atomic_write(out_path, lambda p: tifffile.imwrite(
+            p, np.ascontiguousarray(data, np.float32), resolution=(res, res),
+            resolutionunit="CENTIMETER", metadata=None))
+        return
+    if data.ndim != 2:
+        raise InputError("PNG output is for 2D images only; use --format mrc or tiff")
+    from PIL import Image
+
+    _atomic_write(out_path, lambda p: Image.fromarray(_to_uint8(data)).save(p, format="PNG"))
+
+
+# --------------------------------------------------------------------------- per-file work
+
+
+def denoise_file(
+    in_path: str | os.PathLike,
+    out_path: str | os.PathLike,
+    models: object,
+    settings: DenoiseSettings,
+    *,
+    models_3d: object = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    protect: Collection[str | os.PathLike] = (),
+) -> FileResult:
+    """Denoise one file and write the result; never raises for a bad input.
+
+    Parameters
+    ----------
+    in_path, out_path : path-like
+        Input image/stack/volume and output file (format from ``settings.fmt``).
+    models : module, alias, path or a sequence of them
+        2D models (micrographs and stacks).
+    settings : DenoiseSettings
+        Options (device, precision, tiling, filters, binning, output).
+    models_3d : optional
+        Models for volumes (default: ``models`` if they are 3D, else "unet-3d").
+    progress, cancel : callable, optional
+        Engine callbacks (tiles done/total; True to stop).
+    protect : collection of path
+        Files never to overwrite (the inputs of a batch); ``in_path`` always is.
+        For big batches pass a set of ``os.path.realpath`` strings (checked by
+        membership instead of one file-system look-up per entry).
+
+    Returns
+    -------
+    FileResult
+        ``status`` "done", "skipped" (output exists and ``skip_existing``) or
+        "failed" with a one-line ``message``. :class:`~napari_cryodenoise.errors.Cancelled`
+        and ``KeyboardInterrupt`` propagate.
+
+    """
+    from ..engine import denoise, denoise_stack, load_models
+    from ..io import read_image
+
+    in_path, out_path = Path(in_path), Path(out_path)
+    start = time.perf_counter()
+    result = FileResult(in_path, out_path, "failed")
+    if not isinstance(protect, (set, frozenset)):
+        protect = {os.path.realpath(p) for p in protect}
+    try:
+        if os.path.realpath(out_path) in protect or _same_file(out_path, in_path):
+            raise InputError(f"{out_path}: output would overwrite an input file")
+        if out_path.exists():
+            if settings.skip_existing:
+                result.status, result.message = "skipped", "output exists"
+                return result
+            if not settings.overwrite:
+                raise InputError(
+                    f"{out_path} exists (use --overwrite to replace it or --skip-existing)")
+        if not in_path.exists():
+            raise InputError(f"{in_path}: no such file")
+        data, info = read_image(in_path, mmap=True)
+        kind = info.kind
+        mods = load_models(models)
+        as_volume = kind == "volume" or settings.volume
+        if data.ndim == 3 and as_volume and not settings.stack:
+            if int(mods[0].ndim) != 3:
+                mods = load_models(models_3d if models_3d is not None else _DEFAULT_3D)
+            if int(mods[0].ndim) != 3:
+                raise InputError(f"{in_path} is a volume: give a 3D model (--model unet-3d) "
+                                 "or use --stack to denoise it slice by slice")
+            per_slice = False
+        else:
+            if int(mods[0].ndim) != 2:
+                raise InputError(f"{in_path}: a {kind} needs 2D models, got 3D ones")
+            per_slice = data.ndim == 3
+        bin_factor = float(settings.bin_factor or 1.0)
+        if settings.pixel_size:
+            if info.voxel_size_is_placeholder:
+                raise InputError(
+                    f"{in_path}: the header has no pixel size, so --pixel-size cannot be "
+                    "used; use --bin instead")
+            bin_factor = float(settings.pixel_size) / float(info.pixel_size)
+            if bin_factor < 1:
+                raise InputError(
+                    f"{in_path}: target pixel size {settings.pixel_size} A is finer than the "
+                    f"input's {info.pixel_size} A")
+        if abs(bin_factor - 1.0) < 1e-6:
+            bin_factor = 1.0
+        kw = dict(device=settings.device, precision=settings.precision,
+                  patch_size=settings.patch_size, padding=settings.padding,
+                  batch_size=settings.batch_size, normalize=settings.normalize,
+                  gaussian=settings.gaussian, lowpass=settings.lowpass,
+                  bin_factor=bin_factor, restore_size=settings.restore_size,
+                  progress=progress, cancel=cancel, threads=settings.threads)
+        if per_slice:
+            out = denoise_stack(data, mods, **kw)
+        else:
+            out = denoise(data, mods, **kw)
+        del data
+        # voxel size of the written grid
+        vz, vy, vx = info.voxel_size
+        if out.shape != info.shape:
+            scale = [a / b for a, b in zip(info.shape, out.shape, strict=True)]
+            if per_slice:
+                scale = [1.0, *scale[1:]]
+            if len(scale) == 2:
+                vy, vx = vy * scale[0], vx * scale[1]
+            else:
+                vz, vy, vx = vz * scale[0], vy * scale[1], vx * scale[2]
+        _write(out_path, out, settings.fmt, voxel_size=(vz, vy, vx), origin=info.origin,
+               kind=kind, protect=[in_path])
+        result.status = "done"
+        result.shape = tuple(out.shape)
+    except (Cancelled, KeyboardInterrupt):
+        raise
+    except (CryoDenoiseError, OSError, ValueError, MemoryError) as err:
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if str(in_path) not in message and str(out_path) not in message:
+            message = f"{in_path}: {message}"
+        result.message = message
+    finally:
+        result.seconds = time.perf_counter() - start
+    return result
+
+
+# --------------------------------------------------------------------------- command line
+
+
+class _Bar:
+    """A one-line progress bar on stderr (only on a terminal)."""
+
+    def __init__(self, label: str, enabled: bool):
+        self.label, self.enabled, self.last = label, enabled, 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self.last < 0.1 and done < total):
+            return
+        self.last = now
+        frac = done / total if total else 1.0
+        width = 30
+        fill = int(round(frac * width))
+        sys.stderr.write(f"\r{self.label} [{'#' * fill}{'.' * (width - fill)}] {frac:4.0%}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``cryodenoise denoise``."""
+    p = subparsers.add_parser(
+        "denoise",
+        help="denoise micrographs, stacks and tomograms",
+        description=(
+            "Denoise MRC/TIFF micrographs (2D models), .mrcs stacks (each slice) and "
+            "tomograms (.rec or other volumes, 3D models). Results are seamless: tiles "
+            "reproduce whole-image inference exactly."
+        ),
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="files, directories, glob patterns or RELION .star micrograph lists")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
+    p.add_argument("-m", "--model", action="append", metavar="NAME|PATH",
+                   help="model alias or file; repeat to average several (default: unet, "
+                        "unet-3d for volumes)")
+    p.add_argument("-d", "--device", default="auto",
+                   help="auto, cpu, cuda or cuda:N (default auto); Topaz's -1 / N also work")
+    p.add_argument("-s", "--patch-size", type=_positive_int, default=None,
+                   help="output pixels per tile side (default: from free memory)")
+    p.add_argument("-p", "--padding", type=int, default=None,
+                   help="context pixels per tile side (default: the model's receptive "
+                        "radius, which makes tiling exact)")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="compute precision (fp16 becomes bf16 on CPUs)")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--bin", dest="bin_factor", type=_positive_float, default=1.0,
+                      metavar="N", help="Fourier-bin by N (may be fractional) before denoising")
+    size.add_argument("--pixel-size", type=_positive_float, default=None, metavar="A",
+                      help="Fourier-bin to this pixel size in Angstrom (needs the header's)")
+    p.add_argument("--restore-size", action="store_true",
+                   help="with --bin/--pixel-size, Fourier-pad the result back to the input grid")
+    p.add_argument("--gaussian", type=float, default=0.0, metavar="SIGMA",
+                   help="Gaussian pre-filter sigma in pixels (after normalisation)")
+    p.add_argument("--lowpass", type=float, default=None, metavar="F",
+                   help="hard Fourier low-pass by this factor in pixels before denoising")
+    p.add_argument("--normalize", action="store_true",
+                   help="write standardised values instead of the input's units")
+    p.add_argument("--format", dest="fmt", choices=FORMATS, default="mrc",
+                   help="output format (default mrc, float32)")
+    layout = p.add_mutually_exclusive_group()
+    layout.add_argument("--stack", action="store_true",
+                        help="treat 3D files as stacks of 2D images (slice by slice)")
+    layout.add_argument("--volume", action="store_true",
+                        help="treat 3D files as volumes (3D models), e.g. ZYX TIFF tomograms")
+    exist = p.add_mutually_exclusive_group()
+    exist.add_argument("--skip-existing", action="store_true", help="skip existing outputs")
+    exist.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="tiles per forward pass (default 1 on CPUs, from memory on GPUs)")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="CPU threads for torch (default: torch's; per worker with --cluster)")
+    p.add_argument("--out-star", type=Path, default=None, metavar="PATH",
+                   help="RELION STAR list of the denoised files (default: "
+                        "OUTDIR/denoised_micrographs.star for MRC output)")
+    batch = p.add_argument_group(
+        "many files on a Dask cluster",
+        "One task per file. Outputs are written atomically and complete outputs are skipped "
+        "(unless --overwrite), so rerunning an interrupted batch resumes it.")
+    where = batch.add_mutually_exclusive_group()
+    where.add_argument("--cluster", metavar="local[:N]", default=None,
+                       help="run on N local worker processes (default: one per GPU, else one "
+                            "per two CPU cores)")
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
+                       help="attach to a running dask.distributed scheduler (address or "
+                            "scheduler JSON file), e.g. one started by dask-jobqueue on SLURM")
+    batch.add_argument("--retries", type=int, default=2, metavar="N",
+                       help="extra attempts for a file that failed (default 2)")
+    p.set_defaults(func=run)
+
+
+def _settings_from_args(args: argparse.Namespace) -> DenoiseSettings:
+    if args.gaussian < 0:
+        from . import CLIError
+
+        raise CLIError(f"--gaussian must be >= 0, got {args.gaussian}")
+    if args.padding is not None and args.padding < 0:
+        from . import CLIError
+
+        raise CLIError(f"--padding must be >= 0, got {args.padding}")
+    device = str(args.device)
+    if device.lstrip("-").isdigit():  # Topaz style: -1 = CPU, N = GPU N
+        device = "cpu" if int(device) < 0 else f"cuda:{int(device)}"
+    return DenoiseSettings(
+        device=device, precision=args.precision, patch_size=args.patch_size,
+        padding=args.padding, batch_size=args.batch_size, bin_factor=args.bin_factor,
+        pixel_size=args.pixel_size, restore_size=args.restore_size, gaussian=args.gaussian,
+        lowpass=args.lowpass, normalize=args.normalize, fmt=args.fmt, stack=args.stack,
+        volume=args.volume,
+        overwrite=args.overwrite, skip_existing=args.skip_existing, threads=args.threads,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``cryodenoise denoise``; exit code 0, or 1 when any file failed."""
+    from ..engine import load_models, resolve_device, set_threads
+    from . import CLIError
+
+    t0 = time.perf_counter()
+    settings = _settings_from_args(args)
+    set_threads(settings.threads)
+    try:
+        resolve_device(settings.device)
+        inputs = expand_inputs(args.inputs)
+    except CryoDenoiseError as err:
+        raise CLIError(str(err)) from None
+    if not inputs:
+        raise CLIError("no input files found")
+    outdir = Path(args.output)
+    if outdir.exists() and not outdir.is_dir():
+        raise CLIError(f"{outdir} exists and is not a folder")
+    names = args.model or [_DEFAULT_2D]
+    try:
+        models = load_models(names)
+    except CryoDenoiseError as err:
+        raise CLIError(str(err)) from None
+    if args.cluster or args.scheduler:
+        return _run_on_cluster(args, inputs, outdir, names, settings)
+    models_3d = models if int(models[0].ndim) == 3 else None
+    interactive = sys.stderr.isatty()
+    counts = {"done": 0, "skipped": 0, "failed": 0}
+    outputs: set[str] = set()
+    protected = frozenset(os.path.realpath(p) for p in inputs)
+    finished: list[Path] = []
+    for i, path in enumerate(inputs, 1):
+        out_path = output_path(path, outdir, settings.fmt)
+        label = f"[{i}/{len(inputs)}] {path.name}"
+        if os.path.abspath(out_path) in outputs:
+            res = FileResult(path, out_path, "failed",
+                             message=f"{path}: another input also writes {out_path}")
+        else:
+            outputs.add(os.path.abspath(out_path))
+            bar = _Bar(label, interactive)
+            try:
+                res = denoise_file(path, out_path, models, settings, models_3d=models_3d,
+                                   progress=bar, protect=protected)
+            finally:
+                bar.close()
+        counts[res.status] += 1
+        if res.status != "failed":
+            finished.append(res.output)
+        if res.status == "failed":
+            print(f"cryodenoise denoise: error: {res.message}", file=sys.stderr)
+        elif res.status == "done":
+            print(f"{label} -> {res.output} ({res.seconds:.1f} s)", file=sys.stderr)
+    star = _out_star(args, outdir, settings)
+    if star is not None and finished:
+        from ..distributed import write_output_star
+
+        write_output_star(star, finished)
+    elapsed = time.perf_counter() - t0
+    print(f"denoised {counts['done']}, skipped {counts['skipped']}, failed {counts['failed']} "
+          f"in {elapsed:.1f} s")
+    return 1 if counts["failed"] else 0
+
+
+def _out_star(args: argparse.Namespace, outdir: Path, settings: DenoiseSettings) -> Path | None:
+    if args.out_star is not None:
+        return Path(args.out_star)
+    return outdir / "denoised_micrographs.star" if settings.fmt == "mrc" else None
+
+
+def _run_on_cluster(args: argparse.Namespace, inputs: list[Path], outdir: Path,
+                    names: list[str], settings: DenoiseSettings) -> int:
+    """``--cluster``/``--scheduler``: one Dask task per file, resumable (see ``distributed``)."""
+    from ..distributed import StderrProgress, run_batch
+    from . import CLIError
+
+    if args.retries < 0:
+        raise CLIError(f"--retries must be >= 0, got {args.retries}")
+    items = [(path, output_path(path, outdir, settings.fmt)) for path in inputs]
+    bar = StderrProgress("denoise")
+    try:
+        summary = run_batch(
+            items, names, settings, cluster=args.cluster, scheduler=args.scheduler,
+            retries=args.retries, overwrite=settings.overwrite,
+            threads_per_worker=settings.threads, out_star=_out_star(args, outdir, settings),
+            progress=bar, log=bar.message,
+        )
+    except (CryoDenoiseError, ValueError) as err:
+        raise CLIError(str(err)) from None
+    print(summary.format())
+    return 0 if summary.ok else 1
+

@@ -1,0 +1,325 @@
+"""Batch denoising on a real dask.distributed LocalCluster: identical results, resume, faults."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("dask.distributed")
+torch = pytest.importorskip("torch")
+
+from napari_cryodenoise import distributed as dist  # noqa: E402
+from napari_cryodenoise.errors import InputError  # noqa: E402
+from napari_cryodenoise.io import read_image, read_star_micrographs, write_mrc  # noqa: E402
+
+SIZE = (96, 80)
+
+
+# ----------------------------------------------------------------- helpers run on the workers
+
+
+def reference_item(in_path: Path, out_path: Path, models: list, settings) -> None:
+    """The per-micrograph function the batch runs by default."""
+    dist.denoise_item(in_path, out_path, models, settings)
+
+
+def kill_once(in_path: Path, out_path: Path, models: list, settings, *, marker: str,
+              victim: str) -> None:
+    """Die (hard, like an OOM kill) in the middle of writing ``victim``, the first time only."""
+    if Path(in_path).name == victim and not Path(marker).exists():
+        Path(marker).write_text(str(os.getpid()))
+        partial = Path(out_path).with_name(f".{Path(out_path).name}.{os.getpid()}.partial")
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(b"\0" * 512)  # a half-written temporary file
+        os._exit(1)
+    reference_item(in_path, out_path, models, settings)
+
+
+def fail_some(in_path: Path, out_path: Path, models: list, settings, *, bad: tuple[str, ...]
+              ) -> None:
+    """Raise (a retryable error) for the inputs named in ``bad``."""
+    if Path(in_path).name in bad:
+        raise RuntimeError(f"simulated crash on {Path(in_path).name}")
+    reference_item(in_path, out_path, models, settings)
+
+
+def _load_count() -> int:
+    return dist._LOAD_COUNT
+
+
+def _torch_threads() -> int:
+    return torch.get_num_threads()
+
+
+# ----------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def client():
+    from dask.distributed import Client, LocalCluster
+
+    # the workers import this module by name to unpickle the helpers above
+    sys.path.insert(0, str(Path(__file__).parent))
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           memory_limit=0, dashboard_address=":0",
+                           silence_logs=logging.ERROR)
+    c = Client(cluster)
+    yield c
+    c.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory) -> Path:
+    from napari_cryodenoise.models import build_model, save_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("m") / "tiny.pt"
+    return save_model(build_model("fcnn", nf=4, kernel=5), path)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("in")
+    rng = np.random.default_rng(1)
+    paths = []
+    for i in range(6):
+        img = rng.poisson(5.0 + 2.0 * rng.random(SIZE)).astype(np.float32)
+        paths.append(write_mrc(folder / f"mic_{i:03d}.mrc", img, voxel_size=1.23))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def settings() -> dict:
+    return {"device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def expected(inputs, model_path, settings, tmp_path_factory) -> dict[str, np.ndarray]:
+    """Single-process results, computed directly with one torch thread."""
+    from napari_cryodenoise.models import load_model
+
+    folder = tmp_path_factory.mktemp("ref")
+    models = [load_model(model_path)]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        out = {}
+        for p in inputs:
+            reference_item(p, folder / p.name, models, settings)
+            out[p.name] = read_image(folder / p.name, mmap=False)[0]
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+def _pairs(inputs: list[Path], outdir: Path) -> list[tuple[Path, Path]]:
+    return [(p, outdir / p.name) for p in inputs]
+
+
+def _assert_identical(outdir: Path, expected: dict[str, np.ndarray]) -> None:
+    for name, ref in expected.items():
+        got = read_image(outdir / name, mmap=False)[0]
+        np.testing.assert_array_equal(got, ref, err_msg=name)
+    assert not list(outdir.glob(".*.partial")), "temporary files left behind"
+
+
+# ----------------------------------------------------------------- no cluster
+
+
+def test_parse_cluster():
+    assert dist.parse_cluster("local") is None
+    assert dist.parse_cluster("local:3") == 3
+    for bad in ("local:0", "local:x", "slurm", ""):
+        with pytest.raises(ValueError):
+            dist.parse_cluster(bad)
+
+
+def test_output_is_complete(tmp_path):
+    good = write_mrc(tmp_path / "good.mrc", np.ones((8, 8), np.float32))
+    assert dist.output_is_complete(good)
+    truncated = tmp_path / "truncated.mrc"
+    truncated.write_bytes(good.read_bytes()[:-10])
+    assert not dist.output_is_complete(truncated)
+    junk = tmp_path / "junk.mrc"
+    junk.write_bytes(b"not an mrc file at all" * 100)
+    assert not dist.output_is_complete(junk)
+    assert not dist.output_is_complete(tmp_path / "missing.mrc")
+
+
+def test_output_is_complete_tiff_png(tmp_path):
+    import tifffile
+
+    tif = tmp_path / "a.tif"
+    tifffile.imwrite(tif, np.ones((64, 64), np.float32))
+    assert dist.output_is_complete(tif)
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(tif.read_bytes()[:-100])
+    assert not dist.output_is_complete(cut)
+    PIL = pytest.importorskip("PIL.Image")
+    png = tmp_path / "a.png"
+    PIL.fromarray(np.zeros((16, 16), np.uint8)).save(png)
+    assert dist.output_is_complete(png)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(png.read_bytes()[:-5])
+    assert not dist.output_is_complete(cut)
+
+
+def test_stderr_progress(tmp_path):
+    import io
+
+    stream = io.StringIO()
+    bar = dist.StderrProgress("denoise", stream=stream, interval=3600)
+    bar(0, 4)
+    bar(1, 4)  # not a terminal: rate-limited, nothing until the end
+    bar.message("retrying x")
+    bar(4, 4)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("denoise [") and "0/4" in lines[0]
+    assert lines[1] == "retrying x"
+    assert "4/4" in lines[2] and len(lines) == 3
+
+
+def test_bad_items_reported_not_run(tmp_path, inputs, model_path):
+    pairs = [(inputs[0], tmp_path / "a.mrc"), (inputs[1], tmp_path / "a.mrc"),
+             (inputs[2], inputs[0])]
+    summary = dist.run_batch(pairs, [str(model_path)], {"device": "cpu"})
+    assert [r.status for r in summary.results] == ["done", "failed", "failed"]
+    assert "also written to" in summary.results[1].reason
+    assert "overwrite an input" in summary.results[2].reason
+    assert read_image(inputs[0])[0].dtype == np.float32  # untouched input
+    with pytest.raises(ValueError):
+        dist.run_batch([], [str(model_path)], cluster="local", scheduler="tcp://127.0.0.1:1")
+    with pytest.raises(ValueError):
+        dist.run_batch([], [str(model_path)], cluster="slurm")
+    with pytest.raises(InputError):
+        dist.run_batch(pairs, ["no-such-model"])
+
+
+def test_in_process_run_matches_and_resumes(tmp_path, inputs, model_path, settings, expected):
+    out = tmp_path / "out"
+    pairs = _pairs(inputs[:3], out)
+    seen = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        summary = dist.run_batch(pairs, [str(model_path)], settings, item_fn=reference_item,
+                                 progress=lambda d, t: seen.append((d, t)))
+    finally:
+        torch.set_num_threads(threads)
+    assert [r.status for r in summary.results] == ["done"] * 3
+    assert seen[0] == (0, 3) and seen[-1] == (3, 3)
+    _assert_identical(out, {p.name: expected[p.name] for p in inputs[:3]})
+    again = dist.run_batch(pairs, [str(model_path)], settings, item_fn=reference_item)
+    assert [r.status for r in again.results] == ["skipped"] * 3
+    assert "0 done, 3 skipped" in again.format()
+
+
+# ----------------------------------------------------------------- on the LocalCluster
+
+
+def test_cluster_identical_to_single_process(client, tmp_path, inputs, model_path, settings,
+                                             expected):
+    before = client.run(_load_count)
+    out = tmp_path / "out"
+    star = tmp_path / "denoised.star"
+    summary = dist.run_batch(_pairs(inputs, out), [str(model_path)], settings, client=client,
+                             threads_per_worker=1, item_fn=reference_item, out_star=star)
+    assert summary.ok and len(summary.done) == len(inputs), summary.format()
+    _assert_identical(out, expected)
+    # both workers took part, and each loaded the model once, not once per micrograph
+    assert len({r.worker for r in summary.done}) == 2
+    after = client.run(_load_count)
+    assert all(after[w] - before.get(w, 0) == 1 for w in after), (before, after)
+    assert set(client.run(_torch_threads).values()) == {1}
+    # the STAR list names every output, in input order, resolvable from here
+    listed = read_star_micrographs(star)
+    assert [p.resolve() for p in listed] == [(out / p.name).resolve() for p in inputs]
+    assert "_rlnMicrographPixelSize" in star.read_text()
+
+
+def test_worker_killed_mid_run(client, tmp_path, inputs, model_path, settings, expected):
+    out = tmp_path / "out"
+    marker = tmp_path / "killed-once"
+    fn = functools.partial(kill_once, marker=str(marker), victim=inputs[2].name)
+    summary = dist.run_batch(_pairs(inputs, out), [str(model_path)], settings, client=client,
+                             item_fn=fn)
+    assert marker.exists(), "the worker was never killed"
+    assert summary.ok and len(summary.done) == len(inputs), summary.format()
+    _assert_identical(out, expected)
+    client.wait_for_workers(2, timeout=60)
+
+
+def test_failures_retried_reported_then_resumed(client, tmp_path, inputs, model_path, settings,
+                                                expected):
+    out = tmp_path / "out"
+    pairs = _pairs(inputs, out)
+    # an unreadable input fails at once (not retried); a crashing item is retried, then reported
+    garbage = tmp_path / "garbage.mrc"
+    garbage.write_bytes(b"\x07" * 100)
+    pairs.append((garbage, out / "garbage.mrc"))
+    messages: list[str] = []
+    fn = functools.partial(fail_some, bad=(inputs[1].name,))
+    first = dist.run_batch(pairs, [str(model_path)], settings, client=client, item_fn=fn,
+                           retries=1, log=messages.append)
+    by_name = {r.input.name: r for r in first.results}
+    assert by_name[inputs[1].name].status == "failed"
+    assert by_name[inputs[1].name].attempts == 2
+    assert "simulated crash" in by_name[inputs[1].name].reason
+    assert by_name["garbage.mrc"].status == "failed"
+    assert by_name["garbage.mrc"].attempts == 1
+    assert "InputError" in by_name["garbage.mrc"].reason
+    assert len(first.done) == len(inputs) - 1
+    assert any(m.startswith("retrying") for m in messages)
+    assert "FAILED" in first.format()
+    assert not (out / inputs[1].name).exists()
+
+    # damage one finished output (as a foreign truncated copy would) and restart
+    victim = out / inputs[4].name
+    victim.write_bytes(victim.read_bytes()[:2000])
+    counted = []
+    second = dist.run_batch(pairs[:-1], [str(model_path)], settings, client=client,
+                            item_fn=reference_item, progress=lambda d, t: counted.append(d))
+    status = {r.input.name: r.status for r in second.results}
+    assert status.pop(inputs[1].name) == "done"
+    assert status.pop(inputs[4].name) == "done"
+    assert set(status.values()) == {"skipped"}
+    assert counted[0] == len(inputs) - 2  # skipped items count as progress at once
+    _assert_identical(out, expected)
+
+
+def test_local_cluster_option(tmp_path, inputs, model_path, settings, expected):
+    """``cluster="local:1"`` starts and closes its own cluster."""
+    out = tmp_path / "out"
+    summary = dist.run_batch(_pairs(inputs[:2], out), [str(model_path)], settings,
+                             cluster="local:1", threads_per_worker=1, item_fn=reference_item)
+    assert summary.ok and summary.workers == 1
+    _assert_identical(out, {p.name: expected[p.name] for p in inputs[:2]})
+
+
+def test_cli_scheduler_resume(client, tmp_path, inputs, model_path, expected, capsys):
+    """``cryodenoise denoise --scheduler`` on the running cluster; a rerun skips everything."""
+    from napari_cryodenoise.cli import main
+
+    out = tmp_path / "out"
+    argv = ["denoise", str(inputs[0].parent), "-o", str(out), "-m", str(model_path),
+            "-d", "cpu", "--threads", "1", "--scheduler", client.scheduler_info()["address"]]
+    assert main(argv) == 0
+    _assert_identical(out, expected)
+    listed = read_star_micrographs(out / "denoised_micrographs.star")
+    assert [p.name for p in listed] == [p.name for p in inputs]
+    # the rerun attaches through a scheduler file (as dask-jobqueue / `dask scheduler` write)
+    scheduler_file = tmp_path / "scheduler.json"
+    scheduler_file.write_text(json.dumps({"address": client.scheduler_info()["address"]}))
+    assert main([*argv[:-1], str(scheduler_file)]) == 0
+    assert f"0 done, {len(inputs)} skipped" in capsys.readouterr().out
+    with pytest.raises(SystemExit):  # argparse: --cluster and --scheduler exclude each other
+        main([*argv[:-2], "--cluster", "local", "--scheduler", "tcp://x:1"])
+    assert main([*argv[:-2], "--cluster", "slurm"]) == 2
