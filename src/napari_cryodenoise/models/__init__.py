@@ -26,6 +26,7 @@ from .checkpoint import (
     save_model,
     save_topaz_state_dict,
 )
+from .fast_unet import FAST_ARCHS, FastUNet
 from .simple import FCNN, AffineFilter
 from .unet import UNET_ARCHS, UNet, UNetSpec
 from .zoo import (
@@ -42,9 +43,11 @@ from .zoo import (
 __all__ = [
     "ALIASES",
     "ARCHITECTURES",
+    "FAST_ARCHS",
     "FCNN",
     "UNET_ARCHS",
     "AffineFilter",
+    "FastUNet",
     "ModelInfo",
     "UNet",
     "UNetSpec",

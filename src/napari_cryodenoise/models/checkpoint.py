@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from .fast_unet import FAST_ARCHS, FastUNet, build_fast_model
 from .simple import FCNN, AffineFilter
 from .unet import UNET_ARCHS, UNet, UNetSpec
 
@@ -56,6 +57,7 @@ ARCHITECTURES: dict[str, tuple[int, str]] = {
     **{name: (spec.ndim, spec.description) for name, spec in UNET_ARCHS.items()},
     "fcnn": (2, "3-layer fully convolutional net 1-64-64-1, kernel 11"),
     "affine": (2, "single 31x31 linear filter with bias"),
+    **FAST_ARCHS,
 }
 
 
@@ -102,6 +104,8 @@ def build_model(arch: str, *, name: str | None = None, **options: Any) -> nn.Mod
         model = FCNN(**options, name=name or "fcnn")
     elif arch == "affine":
         model = AffineFilter(**options, name=name or "affine")
+    elif arch in FAST_ARCHS:
+        model = build_fast_model(arch, name=name, **options)
     else:
         known = ", ".join(ARCHITECTURES)
         raise ValueError(f"unknown architecture {arch!r}; known: {known}")
@@ -128,6 +132,8 @@ def model_arch(model: nn.Module) -> tuple[str, dict[str, Any]]:
     if isinstance(model, AffineFilter):
         size = int(model.filter.weight.shape[-1])
         return "affine", ({} if size == 31 else {"size": size})
+    if isinstance(model, FastUNet):
+        return model.arch, dict(model.arch_options)
     raise TypeError(f"not a napari-cryodenoise network: {type(model).__name__}")
 
 
@@ -407,16 +413,30 @@ def _check_plain(value: Any, where: str) -> None:
     )
 
 
-def export_topaz_state_dict(model: nn.Module) -> OrderedDict[str, torch.Tensor]:
-    """Return the parameters as a Topaz-compatible state dict (cpu, fp32, contiguous)."""
-    model_arch(model)  # raises for foreign modules
+def _state_dict_cpu(model: nn.Module) -> OrderedDict[str, torch.Tensor]:
     return OrderedDict(
         (k, v.detach().to("cpu", torch.float32).contiguous().clone())
         for k, v in model.state_dict().items()
     )
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
+def export_topaz_state_dict(model: nn.Module) -> OrderedDict[str, torch.Tensor]:
+    """Return the parameters as a Topaz-compatible state dict (cpu, fp32, contiguous).
+
+    Raises
+    ------
+    TypeError
+        For a network Topaz does not have (e.g. ``unet-fast``) or a foreign module.
+
+    """
+    arch, _ = model_arch(model)  # raises for foreign modules
+    if arch in FAST_ARCHS:
+        raise TypeError(f"{arch} is not a Topaz architecture; save it with save_model instead")
+    return _state_dict_cpu(model)
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     torch.save(obj, buf)
@@ -457,16 +477,16 @@ def save_model(model: nn.Module, path: str | os.PathLike, *, metadata: dict | No
         "format": FORMAT,
         "arch": arch,
         "options": options,
-        "state_dict": export_topaz_state_dict(model),
+        "state_dict": _state_dict_cpu(model),
         "metadata": meta,
     }
     path = Path(path)
-    _atomic_torch_save(payload, path)
+    atomic_torch_save(payload, path)
     return path
 
 
 def save_topaz_state_dict(model: nn.Module, path: str | os.PathLike) -> Path:
     """Write the parameters as a Topaz-style ``.sav`` state dict, atomically."""
     path = Path(path)
-    _atomic_torch_save(export_topaz_state_dict(model), path)
+    atomic_torch_save(export_topaz_state_dict(model), path)
     return path

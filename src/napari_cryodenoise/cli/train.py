@@ -1,0 +1,334 @@
+"""``cryodenoise train``: train or fine-tune a denoiser on your own data.
+
+Three kinds of input:
+
+* ``--movies``: movie stacks; each gives an even/odd pair (optionally a frame
+  range, a gain reference and global drift correction);
+* ``--even`` / ``--odd``: ready-made half sums (files in the same order, or
+  two folders matched by file name);
+* ``--single``: single exposures, trained with blind-spot masking.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from ..errors import CryoDenoiseError
+
+__all__ = ["add_parser", "run"]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``cryodenoise train``."""
+    p = subparsers.add_parser(
+        "train",
+        help="train or fine-tune a denoiser (Noise2Noise on movies/halves, or blind-spot)",
+        description=(
+            "Train a denoising network on your own data. Noise2Noise needs two independent "
+            "noisy images of each field: the even- and odd-frame sums of a movie (--movies) or "
+            "ready-made halves (--even/--odd). Single exposures train with blind-spot masking "
+            "(--single). The best model by validation loss is written to -o and loads with "
+            "`cryodenoise denoise --model PATH`."
+        ),
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--movies", nargs="+", metavar="MOVIE", help="movie stacks (.mrcs, .mrc with frames, .tif)"
+    )
+    src.add_argument(
+        "--even",
+        nargs="+",
+        metavar="FILE",
+        help="even-frame half sums (files, or one folder matched by name with --odd)",
+    )
+    src.add_argument(
+        "--single",
+        nargs="+",
+        metavar="FILE",
+        help="single micrographs/tomograms: blind-spot (Noise2Self-style) training",
+    )
+    p.add_argument("--odd", nargs="+", metavar="FILE", help="odd-frame half sums (with --even)")
+    p.add_argument(
+        "--frames",
+        metavar="A:B",
+        default=None,
+        help="frame range of each movie, 0-based, B exclusive (e.g. 2:40)",
+    )
+    p.add_argument(
+        "--align",
+        action="store_true",
+        help="correct global drift (frame cross-correlation) before summing halves",
+    )
+    p.add_argument("--gain", metavar="FILE", help="gain reference multiplied into every frame")
+    p.add_argument(
+        "--save-pairs",
+        metavar="DIR",
+        help="write the even/odd half sums of --movies there (reuse with --even/--odd)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="MODEL_PATH",
+        help="where to write the best model (native format, e.g. my_model.pt)",
+    )
+    p.add_argument(
+        "--arch",
+        default=None,
+        help="train this architecture from scratch: unet-fast (small, fast on CPUs), "
+        "unet-fast-3d, unet, unet-small, unet-v0.2.1, unet-3d, fcnn, affine",
+    )
+    p.add_argument(
+        "--init",
+        metavar="NAME|PATH",
+        default=None,
+        help="fine-tune a pretrained model (alias such as unet, unet-3d, or a model "
+        "file); the default without --arch: unet (2D) or unet-3d (3D)",
+    )
+    budget = p.add_argument_group("how long")
+    budget.add_argument(
+        "--minutes", type=_positive_float, default=None, help="train for this many minutes"
+    )
+    budget.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=None,
+        help="train until this total step count (default 1000 without --minutes)",
+    )
+    p.add_argument(
+        "-d",
+        "--device",
+        default="auto",
+        help="auto (GPU when present), cpu, cuda, cuda:N, mps; -1 = cpu (Topaz style)",
+    )
+    p.add_argument(
+        "--crop",
+        type=_positive_int,
+        default=None,
+        help="crop size in px (default 2D: 128 on CPU, 256 on GPU; 3D: 48 / 96)",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        help="crops per step (default 4 on CPU, 8 on GPU)",
+    )
+    p.add_argument(
+        "--lr",
+        type=_positive_float,
+        default=None,
+        help="peak learning rate (default 1e-4 fine-tuning, 1e-3 from scratch)",
+    )
+    p.add_argument("--optimizer", choices=("adam", "adamw", "adagrad", "sgd"), default="adam")
+    p.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine")
+    p.add_argument("--loss", choices=("l2", "l1"), default="l2")
+    p.add_argument(
+        "--val-fraction",
+        type=_fraction,
+        default=0.1,
+        help="share held out for validation (0 = none)",
+    )
+    p.add_argument("--val-every", type=_positive_int, default=100, help="validate every N steps")
+    p.add_argument(
+        "--checkpoint-every",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="write a resumable checkpoint every N steps (always at the end)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        default=None,
+        help="checkpoint file (default: MODEL_PATH with .ckpt.pt)",
+    )
+    p.add_argument("--resume", metavar="CKPT", default=None, help="continue from a checkpoint")
+    p.add_argument(
+        "--export-topaz",
+        metavar="PATH",
+        default=None,
+        help="also write the best model as a Topaz state dict (.sav)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for torch")
+    p.add_argument("--quiet", action="store_true", help="only print the summary")
+    p.set_defaults(func=run)
+
+
+def _check_outputs(args: argparse.Namespace, inputs: list[Path]) -> None:
+    from . import CLIError
+
+    protected = {os.path.realpath(p) for p in inputs}
+    for label, value in (
+        ("-o", args.output),
+        ("--checkpoint", args.checkpoint),
+        ("--export-topaz", args.export_topaz),
+    ):
+        if value and os.path.realpath(value) in protected:
+            raise CLIError(f"{label} {value} is one of the inputs; refusing to overwrite it")
+        if value and Path(value).is_dir():
+            raise CLIError(f"{label} {value} is a folder; give a file path")
+    if args.init and os.path.realpath(args.output) == os.path.realpath(args.init):
+        raise CLIError(f"-o {args.output} is the --init model; refusing to overwrite it")
+
+
+def _load_pairs(args: argparse.Namespace):
+    from ..training import pairs_from_files, pairs_from_movies, read_single_images
+    from . import CLIError
+
+    if args.movies:
+        if args.odd:
+            raise CLIError("--odd goes with --even, not with --movies")
+        return pairs_from_movies(
+            args.movies,
+            frames=args.frames,
+            align=args.align,
+            gain=args.gain,
+            save_dir=args.save_pairs,
+        ), [Path(m) for m in args.movies] + ([Path(args.gain)] if args.gain else [])
+    if args.frames or args.align or args.gain or args.save_pairs:
+        raise CLIError("--frames, --align, --gain and --save-pairs need --movies")
+    if args.even:
+        if not args.odd:
+            raise CLIError("--even needs --odd (the other half of each pair)")
+        return pairs_from_files(args.even, args.odd), [Path(x) for x in args.even + args.odd]
+    if args.odd:
+        raise CLIError("--odd goes with --even")
+    return read_single_images(args.single), [Path(x) for x in args.single]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``cryodenoise train``; exit code 0 (or 130 when interrupted)."""
+    from ..training import TrainConfig, TrainingCancelled, train
+    from . import CLIError
+
+    device = str(args.device)
+    if device.lstrip("-").isdigit():
+        device = "cpu" if int(device) < 0 else f"cuda:{int(device)}"
+    inputs = [
+        Path(x)
+        for x in (args.movies or []) + (args.even or []) + (args.odd or []) + (args.single or [])
+    ]
+    _check_outputs(args, inputs)
+    t0 = time.perf_counter()
+    try:
+        pairs, inputs = _load_pairs(args)
+    except CryoDenoiseError as err:
+        raise CLIError(str(err)) from None
+    _check_outputs(args, inputs)
+    if not args.quiet:
+        kind = "images" if args.single else "pairs"
+        shape = " x ".join(str(s) for s in pairs[0].shape[::-1])
+        print(
+            f"{len(pairs)} training {kind} ({shape} px) ready in {time.perf_counter() - t0:.1f} s",
+            file=sys.stderr,
+        )
+    config = TrainConfig(
+        arch=args.arch,
+        init=args.init,
+        mode="masked" if args.single else "noise2noise",
+        steps=args.steps,
+        minutes=args.minutes,
+        crop=args.crop,
+        batch_size=args.batch_size,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        lr_schedule=args.lr_schedule,
+        loss=args.loss,
+        val_fraction=args.val_fraction,
+        val_every=args.val_every,
+        device=device,
+        threads=args.threads,
+        seed=args.seed,
+        output=args.output,
+        checkpoint=args.checkpoint,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
+        export_topaz=args.export_topaz,
+    )
+    last_print = [0.0]
+
+    def on_step(status) -> None:
+        if args.quiet:
+            return
+        if status.message:
+            for line in status.message.splitlines():
+                print(f"  {line}", file=sys.stderr)
+        now = time.perf_counter()
+        if status.val_loss is not None or now - last_print[0] > 10:
+            last_print[0] = now
+            val = f"  val {status.val_loss:.5f}" if status.val_loss is not None else ""
+            eta = f"  eta {status.eta / 60:.1f} min" if status.eta is not None else ""
+            total = f"/{status.total_steps}" if status.total_steps else ""
+            print(
+                f"step {status.step}{total}  loss {status.train_loss_avg:.5f}{val}  "
+                f"{status.steps_per_second:.2f} steps/s{eta}",
+                file=sys.stderr,
+            )
+
+    stop = [False]
+
+    def on_interrupt(signum, frame) -> None:  # first Ctrl-C: checkpoint and stop
+        if stop[0]:
+            raise KeyboardInterrupt
+        stop[0] = True
+        print(
+            "\nstopping after this step (writing a checkpoint); Ctrl-C again to abort",
+            file=sys.stderr,
+        )
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        result = train(pairs, config, on_step=on_step, cancel=lambda: stop[0])
+    except TrainingCancelled as err:
+        res = err.result
+        print(f"{err}", file=sys.stderr)
+        if res.model_path:
+            print(f"best model so far: {res.model_path}", file=sys.stderr)
+        return 130
+    except CryoDenoiseError as err:
+        raise CLIError(str(err)) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    best = f"{result.best_val_loss:.5f}" if result.best_val_loss is not None else "n/a"
+    print(
+        f"trained {result.steps} steps in {result.elapsed / 60:.1f} min on {result.device}; "
+        f"best validation loss {best} at step {result.best_step}"
+    )
+    print(f"model: {result.model_path}")
+    if result.checkpoint_path:
+        print(f"checkpoint: {result.checkpoint_path}")
+    if result.topaz_path:
+        print(f"topaz state dict: {result.topaz_path}")
+    return 0
