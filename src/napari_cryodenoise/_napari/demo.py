@@ -21,8 +21,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Open a viewer; with ``--screenshot`` save a PNG of the window and quit."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("files", nargs="*", help="MRC/TIFF files to open (default: a sample)")
-    parser.add_argument("--sample", default="micrograph",
-                        help="sample to open without files: micrograph, movie, even_odd")
+    parser.add_argument(
+        "--sample",
+        default="micrograph",
+        help="sample to open without files: micrograph, movie, even_odd",
+    )
     parser.add_argument("--screenshot", metavar="PNG", help="save a screenshot and exit")
     parser.add_argument("--canvas-only", action="store_true", help="screenshot the canvas only")
     parser.add_argument("--no-widget", action="store_true", help="do not open the dock widget")
@@ -30,12 +33,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--mode", choices=("live", "whole"), default="live")
     parser.add_argument("--model", default=None, help="model alias or file (default: unet)")
     parser.add_argument("--bin", type=int, default=1, help="Fourier binning factor")
-    parser.add_argument("--no-fill", action="store_true",
-                        help="live mode: only what is visible (and neighbouring slices)")
+    parser.add_argument(
+        "--no-fill",
+        action="store_true",
+        help="live mode: only what is visible (and neighbouring slices)",
+    )
     parser.add_argument("--side-by-side", action="store_true", help="raw | denoised grid")
     parser.add_argument("--zoom", type=float, default=None, help="camera zoom (screen px/A)")
-    parser.add_argument("--center", type=float, nargs=2, default=None, metavar=("Y", "X"),
-                        help="camera centre in world units (Angstrom)")
+    parser.add_argument(
+        "--center",
+        type=float,
+        nargs=2,
+        default=None,
+        metavar=("Y", "X"),
+        help="camera centre in world units (Angstrom)",
+    )
     parser.add_argument("--size", type=int, nargs=2, default=(1500, 950), metavar=("W", "H"))
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for --denoise")
     args = parser.parse_args(argv)

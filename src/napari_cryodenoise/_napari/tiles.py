@@ -1,0 +1,647 @@
+"""Tile geometry, live-view job planning and the tile store behind a live layer.
+
+No Qt here. A live denoised layer shows a :class:`TileStore`: an array-like
+(``shape``, ``dtype``, ``__getitem__``, ``__array__``) whose planes are
+allocated when first written, start as a smooth coarse preview and are
+overwritten tile by tile with full-resolution results. The main thread owns
+it; workers only compute and hand back arrays.
+
+Jobs are small frozen tuples (:class:`Job`), ordered by :func:`plan_jobs`:
+the preview of the current plane, then the tiles of the visible box nearest
+the view's centre first, then neighbouring planes, then (optionally) the rest
+of the current plane.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+Box = tuple[tuple[float, float], tuple[float, float]]  # ((y0, y1), (x0, x1)) in pixels
+
+#: Largest side of the coarse preview image (pixels, after binning).
+PREVIEW_SIZE = 384
+#: Largest side of the coarse preview volume for 3D models (voxels).
+PREVIEW_SIZE_3D = 96
+
+
+class Job(NamedTuple):
+    """One unit of live work.
+
+    ``kind`` is ``"preview"`` (a coarse denoised plane, or the whole volume
+    for 3D models when ``plane`` is -1) or ``"tile"``. ``plane`` is the index
+    along the first axis of a stack (0 for a single image) or, for a 3D model,
+    the z-slab index. ``iy, ix`` index the tile grid.
+    """
+
+    kind: str
+    plane: int
+    iy: int = -1
+    ix: int = -1
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """A regular grid of ``tile`` x ``tile`` output tiles over a plane of ``shape``.
+
+    Tile origins are multiples of ``tile``, itself a multiple of the model's
+    grid, so every tile is a seamless window of the engine's region API.
+    """
+
+    shape: tuple[int, int]
+    tile: int
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        """Number of tiles along y and x."""
+        return tuple(math.ceil(n / self.tile) for n in self.shape)  # type: ignore[return-value]
+
+    def slices(self, iy: int, ix: int) -> tuple[slice, slice]:
+        """Output pixels of tile ``(iy, ix)`` (clipped at the plane's edge)."""
+        t = self.tile
+        h, w = self.shape
+        return slice(iy * t, min(h, (iy + 1) * t)), slice(ix * t, min(w, (ix + 1) * t))
+
+    def tiles_in_box(self, box: Box | None) -> list[tuple[int, int]]:
+        """Tiles that intersect ``box`` (all when None), nearest the box centre first."""
+        ny, nx = self.counts
+        if box is None:
+            (y0, y1), (x0, x1) = (0.0, float(self.shape[0])), (0.0, float(self.shape[1]))
+        else:
+            (y0, y1), (x0, x1) = box
+        t = self.tile
+        iy0, iy1 = max(0, math.floor(y0 / t)), min(ny, math.ceil(y1 / t))
+        ix0, ix1 = max(0, math.floor(x0 / t)), min(nx, math.ceil(x1 / t))
+        if iy1 <= iy0 or ix1 <= ix0:
+            return []
+        tiles = itertools.product(range(iy0, iy1), range(ix0, ix1))
+        return _by_distance(tiles, t, ((y0, y1), (x0, x1)))
+
+
+def clip_box(box: Box, shape: Sequence[int]) -> Box | None:
+    """Intersect a box with a plane of ``shape``; None when nothing is left."""
+    (y0, y1), (x0, x1) = box
+    h, w = shape
+    y0, y1 = max(0.0, y0), min(float(h), y1)
+    x0, x1 = max(0.0, x0), min(float(w), x1)
+    if y1 <= y0 or x1 <= x0:
+        return None
+    return (y0, y1), (x0, x1)
+
+
+def preview_shape(shape: Sequence[int], size: int) -> tuple[int, ...]:
+    """Shape with the longest side at most ``size`` and the aspect ratio kept."""
+    factor = max(1.0, max(shape) / float(size))
+    return tuple(max(1, round(n / factor)) for n in shape)
+
+
+def plan_jobs(
+    store: TileStore,
+    box: Box | None,
+    plane: int,
+    *,
+    neighbours: int = 0,
+    fill: bool = True,
+    skip: Iterable[Job] = (),
+) -> list[Job]:
+    """Order the work for the current view, dropping what is already done.
+
+    Parameters
+    ----------
+    store : TileStore
+        Knows the geometry and which jobs are done.
+    box : Box or None
+        Visible part of the plane in output pixels (None: nothing visible).
+    plane : int
+        Current plane: stack index, or the current z for a 3D model.
+    neighbours : int
+        Also do the visible tiles of this many planes (slabs) on each side.
+    fill : bool
+        Then do the rest of the current plane, nearest the view first.
+    skip : iterable of Job
+        Jobs known to be finished elsewhere (claimed by a worker).
+
+    Returns
+    -------
+    list of Job
+
+    """
+    skip = set(skip)
+    jobs: list[Job] = []
+
+    def add(job: Job) -> None:
+        if job not in skip and not store.is_done(job) and job not in seen:
+            seen.add(job)
+            jobs.append(job)
+
+    seen: set[Job] = set()
+    current = store.plane_job_index(plane)
+    order = [current]
+    for d in range(1, neighbours + 1):
+        order += [p for p in (current + d, current - d) if 0 <= p < store.n_job_planes]
+    visible = store.grid.tiles_in_box(box) if box is not None else []
+    for i, p in enumerate(order):
+        add(Job("preview", -1 if store.volume else p))
+        for iy, ix in visible:
+            add(Job("tile", p, iy, ix))
+        if i == 0 and fill:
+            centre = box if box is not None else None
+            rest = (
+                store.grid.tiles_in_box(None)
+                if centre is None
+                else _all_by_distance(store.grid, centre)
+            )
+            for iy, ix in rest:
+                add(Job("tile", p, iy, ix))
+    return jobs
+
+
+def _by_distance(tiles: Iterable[tuple[int, int]], tile: int, box: Box) -> list[tuple[int, int]]:
+    """Tiles sorted by the distance of their centre to the box's centre."""
+    (y0, y1), (x0, x1) = box
+    cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
+    return sorted(
+        tiles, key=lambda k: ((k[0] + 0.5) * tile - cy) ** 2 + ((k[1] + 0.5) * tile - cx) ** 2
+    )
+
+
+def _all_by_distance(grid: TileGrid, box: Box) -> list[tuple[int, int]]:
+    ny, nx = grid.counts
+    return _by_distance(itertools.product(range(ny), range(nx)), grid.tile, box)
+
+
+class Claims:
+    """Jobs finished by some worker (a superset of what the store shows), thread-safe."""
+
+    def __init__(self) -> None:
+        self._jobs: set[Job] = set()
+        self._lock = threading.Lock()
+
+    def __contains__(self, job: object) -> bool:
+        with self._lock:
+            return job in self._jobs
+
+    def add(self, job: Job) -> None:
+        """Mark a job finished."""
+        with self._lock:
+            self._jobs.add(job)
+
+    def discard_all(self, jobs: Sequence[Job]) -> None:
+        """Forget jobs (their output was evicted)."""
+        with self._lock:
+            self._jobs.difference_update(jobs)
+
+    def snapshot(self) -> set[Job]:
+        """A copy of the set."""
+        with self._lock:
+            return set(self._jobs)
+
+
+def pyramid_depth(shape: Sequence[int], max_side: int = 2048, min_side: int = 1024) -> int:
+    """Extra 2x levels for a plane larger than ``max_side``, down to ``min_side`` or less.
+
+    The same rule as the reader's display pyramid, so raw and denoised layers
+    look alike zoomed out (block averages, no aliasing).
+    """
+    h, w = (int(n) for n in shape[-2:])
+    if max(h, w) <= max_side:
+        return 0
+    depth = 0
+    while max(h, w) > min_side:
+        h, w, depth = h // 2, w // 2, depth + 1
+    return depth
+
+
+def display_levels(image: np.ndarray, levels: int) -> list[np.ndarray]:
+    """``[image, 2x, 4x, ...]`` block means (``levels`` extra), float32.
+
+    A worker computes these for a preview so the main thread only swaps arrays.
+    """
+    out = [np.asarray(image, dtype=np.float32)]
+    for _ in range(int(levels)):
+        out.append(_halve(out[-1]))
+    return out
+
+
+def _halve(image: np.ndarray) -> np.ndarray:
+    """Means of 2x2 blocks (odd edges cropped), float32."""
+    h, w = image.shape[0] // 2 * 2, image.shape[1] // 2 * 2
+    return image[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3), dtype=np.float32)
+
+
+class TileStore:
+    """Array-like output of a live view, filled by previews and tiles.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Output shape: ``(H, W)``, or ``(N, H, W)`` for a stack or a volume.
+    tile : int
+        Tile edge (a multiple of the model's grid).
+    fill_value : float
+        Shown where nothing has been computed yet (the input's mean).
+    volume : bool
+        3D output of a 3D model: tiles are slabs of ``slab`` planes.
+    slab : int
+        Slab thickness for 3D models (a multiple of the model's grid).
+    levels : int
+        Extra display levels (2x block means of the last two axes), kept up
+        to date as tiles arrive; :meth:`layer_data` gives napari the pyramid.
+
+    """
+
+    def __init__(
+        self,
+        shape: Sequence[int],
+        tile: int,
+        *,
+        fill_value: float = 0.0,
+        volume: bool = False,
+        slab: int = 32,
+        levels: int = 0,
+    ) -> None:
+        self.shape = tuple(int(n) for n in shape)
+        if len(self.shape) not in (2, 3):
+            raise ValueError(f"a tile store is 2D or 3D, got shape {self.shape}")
+        self.dtype = np.dtype(np.float32)
+        self.ndim = len(self.shape)
+        self.grid = TileGrid(self.shape[-2:], int(tile))  # type: ignore[arg-type]
+        self.fill_value = float(fill_value)
+        self.volume = bool(volume and self.ndim == 3)
+        self.slab = int(slab)
+        h, w = self.shape[-2:]
+        self.level_shapes = [(h, w)]
+        for _ in range(int(levels)):
+            h, w = h // 2, w // 2
+            self.level_shapes.append((h, w))
+        #: plane index -> [full resolution, 2x, 4x, ...] arrays
+        self._planes: OrderedDict[int, list[np.ndarray]] = OrderedDict()
+        self._done: dict[int, np.ndarray] = {}
+        self._preview: set[int] = set()
+        self._preview3d: np.ndarray | None = None
+        self.version = 0  # bumped on every write (cheap change detection)
+        #: Jobs finished by workers (shared with them; see :class:`Claims`).
+        self.claims = Claims()
+        self._views = [self] + [LevelView(self, k) for k in range(1, len(self.level_shapes))]
+
+    # -- array protocol -------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return math.prod(self.shape)
+
+    @property
+    def n_planes(self) -> int:
+        """Planes along the first axis (1 for a single image)."""
+        return self.shape[0] if self.ndim == 3 else 1
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return self._get(key, 0)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self[(slice(None),) * self.ndim]
+        return np.array(out, dtype=dtype or self.dtype, copy=True)
+
+    def layer_data(self) -> TileStore | list[Any]:
+        """What to give napari: the store, or ``[store, 2x, 4x, ...]`` when it has levels."""
+        return self._views[0] if len(self._views) == 1 else list(self._views)
+
+    def shows(self, data: Any) -> bool:
+        """True if a layer's ``data`` is this store (single- or multiscale)."""
+        if data is self:
+            return True
+        try:
+            return len(self._views) > 1 and data[0] is self
+        except (TypeError, IndexError, KeyError):
+            return False
+
+    def _get(self, key: Any, level: int) -> np.ndarray:
+        key = _normalise_key(key, self.ndim)
+        if self.ndim == 2:
+            return self._plane_view(0, level)[key]
+        first, rest = key[0], key[1:]
+        if isinstance(first, (int, np.integer)):
+            return self._plane_view(int(first) % self.shape[0], level)[rest]
+        indices = range(*first.indices(self.shape[0]))
+        parts = [self._plane_view(i, level)[rest] for i in indices]
+        if not parts:
+            dummy = np.zeros(self.level_shapes[level], self.dtype)[rest]
+            return np.zeros((0, *dummy.shape), self.dtype)
+        return np.stack(parts)
+
+    def _plane_view(self, index: int, level: int = 0) -> np.ndarray:
+        planes = self._planes.get(index)
+        if planes is not None:
+            return planes[level]
+        if self._preview3d is not None:
+            return self._upsampled_preview(index, level)
+        return np.broadcast_to(np.float32(self.fill_value), self.level_shapes[level])
+
+    def _upsampled_preview(self, index: int, level: int = 0) -> np.ndarray:
+        """Nearest-neighbour plane of the coarse 3D preview (cheap, main thread)."""
+        small = self._preview3d
+        assert small is not None
+        d = self.shape[0]
+        h, w = self.level_shapes[level]
+        z = min(small.shape[0] - 1, int(index * small.shape[0] / d))
+        rows = np.minimum((np.arange(h) * small.shape[1]) // h, small.shape[1] - 1)
+        cols = np.minimum((np.arange(w) * small.shape[2]) // w, small.shape[2] - 1)
+        return small[z][np.ix_(rows, cols)]
+
+    # -- bookkeeping ----------------------------------------------------------------------
+    @property
+    def preview_is_exact(self) -> bool:
+        """True when the "coarse" preview is computed at full resolution (small images)."""
+        if self.volume:
+            return max(self.shape) <= PREVIEW_SIZE_3D
+        return max(self.shape[-2:]) <= PREVIEW_SIZE
+
+    @property
+    def n_job_planes(self) -> int:
+        """Number of job planes: slabs for 3D models, else planes."""
+        if self.volume:
+            return math.ceil(self.shape[0] / self.slab)
+        return self.n_planes
+
+    def plane_job_index(self, plane: int) -> int:
+        """Job plane (slab for 3D models) that holds output plane ``plane``."""
+        return plane // self.slab if self.volume else plane
+
+    def slab_range(self, slab: int) -> tuple[int, int]:
+        """Output planes ``[z0, z1)`` of a 3D slab."""
+        return slab * self.slab, min(self.shape[0], (slab + 1) * self.slab)
+
+    def planes_of(self, job: Job) -> range:
+        """Output planes a job writes."""
+        if job.kind == "preview" and self.volume:
+            return range(self.shape[0])
+        if self.volume:
+            return range(*self.slab_range(job.plane))
+        return range(job.plane, job.plane + 1)
+
+    def is_done(self, job: Job) -> bool:
+        """True when the job's result is in the store."""
+        if job.kind == "preview":
+            if self.volume:
+                return self._preview3d is not None
+            return job.plane in self._preview or self._all_tiles_done(job.plane)
+        return all(self._tile_done(p, job.iy, job.ix) for p in self.planes_of(job))
+
+    def _tile_done(self, plane: int, iy: int, ix: int) -> bool:
+        done = self._done.get(plane)
+        return bool(done is not None and done[iy, ix])
+
+    def _all_tiles_done(self, plane: int) -> bool:
+        done = self._done.get(plane)
+        return bool(done is not None and done.all())
+
+    def plane_complete(self, plane: int) -> bool:
+        """True when every tile of output plane ``plane`` is finished."""
+        return self._all_tiles_done(plane)
+
+    def tiles_done(self, plane: int | None = None) -> int:
+        """Finished tiles, on one plane or in total."""
+        if plane is not None:
+            done = self._done.get(plane)
+            return int(done.sum()) if done is not None else 0
+        return int(sum(d.sum() for d in self._done.values()))
+
+    def is_complete(self) -> bool:
+        """True when every tile of every plane is finished (a final result)."""
+        return all(self._all_tiles_done(p) for p in range(self.n_planes))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by allocated planes (all levels) and the preview."""
+        extra = self._preview3d.nbytes if self._preview3d is not None else 0
+        return sum(a.nbytes for planes in self._planes.values() for a in planes) + extra
+
+    def planes_lru(self) -> list[int]:
+        """Allocated planes, least recently written first."""
+        return list(self._planes)
+
+    # -- writes (main thread) -------------------------------------------------------------
+    def _allocate(
+        self, index: int, image: np.ndarray | list[np.ndarray], *, owned: bool = False
+    ) -> list[np.ndarray]:
+        """Make a plane (all levels) from ``image``; ``owned`` arrays are used without a copy."""
+        if isinstance(image, list) and [a.shape for a in image] == self.level_shapes and owned:
+            levels = [np.asarray(a, dtype=np.float32) for a in image]
+        else:
+            base = image[0] if isinstance(image, list) else image
+            levels = [np.array(base, dtype=np.float32, copy=True)]
+            for _ in self.level_shapes[1:]:
+                levels.append(_halve(levels[-1]))
+        self._planes[index] = levels
+        self._done[index] = np.zeros(self.grid.counts, bool)
+        return levels
+
+    def _ensure_plane(self, index: int) -> list[np.ndarray]:
+        planes = self._planes.get(index)
+        if planes is None:
+            return self._allocate(index, self._plane_view(index))
+        self._planes.move_to_end(index)
+        return planes
+
+    def _update_levels(self, planes: list[np.ndarray], ys: slice, xs: slice) -> None:
+        """Recompute the block means over a changed full-resolution region."""
+        y0, y1, x0, x1 = ys.start, ys.stop, xs.start, xs.stop
+        for k in range(1, len(planes)):
+            h, w = planes[k].shape
+            y0, x0 = y0 // 2, x0 // 2
+            y1, x1 = min(h, -(-y1 // 2)), min(w, -(-x1 // 2))
+            if y1 > y0 and x1 > x0:
+                planes[k][y0:y1, x0:x1] = _halve(planes[k - 1][2 * y0 : 2 * y1, 2 * x0 : 2 * x1])
+
+    def put(self, job: Job, result: np.ndarray | list[np.ndarray]) -> list[int]:
+        """Write a job's result; returns the output planes it changed.
+
+        A 2D preview may come as :func:`display_levels` (then its arrays are
+        taken over, not copied: the caller must not reuse them). A preview never
+        overwrites finished tiles.
+        """
+        changed = list(self.planes_of(job))
+        if job.kind == "preview" and not self.volume and isinstance(result, list):
+            if result[0].shape != self.shape[-2:]:
+                raise ValueError(f"preview shape {result[0].shape} != plane {self.shape[-2:]}")
+            self._paste_preview(job.plane, result)
+            self._preview.add(job.plane)
+            if self.preview_is_exact:
+                self._done[job.plane][...] = True
+            self.version += 1
+            return changed
+        result = np.asarray(result, dtype=np.float32)
+        if job.kind == "preview" and self.volume:
+            self._preview3d = result.copy()
+            exact = self.preview_is_exact and result.shape == self.shape
+            for z in range(self.shape[0]) if exact else list(self._planes):
+                self._paste_preview(z, self._upsampled_preview(z))  # where no tile has been
+                if exact:
+                    self._done[z][...] = True
+        elif job.kind == "preview":
+            if result.shape != self.shape[-2:]:
+                raise ValueError(f"preview shape {result.shape} != plane {self.shape[-2:]}")
+            self._paste_preview(job.plane, result)
+            self._preview.add(job.plane)
+            if self.preview_is_exact:
+                self._done[job.plane][...] = True
+        else:
+            ys, xs = self.grid.slices(job.iy, job.ix)
+            for i, z in enumerate(changed):
+                part = result[i] if self.volume else result
+                if part.shape != (ys.stop - ys.start, xs.stop - xs.start):
+                    raise ValueError(f"tile {job} has shape {part.shape}")
+                planes = self._ensure_plane(z)
+                planes[0][ys, xs] = part
+                self._update_levels(planes, ys, xs)
+                self._done[z][job.iy, job.ix] = True
+        self.version += 1
+        return changed
+
+    def _paste_preview(self, index: int, image: np.ndarray | list[np.ndarray]) -> None:
+        done = self._done.get(index)
+        if done is None or not done.any():
+            self._allocate(index, image, owned=isinstance(image, list))
+            return
+        if isinstance(image, list):
+            image = image[0]
+        planes = self._ensure_plane(index)
+        for iy, ix in zip(*np.nonzero(~done), strict=True):
+            ys, xs = self.grid.slices(int(iy), int(ix))
+            planes[0][ys, xs] = image[ys, xs]
+            self._update_levels(planes, ys, xs)
+
+    def evict(self, plane: int) -> list[Job]:
+        """Drop an allocated plane; returns the jobs that must be redone to restore it."""
+        self._planes.pop(plane, None)
+        done = self._done.pop(plane, None)
+        self._preview.discard(plane)
+        self.version += 1
+        jobs = [] if self.volume else [Job("preview", plane)]
+        if done is not None:
+            job_plane = self.plane_job_index(plane)
+            jobs += [
+                Job("tile", job_plane, int(iy), int(ix))
+                for iy, ix in zip(*np.nonzero(done), strict=True)
+            ]
+        self.claims.discard_all(jobs)
+        return jobs
+
+
+class LevelView:
+    """A read-only 2x-downsampled display level of a :class:`TileStore` (for napari)."""
+
+    def __init__(self, store: TileStore, level: int) -> None:
+        self.store, self.level = store, level
+        self.dtype = store.dtype
+        self.ndim = store.ndim
+        self.shape = (*store.shape[:-2], *store.level_shapes[level])
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return math.prod(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return self.store._get(key, self.level)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        out = self[(slice(None),) * self.ndim]
+        return np.array(out, dtype=dtype or self.dtype, copy=True)
+
+
+def _normalise_key(key: Any, ndim: int) -> tuple:
+    if not isinstance(key, tuple):
+        key = (key,)
+    if any(k is Ellipsis for k in key):
+        i = next(i for i, k in enumerate(key) if k is Ellipsis)
+        fill = (slice(None),) * (ndim - len(key) + 1)
+        key = key[:i] + fill + key[i + 1 :]
+    if len(key) < ndim:
+        key = key + (slice(None),) * (ndim - len(key))
+    if len(key) > ndim:
+        raise IndexError(f"too many indices for a {ndim}D tile store: {key}")
+    return key
+
+
+Evicted = tuple["TileStore", int, list[Job]]
+
+
+class StoreCache:
+    """Live outputs kept across settings changes, bounded in bytes.
+
+    Keys name the data, the model and every setting that changes the values,
+    so going back to an earlier setting reuses its finished tiles. When the
+    total exceeds ``budget`` bytes, the least recently used planes of stores
+    other than the active planes are dropped.
+    """
+
+    def __init__(self, budget: int = 1 << 30) -> None:
+        self.budget = int(budget)
+        self._stores: OrderedDict[Any, TileStore] = OrderedDict()
+
+    def get(self, key: Any) -> TileStore | None:
+        """The store for ``key`` (marked as recently used), or None."""
+        store = self._stores.get(key)
+        if store is not None:
+            self._stores.move_to_end(key)
+        return store
+
+    def put(self, key: Any, store: TileStore) -> TileStore:
+        """Add a store under ``key``."""
+        self._stores[key] = store
+        self._stores.move_to_end(key)
+        return store
+
+    def __len__(self) -> int:
+        return len(self._stores)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by all stores."""
+        return sum(s.nbytes for s in self._stores.values())
+
+    def enforce(self, pinned: dict[int, set[int]] | None = None) -> list[Evicted]:
+        """Evict planes until within budget.
+
+        Parameters
+        ----------
+        pinned : dict, optional
+            ``id(store) -> planes`` that must stay (the ones on screen).
+
+        Returns
+        -------
+        list of (store, plane, jobs)
+            What was evicted and the jobs that rebuilt it.
+
+        """
+        pinned = pinned or {}
+        evicted: list[Evicted] = []
+        total = self.nbytes
+        for key in list(self._stores):  # least recently used store first
+            store = self._stores[key]
+            for plane in store.planes_lru():
+                if total <= self.budget:
+                    return evicted
+                if plane in pinned.get(id(store), ()):
+                    continue
+                before = store.nbytes
+                jobs = store.evict(plane)
+                total -= before - store.nbytes
+                evicted.append((store, plane, jobs))
+            if store.nbytes == 0 and id(store) not in pinned:
+                del self._stores[key]
+        return evicted
