@@ -69,8 +69,18 @@ def make_micrograph(size: int, path: Path) -> Path:
     return path
 
 
-TOPAZ_PACKAGES = ["numpy", "scipy", "pillow", "future", "setuptools<81", "pandas", "tqdm", "h5py",
-                  "psutil", "scikit-learn"]
+TOPAZ_PACKAGES = [
+    "numpy",
+    "scipy",
+    "pillow",
+    "future",
+    "setuptools<81",
+    "pandas",
+    "tqdm",
+    "h5py",
+    "psutil",
+    "scikit-learn",
+]
 _STUB = {
     "__init__.py": "from . import transforms  # noqa: F401  (import-only stub)\n",
     "transforms/__init__.py": "from . import functional  # noqa: F401\n",
@@ -91,8 +101,12 @@ def setup_topaz(venv: Path) -> Path:
     subprocess.run([*pip, "torch==2.13.0"], check=True)
     subprocess.run([*pip, "--no-deps", "topaz-em==0.3.20"], check=True)
     subprocess.run([*pip, *TOPAZ_PACKAGES], check=True)
-    site = subprocess.run([str(py), "-c", "import site; print(site.getsitepackages()[0])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [str(py), "-c", "import site; print(site.getsitepackages()[0])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     root = Path(site) / "torchvision"
     if not (root / "version.py").exists():  # never replace a real torchvision
         for rel, text in _STUB.items():
@@ -110,8 +124,10 @@ def run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, float,
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        print(f"command failed ({proc.returncode}): {shlex.join(cmd)}\n{err[-2000:]}",
-              file=sys.stderr)
+        print(
+            f"command failed ({proc.returncode}): {shlex.join(cmd)}\n{err[-2000:]}",
+            file=sys.stderr,
+        )
     return wall, usage.ru_maxrss / 1024.0, proc.returncode, usage.ru_utime + usage.ru_stime
 
 
@@ -138,10 +154,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=4096, help="micrograph side (default 4096)")
     p.add_argument("--skip-topaz", action="store_true", help="only run napari-cryodenoise")
-    p.add_argument("--topaz-cmd", default="/tmp/topaz-venv/bin/topaz",
-                   help="topaz executable (default /tmp/topaz-venv/bin/topaz)")
-    p.add_argument("--setup-topaz", action="store_true",
-                   help="create /tmp/topaz-venv (or the venv of --topaz-cmd) first")
+    p.add_argument(
+        "--topaz-cmd",
+        default="/tmp/topaz-venv/bin/topaz",
+        help="topaz executable (default /tmp/topaz-venv/bin/topaz)",
+    )
+    p.add_argument(
+        "--setup-topaz",
+        action="store_true",
+        help="create /tmp/topaz-venv (or the venv of --topaz-cmd) first",
+    )
     p.add_argument("--model", default="unet")
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     p.add_argument("--workdir", default=None, help="keep inputs/outputs here")
@@ -159,9 +181,24 @@ def main(argv: list[str] | None = None) -> int:
     outputs = {}
     for precision in ("fp32", "bf16"):
         out = work / f"ours_{precision}"
-        cmd = [sys.executable, "-m", "napari_cryodenoise", "denoise", str(src), "-o",
-               str(out), "--model", args.model, "--device", "cpu", "--precision", precision,
-               "--threads", str(args.threads), "--overwrite"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "napari_cryodenoise",
+            "denoise",
+            str(src),
+            "-o",
+            str(out),
+            "--model",
+            args.model,
+            "--device",
+            "cpu",
+            "--precision",
+            precision,
+            "--threads",
+            str(args.threads),
+            "--overwrite",
+        ]
         wall, rss, code, cpu = run_measured(cmd, env)
         if code == 0:
             outputs[precision] = read_mrc(out / src.name)
@@ -170,8 +207,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_topaz:
         out = work / "topaz"
         out.mkdir(exist_ok=True)
-        cmd = [*shlex.split(args.topaz_cmd), "denoise", "-d", "-1", "-m", args.model, "-o",
-               str(out), str(src)]
+        cmd = [
+            *shlex.split(args.topaz_cmd),
+            "denoise",
+            "-d",
+            "-1",
+            "-m",
+            args.model,
+            "-o",
+            str(out),
+            str(src),
+        ]
         wall, rss, code, cpu = run_measured(cmd, env)
         topaz_row = ("topaz denoise -d -1", wall, rss, code, cpu)
         rows.append(topaz_row)
@@ -182,11 +228,15 @@ def main(argv: list[str] | None = None) -> int:
     peak32 = matmul_peak("float32", args.threads)
     peak16 = matmul_peak("bfloat16", args.threads)
     gflop = UNET_FLOP_PER_PX * pixels / 1e9
-    print(f"\n{args.size}x{args.size} micrograph, model {args.model}, {args.threads} threads; "
-          f"{gflop:.0f} GFLOP per pass (577 kFLOP/px); matmul peak {peak32:.0f} GFLOP/s fp32, "
-          f"{peak16:.0f} bf16\n")
-    print("| run | wall (s) | CPU (s) | peak RSS (MB) | speed-up vs Topaz | RSS vs Topaz | "
-          "GFLOP/s (nominal) | % of matmul peak |")
+    print(
+        f"\n{args.size}x{args.size} micrograph, model {args.model}, {args.threads} threads; "
+        f"{gflop:.0f} GFLOP per pass (577 kFLOP/px); matmul peak {peak32:.0f} GFLOP/s fp32, "
+        f"{peak16:.0f} bf16\n"
+    )
+    print(
+        "| run | wall (s) | CPU (s) | peak RSS (MB) | speed-up vs Topaz | RSS vs Topaz | "
+        "GFLOP/s (nominal) | % of matmul peak |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, wall, rss, code, cpu in rows:
         if code != 0:
@@ -198,26 +248,36 @@ def main(argv: list[str] | None = None) -> int:
             rss_ratio = f"{rss / topaz_row[2]:.2f}"
         rate = gflop / wall
         peak = peak16 if "bf16" in name else peak32
-        print(f"| {name} | {wall:.1f} | {cpu:.1f} | {rss:.0f} | {speed} | {rss_ratio} | "
-              f"{rate:.0f} | {100 * rate / peak:.0f}% |")
+        print(
+            f"| {name} | {wall:.1f} | {cpu:.1f} | {rss:.0f} | {speed} | {rss_ratio} | "
+            f"{rate:.0f} | {100 * rate / peak:.0f}% |"
+        )
     if "fp32" in outputs and "bf16" in outputs:
         a, b = outputs["fp32"], outputs["bf16"]
         d = np.abs(a - b)
-        print(f"\nbf16 vs fp32: max |diff| {d.max() / a.std():.4f} std, "
-              f"rms {np.sqrt(np.mean(d.astype(np.float64) ** 2)) / a.std():.5f} std")
+        print(
+            f"\nbf16 vs fp32: max |diff| {d.max() / a.std():.4f} std, "
+            f"rms {np.sqrt(np.mean(d.astype(np.float64) ** 2)) / a.std():.5f} std"
+        )
     if "fp32" in outputs and "topaz" in outputs:
         a, t = outputs["fp32"], outputs["topaz"]
         d = (a - t).astype(np.float64)
-        print(f"ours fp32 vs Topaz: max {np.abs(d).max() / a.std():.2e} std, rms "
-              f"{np.sqrt(np.mean(d**2)) / a.std():.2e} std (identical up to 1024 px, where "
-              "Topaz runs one tile; above, Topaz re-normalises each tile and its tiles are "
-              "off the 32-px grid, so seams differ)")
+        print(
+            f"ours fp32 vs Topaz: max {np.abs(d).max() / a.std():.2e} std, rms "
+            f"{np.sqrt(np.mean(d**2)) / a.std():.2e} std (identical up to 1024 px, where "
+            "Topaz runs one tile; above, Topaz re-normalises each tile and its tiles are "
+            "off the 32-px grid, so seams differ)"
+        )
     load = os.getloadavg()[0]
     if load > args.threads + 0.5:
-        print(f"\nWARNING: load average {load:.1f} on {os.cpu_count()} cores: other processes "
-              "shared the CPU, so wall times are inflated; rerun on a quiet machine.")
-    print("\nGFLOP/s is nominal (577 kFLOP/px); our U-Net path folds the upsampling into "
-          "dec1 and so needs ~35% fewer FLOPs, which can exceed 100% of peak.")
+        print(
+            f"\nWARNING: load average {load:.1f} on {os.cpu_count()} cores: other processes "
+            "shared the CPU, so wall times are inflated; rerun on a quiet machine."
+        )
+    print(
+        "\nGFLOP/s is nominal (577 kFLOP/px); our U-Net path folds the upsampling into "
+        "dec1 and so needs ~35% fewer FLOPs, which can exceed 100% of peak."
+    )
     return 0
 
 

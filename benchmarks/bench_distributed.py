@@ -82,9 +82,12 @@ def main() -> None:
         t0 = time.perf_counter()
         inputs = make_inputs(root / "in", args.n, args.size)
         spec = model_spec(args.model, root)
-        print(f"{args.n} micrographs {args.size}x{args.size}, model {spec}, {cores} cores, "
-              f"torch {torch.__version__} (simulated in {time.perf_counter() - t0:.0f} s), "
-              f"load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
+        print(
+            f"{args.n} micrographs {args.size}x{args.size}, model {spec}, {cores} cores, "
+            f"torch {torch.__version__} (simulated in {time.perf_counter() - t0:.0f} s), "
+            f"load average {os.getloadavg()[0]:.1f}",
+            file=sys.stderr,
+        )
 
         # in-process, all cores
         torch.set_num_threads(cores)
@@ -98,18 +101,44 @@ def main() -> None:
             threads = max(1, cores // workers)
             label = f"local:{workers}"
             # cold: run_batch starts (and closes) its own cluster
-            cold, _ = timed(label, inputs, root / f"cold{workers}", spec, settings,
-                            cluster=label, threads_per_worker=threads)
+            cold, _ = timed(
+                label,
+                inputs,
+                root / f"cold{workers}",
+                spec,
+                settings,
+                cluster=label,
+                threads_per_worker=threads,
+            )
             # warm: a started cluster whose workers already hold the model
-            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                   memory_limit=0, dashboard_address=":0",
-                                   silence_logs=logging.ERROR)
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                memory_limit=0,
+                dashboard_address=":0",
+                silence_logs=logging.ERROR,
+            )
             client = Client(cluster)
             try:
-                timed(label, inputs[:workers], root / f"prime{workers}", spec, settings,
-                      client=client, threads_per_worker=threads)
-                warm, _ = timed(label, inputs, root / f"warm{workers}", spec, settings,
-                                client=client, threads_per_worker=threads)
+                timed(
+                    label,
+                    inputs[:workers],
+                    root / f"prime{workers}",
+                    spec,
+                    settings,
+                    client=client,
+                    threads_per_worker=threads,
+                )
+                warm, _ = timed(
+                    label,
+                    inputs,
+                    root / f"warm{workers}",
+                    spec,
+                    settings,
+                    client=client,
+                    threads_per_worker=threads,
+                )
             finally:
                 client.close()
                 cluster.close()
@@ -122,10 +151,14 @@ def main() -> None:
             print(f"{label}: cold {cold:.1f} s, warm {warm:.1f} s", file=sys.stderr)
 
     n = args.n
-    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (1 min) on {cores} cores",
-          file=sys.stderr)
-    print("\n| configuration | workers x torch threads | cold: s | cold: mic/min "
-          "| warm: s | warm: mic/min |")
+    print(
+        f"\nload average at the end: {os.getloadavg()[0]:.1f} (1 min) on {cores} cores",
+        file=sys.stderr,
+    )
+    print(
+        "\n| configuration | workers x torch threads | cold: s | cold: mic/min "
+        "| warm: s | warm: mic/min |"
+    )
     print("|---|---|---|---|---|---|")
     for label, workers, threads, cold, warm in rows:
         layout = f"1 process x {threads}" if workers == 0 else f"{workers} x {threads}"

@@ -45,8 +45,9 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def contamination_mask(image: np.ndarray, *, smooth: float = 10.0, k: float = 6.0,
-                       grow: int = 15) -> np.ndarray:
+def contamination_mask(
+    image: np.ndarray, *, smooth: float = 10.0, k: float = 6.0, grow: int = 15
+) -> np.ndarray:
     """Pixels much darker than the ice at large scale (carbon, ice crystals, blobs), grown."""
     s = ndi.gaussian_filter(np.asarray(image, dtype=np.float64), smooth)
     med = np.median(s)
@@ -80,22 +81,34 @@ def real_micrograph(models: list[str], radius: float) -> str:
         method = parse_method(spec)
         log(f"real: {spec} ...")
         out, secs = run_method(method, image)
-        rows.append(Row("ucsf_1142_DW", spec, {
-            "region_snr_db": metrics.snr_db(out, *all_pairs),
-            "ice_snr_db": metrics.snr_db(out, *ice_pairs),
-            "seconds": secs,
-        }))
+        rows.append(
+            Row(
+                "ucsf_1142_DW",
+                spec,
+                {
+                    "region_snr_db": metrics.snr_db(out, *all_pairs),
+                    "ice_snr_db": metrics.snr_db(out, *ice_pairs),
+                    "seconds": secs,
+                },
+            )
+        )
     raw = rows[0].values
     for r in rows:
         r.values["gain_db"] = r.values["region_snr_db"] - raw["region_snr_db"]
         r.values["ice_gain_db"] = r.values["ice_snr_db"] - raw["ice_snr_db"]
-    head = (f"ucsf_1142_DW.mrc ({image.shape[1]}x{image.shape[0]}), RELION autopick, "
-            f"disc radius {radius:g} px, background >= 3 radii from every pick, seed 0: "
-            f"{len(all_pairs[0])} pairs (all picks), "
-            f"{len(ice_pairs[0])} pairs (off contamination)")
-    cols = [("region_snr_db", "SNR dB (all)", "{:.2f}"), ("gain_db", "gain dB", "{:+.2f}"),
-            ("ice_snr_db", "SNR dB (ice)", "{:.2f}"), ("ice_gain_db", "gain dB (ice)", "{:+.2f}"),
-            ("seconds", "s", "{:.1f}")]
+    head = (
+        f"ucsf_1142_DW.mrc ({image.shape[1]}x{image.shape[0]}), RELION autopick, "
+        f"disc radius {radius:g} px, background >= 3 radii from every pick, seed 0: "
+        f"{len(all_pairs[0])} pairs (all picks), "
+        f"{len(ice_pairs[0])} pairs (off contamination)"
+    )
+    cols = [
+        ("region_snr_db", "SNR dB (all)", "{:.2f}"),
+        ("gain_db", "gain dB", "{:+.2f}"),
+        ("ice_snr_db", "SNR dB (ice)", "{:.2f}"),
+        ("ice_gain_db", "gain dB (ice)", "{:+.2f}"),
+        ("seconds", "s", "{:.1f}"),
+    ]
     return head + "\n\n" + _table(rows, cols) + "\n"
 
 
@@ -144,15 +157,22 @@ def simulated(models: list[str], size: int, dose: float, pixel_size: float, seed
         if pairs[0]:
             values["region_snr_db"] = metrics.snr_db(out, *pairs)
         rows.append(Row("sim", label, values))
-    head = (f"simulate_movie({size}x{size}, 16 frames, {dose:g} e/A^2, {pixel_size:g} A/px, "
-            f"seed {seed}): {len(xy)} particles, {total.mean():.1f} e/px; region SNR at the true "
-            f"centres, radius {radius:.0f} px ({len(pairs[0])} pairs); Gaussian sigma by oracle "
-            f"PSNR from {SIGMAS}")
-    cols = [("psnr_db", "PSNR dB", "{:.2f}"), ("snr_gt_db", "SNR dB", "{:.2f}"),
-            ("ssim", "SSIM", "{:.4f}"), ("region_snr_db", "region SNR dB", "{:.2f}"),
-            ("frc_0143", "FRC 0.143 A", "{:.1f}"), ("xfrc_0143", "xFRC 0.143 A", "{:.1f}"),
-            ("holdout_nmse", "hold-out NMSE", "{:.4f}"),
-            ("seconds", "s", "{:.1f}")]
+    head = (
+        f"simulate_movie({size}x{size}, 16 frames, {dose:g} e/A^2, {pixel_size:g} A/px, "
+        f"seed {seed}): {len(xy)} particles, {total.mean():.1f} e/px; region SNR at the true "
+        f"centres, radius {radius:.0f} px ({len(pairs[0])} pairs); Gaussian sigma by oracle "
+        f"PSNR from {SIGMAS}"
+    )
+    cols = [
+        ("psnr_db", "PSNR dB", "{:.2f}"),
+        ("snr_gt_db", "SNR dB", "{:.2f}"),
+        ("ssim", "SSIM", "{:.4f}"),
+        ("region_snr_db", "region SNR dB", "{:.2f}"),
+        ("frc_0143", "FRC 0.143 A", "{:.1f}"),
+        ("xfrc_0143", "xFRC 0.143 A", "{:.1f}"),
+        ("holdout_nmse", "hold-out NMSE", "{:.4f}"),
+        ("seconds", "s", "{:.1f}"),
+    ]
     return head + "\n\n" + _table(rows, cols) + "\n"
 
 
@@ -173,8 +193,10 @@ def main() -> int:
         print(real_micrograph(models, args.radius), flush=True)
     if not args.skip_sim:
         print("## Simulated micrograph: ground truth\n")
-        print(simulated(models, args.sim_size, args.sim_dose, args.sim_pixel_size, args.seed),
-              flush=True)
+        print(
+            simulated(models, args.sim_size, args.sim_dose, args.sim_pixel_size, args.seed),
+            flush=True,
+        )
     return 0
 
 

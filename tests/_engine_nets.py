@@ -39,17 +39,25 @@ class RefUNet(nn.Module):
         setattr(self, f"enc{levels + 1}", nn.Sequential(*_block(nf, nf, 3)))
         setattr(self, f"dec{levels}", nn.Sequential(*_block(2 * nf, 2 * nf, 3, 2)))
         for j in range(2, levels):
-            setattr(self, f"dec{j}", nn.Sequential(*_block(3 * nf, 2 * nf, 3, 1),
-                                                   *_block(2 * nf, 2 * nf, 3, 1)))
+            setattr(
+                self,
+                f"dec{j}",
+                nn.Sequential(*_block(3 * nf, 2 * nf, 3, 1), *_block(2 * nf, 2 * nf, 3, 1)),
+            )
         t = top_width
         a, b = top
-        self.dec1 = nn.Sequential(nn.Conv2d(2 * nf + 1, a, t, padding=t // 2), nn.LeakyReLU(0.1),
-                                  nn.Conv2d(a, b, t, padding=t // 2), nn.LeakyReLU(0.1),
-                                  nn.Conv2d(b, 1, t, padding=t // 2))
+        self.dec1 = nn.Sequential(
+            nn.Conv2d(2 * nf + 1, a, t, padding=t // 2),
+            nn.LeakyReLU(0.1),
+            nn.Conv2d(a, b, t, padding=t // 2),
+            nn.LeakyReLU(0.1),
+            nn.Conv2d(b, 1, t, padding=t // 2),
+        )
         # hard receptive radius (measured for Topaz's nets; a safe bound otherwise)
         known = {(5, 11, 5): 164, (3, 11, 5): 44, (5, 7, 3): 159}
         self.halo = known.get((levels, width, top_width)) or receptive_radius(
-            levels, width, top_width)
+            levels, width, top_width
+        )
         self.eval()
 
     def forward(self, x):

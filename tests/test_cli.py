@@ -15,8 +15,12 @@ def test_version_and_help(capsys):
 
 
 def test_simulate_writes_all_files(tmp_path):
-    assert main(["simulate", str(tmp_path), "--n", "2", "--size", "64", "--frames", "4",
-                 "--seed", "1"]) == 0
+    assert (
+        main(
+            ["simulate", str(tmp_path), "--n", "2", "--size", "64", "--frames", "4", "--seed", "1"]
+        )
+        == 0
+    )
     for i in range(2):
         stem = tmp_path / f"sim_{i:04d}"
         movie, info = read_image(f"{stem}_movie.mrcs")

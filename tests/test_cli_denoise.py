@@ -47,8 +47,9 @@ def test_micrographs_directory_star_and_summary(tmp_path, model_files, capsys):
         imgs[name] = _rng().normal(100, 5, shape).astype(np.float32)
         _write(src / f"{name}.mrc", imgs[name], voxel=1.5)
     out = tmp_path / "out"
-    code = main(["denoise", str(src), "-o", str(out), "--model", str(model_files[0]),
-                 "--device", "cpu"])
+    code = main(
+        ["denoise", str(src), "-o", str(out), "--model", str(model_files[0]), "--device", "cpu"]
+    )
     assert code == 0
     summary = capsys.readouterr().out.strip().splitlines()[-1]
     assert summary.startswith("denoised 2, skipped 0, failed 0")
@@ -64,14 +65,39 @@ def test_micrographs_directory_star_and_summary(tmp_path, model_files, capsys):
             assert float(mrc.header.dmax) == pytest.approx(float(data.max()), rel=1e-5)
         np.testing.assert_allclose(data, denoise(img, model, device="cpu"), atol=1e-4)
     # skip existing / refuse to overwrite / overwrite
-    assert main(["denoise", str(src / "a.mrc"), "-o", str(out), "--model",
-                 str(model_files[0]), "--skip-existing"]) == 0
+    assert (
+        main(
+            [
+                "denoise",
+                str(src / "a.mrc"),
+                "-o",
+                str(out),
+                "--model",
+                str(model_files[0]),
+                "--skip-existing",
+            ]
+        )
+        == 0
+    )
     assert "skipped 1" in capsys.readouterr().out
-    assert main(["denoise", str(src / "a.mrc"), "-o", str(out), "--model",
-                 str(model_files[0])]) == 1
+    assert (
+        main(["denoise", str(src / "a.mrc"), "-o", str(out), "--model", str(model_files[0])]) == 1
+    )
     assert "exists" in capsys.readouterr().err
-    assert main(["denoise", str(src / "a.mrc"), "-o", str(out), "--model",
-                 str(model_files[0]), "--overwrite"]) == 0
+    assert (
+        main(
+            [
+                "denoise",
+                str(src / "a.mrc"),
+                "-o",
+                str(out),
+                "--model",
+                str(model_files[0]),
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
     # a RELION star list and a glob pick the same files
     star = tmp_path / "mics.star"
     star.write_text("data_micrographs\nloop_\n_rlnMicrographName #1\nin/a.mrc\nin/b.mrc\n")
@@ -83,18 +109,64 @@ def test_binning_and_pixel_size(tmp_path, model_files):
     img = _rng().normal(0, 1, (64, 80)).astype(np.float32)
     path = _write(tmp_path / "m.mrc", img, voxel=1.0 + 0.25)
     out = tmp_path / "o"
-    assert main(["denoise", str(path), "-o", str(out), "-m", str(model_files[0]), "--bin", "2",
-                 "-d", "-1"]) == 0
+    assert (
+        main(
+            [
+                "denoise",
+                str(path),
+                "-o",
+                str(out),
+                "-m",
+                str(model_files[0]),
+                "--bin",
+                "2",
+                "-d",
+                "-1",
+            ]
+        )
+        == 0
+    )
     with mrcfile.open(out / "m.mrc") as mrc:
         assert mrc.data.shape == (32, 40)
         assert float(mrc.voxel_size.x) == pytest.approx(2.5)
-    assert main(["denoise", str(path), "-o", str(out), "-m", str(model_files[0]),
-                 "--pixel-size", "5", "--overwrite"]) == 0
+    assert (
+        main(
+            [
+                "denoise",
+                str(path),
+                "-o",
+                str(out),
+                "-m",
+                str(model_files[0]),
+                "--pixel-size",
+                "5",
+                "--overwrite",
+            ]
+        )
+        == 0
+    )
     with mrcfile.open(out / "m.mrc") as mrc:
         assert mrc.data.shape == (16, 20)
         assert float(mrc.voxel_size.x) == pytest.approx(5.0)
-    assert main(["denoise", str(path), "-o", str(out), "-m", str(model_files[0]), "--bin", "2",
-                 "--restore-size", "--overwrite", "--format", "tiff"]) == 0
+    assert (
+        main(
+            [
+                "denoise",
+                str(path),
+                "-o",
+                str(out),
+                "-m",
+                str(model_files[0]),
+                "--bin",
+                "2",
+                "--restore-size",
+                "--overwrite",
+                "--format",
+                "tiff",
+            ]
+        )
+        == 0
+    )
     import tifffile
 
     assert tifffile.imread(out / "m.tif").shape == (64, 80)
@@ -108,15 +180,28 @@ def test_stack_and_volume(tmp_path, model_files, monkeypatch):
     v_path = _write(tmp_path / "v.rec", vol)
     out = tmp_path / "o"
     monkeypatch.setattr(cli_denoise, "_DEFAULT_3D", str(model_files[1]))
-    code = main(["denoise", str(s_path), str(v_path), "-o", str(out), "-m",
-                 str(model_files[0]), "--device", "cpu"])
+    code = main(
+        [
+            "denoise",
+            str(s_path),
+            str(v_path),
+            "-o",
+            str(out),
+            "-m",
+            str(model_files[0]),
+            "--device",
+            "cpu",
+        ]
+    )
     assert code == 0
     from napari_cryodenoise.engine import denoise, denoise_stack
 
     with mrcfile.open(out / "s.mrcs") as mrc:
         np.testing.assert_allclose(
-            mrc.data, denoise_stack(stack, models.load_model(model_files[0]), device="cpu"),
-            atol=1e-4)
+            mrc.data,
+            denoise_stack(stack, models.load_model(model_files[0]), device="cpu"),
+            atol=1e-4,
+        )
     with mrcfile.open(out / "v.mrc") as mrc:
         assert mrc.data.shape == vol.shape
         want = denoise(vol, models.load_model(model_files[1]), device="cpu")
@@ -131,8 +216,19 @@ def test_bad_inputs_exit_nonzero_with_one_line(tmp_path, model_files, capsys):
     trunc = tmp_path / "trunc.mrc"
     trunc.write_bytes(good.read_bytes()[:1500])
     out = tmp_path / "o"
-    code = main(["denoise", str(good), str(bad), str(trunc), str(tmp_path / "missing.mrc"),
-                 "-o", str(out), "-m", str(model_files[0])])
+    code = main(
+        [
+            "denoise",
+            str(good),
+            str(bad),
+            str(trunc),
+            str(tmp_path / "missing.mrc"),
+            "-o",
+            str(out),
+            "-m",
+            str(model_files[0]),
+        ]
+    )
     assert code == 1
     err = [ln for ln in capsys.readouterr().err.splitlines() if "error:" in ln]
     assert len(err) == 3
@@ -143,8 +239,21 @@ def test_bad_inputs_exit_nonzero_with_one_line(tmp_path, model_files, capsys):
     res = denoise_file(good, good, str(model_files[0]), DenoiseSettings(overwrite=True))
     assert res.status == "failed" and "input" in res.message
     # usage errors: exit 2
-    assert main(["denoise", str(tmp_path / "nothing*.mrc"), "-o", str(out), "-m",
-                 str(model_files[0]), "--device", "tpu"]) == 2
+    assert (
+        main(
+            [
+                "denoise",
+                str(tmp_path / "nothing*.mrc"),
+                "-o",
+                str(out),
+                "-m",
+                str(model_files[0]),
+                "--device",
+                "tpu",
+            ]
+        )
+        == 2
+    )
 
 
 def test_denoise_file_png(tmp_path, model_files):

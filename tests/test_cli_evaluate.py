@@ -59,11 +59,24 @@ def _table(out):
 
 def test_ground_truth_and_picks(dataset, tmp_path, capsys):
     out_csv = tmp_path / "res" / "scores.csv"
-    code = main([
-        "evaluate", str(dataset["sum"]), "--clean", str(dataset["clean"]),
-        "--picks", str(dataset["star"]), "--radius", "5", "-m", "raw,gaussian:1.5",
-        "-m", "lowpass:2", "--csv", str(out_csv),
-    ])
+    code = main(
+        [
+            "evaluate",
+            str(dataset["sum"]),
+            "--clean",
+            str(dataset["clean"]),
+            "--picks",
+            str(dataset["star"]),
+            "--radius",
+            "5",
+            "-m",
+            "raw,gaussian:1.5",
+            "-m",
+            "lowpass:2",
+            "--csv",
+            str(out_csv),
+        ]
+    )
     assert code == 0
     header, rows = _table(capsys.readouterr().out)
     assert list(rows) == ["raw", "gaussian:1.5", "lowpass:2"]
@@ -78,8 +91,18 @@ def test_ground_truth_and_picks(dataset, tmp_path, capsys):
 
 
 def test_even_odd_frc(dataset, capsys):
-    code = main(["evaluate", "--even", str(dataset["even"]), "--odd", str(dataset["odd"]),
-                 "-m", "raw,gaussian:2", "--per-image"])
+    code = main(
+        [
+            "evaluate",
+            "--even",
+            str(dataset["even"]),
+            "--odd",
+            str(dataset["odd"]),
+            "-m",
+            "raw,gaussian:2",
+            "--per-image",
+        ]
+    )
     assert code == 0
     header, rows = _table(capsys.readouterr().out)
     assert header[:2] == ["image", "method"]
@@ -92,30 +115,58 @@ def test_even_odd_frc(dataset, capsys):
 def test_even_odd_plot(dataset, tmp_path, capsys):
     pytest.importorskip("matplotlib")
     png = tmp_path / "frc.png"
-    assert main(["evaluate", "--even", str(dataset["even"]), "--odd", str(dataset["odd"]),
-                 "-m", "raw", "--plot", str(png)]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--even",
+                str(dataset["even"]),
+                "--odd",
+                str(dataset["odd"]),
+                "-m",
+                "raw",
+                "--plot",
+                str(png),
+            ]
+        )
+        == 0
+    )
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_plot_without_matplotlib_is_a_clear_error(dataset, tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    code = main(["evaluate", "--even", str(dataset["even"]), "--odd", str(dataset["odd"]),
-                 "-m", "raw", "--plot", str(tmp_path / "x.png")])
+    code = main(
+        [
+            "evaluate",
+            "--even",
+            str(dataset["even"]),
+            "--odd",
+            str(dataset["odd"]),
+            "-m",
+            "raw",
+            "--plot",
+            str(tmp_path / "x.png"),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "matplotlib" in err and "pip install" in err
     assert not (tmp_path / "x.png").exists()
 
 
-@pytest.mark.parametrize("argv, message", [
-    ([], "nothing to measure"),
-    (["{sum}", "--picks", "{star}"], "--radius"),
-    (["{sum}", "--clean", "{clean}", "{clean}"], "--clean: got 2"),
-    (["--even", "{even}"], "--even and --odd"),
-    (["{sum}"], "without --clean or --picks"),
-    (["{sum}", "--clean", "{clean}", "-m", "gaussian:x"], "gaussian:NUMBER"),
-    (["{sum}", "--clean", "{sum}.missing"], "no such file"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "nothing to measure"),
+        (["{sum}", "--picks", "{star}"], "--radius"),
+        (["{sum}", "--clean", "{clean}", "{clean}"], "--clean: got 2"),
+        (["--even", "{even}"], "--even and --odd"),
+        (["{sum}"], "without --clean or --picks"),
+        (["{sum}", "--clean", "{clean}", "-m", "gaussian:x"], "gaussian:NUMBER"),
+        (["{sum}", "--clean", "{sum}.missing"], "no such file"),
+    ],
+)
 def test_usage_errors(dataset, capsys, argv, message):
     argv = [a.format(**{k: str(v) for k, v in dataset.items()}) for a in argv]
     assert main(["evaluate", *argv]) == 2
@@ -146,8 +197,12 @@ def test_parse_methods():
 
 
 def test_format_table_aligns_columns():
-    text = format_table([Row("a", "raw", {"psnr_db": 1.0, "ssim": 0.5}),
-                         Row("a", "gaussian:2", {"psnr_db": 12.345})])
+    text = format_table(
+        [
+            Row("a", "raw", {"psnr_db": 1.0, "ssim": 0.5}),
+            Row("a", "gaussian:2", {"psnr_db": 12.345}),
+        ]
+    )
     lines = text.splitlines()
     assert len({len(ln) for ln in lines}) == 1
     assert lines[1].startswith("|---") and lines[1].endswith(":|")
@@ -161,8 +216,19 @@ def test_model_method_uses_engine(dataset, tmp_path, capsys):
         pytest.skip("models.save_model not available yet")
     path = tmp_path / "tiny_affine.pt"
     models.save_model(models.build_model("affine"), path)
-    assert main(["evaluate", str(dataset["sum"]), "--clean", str(dataset["clean"]),
-                 "-m", f"raw,{path}"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(dataset["sum"]),
+                "--clean",
+                str(dataset["clean"]),
+                "-m",
+                f"raw,{path}",
+            ]
+        )
+        == 0
+    )
     _, rows = _table(capsys.readouterr().out)
     assert str(path) in rows
 
@@ -182,11 +248,14 @@ def test_read_star_coordinates_relion31(tmp_path):
     )
     xy = read_star_coordinates(star)
     assert xy.shape == (3, 2) and xy.dtype == np.float64
-    np.testing.assert_allclose(read_star_coordinates(star, micrograph="mic_a.mrc"),
-                               [[10.5, 20.0], [12.0, 22.0]])
+    np.testing.assert_allclose(
+        read_star_coordinates(star, micrograph="mic_a.mrc"), [[10.5, 20.0], [12.0, 22.0]]
+    )
     np.testing.assert_allclose(read_coordinates(star, micrograph="/x/mic_b.tif"), [[11.0, 21.5]])
-    assert star_micrograph_names(star) == ["MotionCorr/job002/mic_a.mrc",
-                                          "MotionCorr/job002/mic_b.mrc"]
+    assert star_micrograph_names(star) == [
+        "MotionCorr/job002/mic_a.mrc",
+        "MotionCorr/job002/mic_b.mrc",
+    ]
     bad = tmp_path / "bad.star"
     bad.write_text("data_\nloop_\n_rlnMicrographName #1\nmic.mrc\n")
     with pytest.raises(InputError, match="rlnCoordinateX"):

@@ -30,8 +30,9 @@ def reference_item(in_path: Path, out_path: Path, models: list, settings) -> Non
     dist.denoise_item(in_path, out_path, models, settings)
 
 
-def kill_once(in_path: Path, out_path: Path, models: list, settings, *, marker: str,
-              victim: str) -> None:
+def kill_once(
+    in_path: Path, out_path: Path, models: list, settings, *, marker: str, victim: str
+) -> None:
     """Die (hard, like an OOM kill) in the middle of writing ``victim``, the first time only."""
     if Path(in_path).name == victim and not Path(marker).exists():
         Path(marker).write_text(str(os.getpid()))
@@ -42,8 +43,9 @@ def kill_once(in_path: Path, out_path: Path, models: list, settings, *, marker: 
     reference_item(in_path, out_path, models, settings)
 
 
-def fail_some(in_path: Path, out_path: Path, models: list, settings, *, bad: tuple[str, ...]
-              ) -> None:
+def fail_some(
+    in_path: Path, out_path: Path, models: list, settings, *, bad: tuple[str, ...]
+) -> None:
     """Raise (a retryable error) for the inputs named in ``bad``."""
     if Path(in_path).name in bad:
         raise RuntimeError(f"simulated crash on {Path(in_path).name}")
@@ -67,9 +69,14 @@ def client():
 
     # the workers import this module by name to unpickle the helpers above
     sys.path.insert(0, str(Path(__file__).parent))
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                           memory_limit=0, dashboard_address=":0",
-                           silence_logs=logging.ERROR)
+    cluster = LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        memory_limit=0,
+        dashboard_address=":0",
+        silence_logs=logging.ERROR,
+    )
     c = Client(cluster)
     yield c
     c.close()
@@ -188,8 +195,11 @@ def test_stderr_progress(tmp_path):
 
 
 def test_bad_items_reported_not_run(tmp_path, inputs, model_path):
-    pairs = [(inputs[0], tmp_path / "a.mrc"), (inputs[1], tmp_path / "a.mrc"),
-             (inputs[2], inputs[0])]
+    pairs = [
+        (inputs[0], tmp_path / "a.mrc"),
+        (inputs[1], tmp_path / "a.mrc"),
+        (inputs[2], inputs[0]),
+    ]
     summary = dist.run_batch(pairs, [str(model_path)], {"device": "cpu"})
     assert [r.status for r in summary.results] == ["done", "failed", "failed"]
     assert "also written to" in summary.results[1].reason
@@ -210,8 +220,13 @@ def test_in_process_run_matches_and_resumes(tmp_path, inputs, model_path, settin
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        summary = dist.run_batch(pairs, [str(model_path)], settings, item_fn=reference_item,
-                                 progress=lambda d, t: seen.append((d, t)))
+        summary = dist.run_batch(
+            pairs,
+            [str(model_path)],
+            settings,
+            item_fn=reference_item,
+            progress=lambda d, t: seen.append((d, t)),
+        )
     finally:
         torch.set_num_threads(threads)
     assert [r.status for r in summary.results] == ["done"] * 3
@@ -225,13 +240,21 @@ def test_in_process_run_matches_and_resumes(tmp_path, inputs, model_path, settin
 # ----------------------------------------------------------------- on the LocalCluster
 
 
-def test_cluster_identical_to_single_process(client, tmp_path, inputs, model_path, settings,
-                                             expected):
+def test_cluster_identical_to_single_process(
+    client, tmp_path, inputs, model_path, settings, expected
+):
     before = client.run(_load_count)
     out = tmp_path / "out"
     star = tmp_path / "denoised.star"
-    summary = dist.run_batch(_pairs(inputs, out), [str(model_path)], settings, client=client,
-                             threads_per_worker=1, item_fn=reference_item, out_star=star)
+    summary = dist.run_batch(
+        _pairs(inputs, out),
+        [str(model_path)],
+        settings,
+        client=client,
+        threads_per_worker=1,
+        item_fn=reference_item,
+        out_star=star,
+    )
     assert summary.ok and len(summary.done) == len(inputs), summary.format()
     _assert_identical(out, expected)
     # both workers took part, and each loaded the model once, not once per micrograph
@@ -249,16 +272,18 @@ def test_worker_killed_mid_run(client, tmp_path, inputs, model_path, settings, e
     out = tmp_path / "out"
     marker = tmp_path / "killed-once"
     fn = functools.partial(kill_once, marker=str(marker), victim=inputs[2].name)
-    summary = dist.run_batch(_pairs(inputs, out), [str(model_path)], settings, client=client,
-                             item_fn=fn)
+    summary = dist.run_batch(
+        _pairs(inputs, out), [str(model_path)], settings, client=client, item_fn=fn
+    )
     assert marker.exists(), "the worker was never killed"
     assert summary.ok and len(summary.done) == len(inputs), summary.format()
     _assert_identical(out, expected)
     client.wait_for_workers(2, timeout=60)
 
 
-def test_failures_retried_reported_then_resumed(client, tmp_path, inputs, model_path, settings,
-                                                expected):
+def test_failures_retried_reported_then_resumed(
+    client, tmp_path, inputs, model_path, settings, expected
+):
     out = tmp_path / "out"
     pairs = _pairs(inputs, out)
     # an unreadable input fails at once (not retried); a crashing item is retried, then reported
@@ -267,8 +292,15 @@ def test_failures_retried_reported_then_resumed(client, tmp_path, inputs, model_
     pairs.append((garbage, out / "garbage.mrc"))
     messages: list[str] = []
     fn = functools.partial(fail_some, bad=(inputs[1].name,))
-    first = dist.run_batch(pairs, [str(model_path)], settings, client=client, item_fn=fn,
-                           retries=1, log=messages.append)
+    first = dist.run_batch(
+        pairs,
+        [str(model_path)],
+        settings,
+        client=client,
+        item_fn=fn,
+        retries=1,
+        log=messages.append,
+    )
     by_name = {r.input.name: r for r in first.results}
     assert by_name[inputs[1].name].status == "failed"
     assert by_name[inputs[1].name].attempts == 2
@@ -285,8 +317,14 @@ def test_failures_retried_reported_then_resumed(client, tmp_path, inputs, model_
     victim = out / inputs[4].name
     victim.write_bytes(victim.read_bytes()[:2000])
     counted = []
-    second = dist.run_batch(pairs[:-1], [str(model_path)], settings, client=client,
-                            item_fn=reference_item, progress=lambda d, t: counted.append(d))
+    second = dist.run_batch(
+        pairs[:-1],
+        [str(model_path)],
+        settings,
+        client=client,
+        item_fn=reference_item,
+        progress=lambda d, t: counted.append(d),
+    )
     status = {r.input.name: r.status for r in second.results}
     assert status.pop(inputs[1].name) == "done"
     assert status.pop(inputs[4].name) == "done"
@@ -298,8 +336,14 @@ def test_failures_retried_reported_then_resumed(client, tmp_path, inputs, model_
 def test_local_cluster_option(tmp_path, inputs, model_path, settings, expected):
     """``cluster="local:1"`` starts and closes its own cluster."""
     out = tmp_path / "out"
-    summary = dist.run_batch(_pairs(inputs[:2], out), [str(model_path)], settings,
-                             cluster="local:1", threads_per_worker=1, item_fn=reference_item)
+    summary = dist.run_batch(
+        _pairs(inputs[:2], out),
+        [str(model_path)],
+        settings,
+        cluster="local:1",
+        threads_per_worker=1,
+        item_fn=reference_item,
+    )
     assert summary.ok and summary.workers == 1
     _assert_identical(out, {p.name: expected[p.name] for p in inputs[:2]})
 
@@ -309,8 +353,20 @@ def test_cli_scheduler_resume(client, tmp_path, inputs, model_path, expected, ca
     from napari_cryodenoise.cli import main
 
     out = tmp_path / "out"
-    argv = ["denoise", str(inputs[0].parent), "-o", str(out), "-m", str(model_path),
-            "-d", "cpu", "--threads", "1", "--scheduler", client.scheduler_info()["address"]]
+    argv = [
+        "denoise",
+        str(inputs[0].parent),
+        "-o",
+        str(out),
+        "-m",
+        str(model_path),
+        "-d",
+        "cpu",
+        "--threads",
+        "1",
+        "--scheduler",
+        client.scheduler_info()["address"],
+    ]
     assert main(argv) == 0
     _assert_identical(out, expected)
     listed = read_star_micrographs(out / "denoised_micrographs.star")

@@ -38,8 +38,10 @@ def test_lowpass_3d():
     np.testing.assert_allclose(fourier_lowpass(low + high, 2.5), low, atol=1e-4)
 
 
-@pytest.mark.parametrize("shape,factor", [((128, 96), 2), ((129, 95), 2), ((100, 100), 1.5),
-                                          ((96, 96), 4), ((32, 40, 24), 2)])
+@pytest.mark.parametrize(
+    "shape,factor",
+    [((128, 96), 2), ((129, 95), 2), ((100, 100), 1.5), ((96, 96), 4), ((32, 40, 24), 2)],
+)
 def test_binning_round_trip_band_limited(shape, factor):
     freqs = (2, 3, 1)[: len(shape)]
     img = (5 + _wave(shape, freqs)).astype(np.float32)

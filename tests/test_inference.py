@@ -65,8 +65,9 @@ def test_models_are_averaged_in_normalised_units():
 def test_gaussian_prefilter_applies_in_normalised_units():
     img = _rng(2).normal(0, 1, (300, 260)).astype(np.float32)
     z = (img - img.mean(dtype=np.float64)) / img.std(dtype=np.float64)
-    out = denoise(img, ScaleNet(1.0, 0.0), device="cpu", gaussian=2.0, normalize=True,
-                  patch_size=64)  # tiles with a gaussian margin
+    out = denoise(
+        img, ScaleNet(1.0, 0.0), device="cpu", gaussian=2.0, normalize=True, patch_size=64
+    )  # tiles with a gaussian margin
     np.testing.assert_allclose(out, gaussian_filter(z, 2.0), atol=1e-5)
 
 
@@ -83,10 +84,17 @@ def test_binning_output_shapes():
     np.testing.assert_allclose(binned, fourier_resize(img, (32, 25)), atol=1e-4)
     restored = denoise(img, ScaleNet(1.0, 0.0), device="cpu", bin_factor=2)
     assert restored.shape == img.shape
-    np.testing.assert_allclose(restored, fourier_resize(fourier_resize(img, (32, 25)), img.shape),
-                               atol=1e-4)
-    by_size = denoise(img, ScaleNet(1.0, 0.0), device="cpu", pixel_size=1.5,
-                      target_pixel_size=3.0, restore_size=False)
+    np.testing.assert_allclose(
+        restored, fourier_resize(fourier_resize(img, (32, 25)), img.shape), atol=1e-4
+    )
+    by_size = denoise(
+        img,
+        ScaleNet(1.0, 0.0),
+        device="cpu",
+        pixel_size=1.5,
+        target_pixel_size=3.0,
+        restore_size=False,
+    )
     np.testing.assert_array_equal(by_size, binned)
     with pytest.raises(InputError, match="finer"):
         denoise(img, ScaleNet(), device="cpu", pixel_size=2, target_pixel_size=1)
@@ -101,8 +109,9 @@ def test_integer_and_memmap_input(tmp_path):
     assert mean == pytest.approx(img.astype(np.float64).mean(), rel=1e-12)
     assert std == pytest.approx(img.astype(np.float64).std(), rel=1e-10)
     out = denoise(mm, TinyNet2D(), device="cpu")
-    np.testing.assert_allclose(out, _whole(TinyNet2D(), img.astype(np.float32)), rtol=1e-5,
-                               atol=1e-5 * std)
+    np.testing.assert_allclose(
+        out, _whole(TinyNet2D(), img.astype(np.float32)), rtol=1e-5, atol=1e-5 * std
+    )
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -181,8 +190,9 @@ def test_callers_module_is_left_alone():
 def test_progress_and_cancel():
     img = _rng(8).normal(size=(200, 200)).astype(np.float32)
     calls = []
-    denoise(img, TinyNet2D(), device="cpu", patch_size=64,
-            progress=lambda d, t: calls.append((d, t)))
+    denoise(
+        img, TinyNet2D(), device="cpu", patch_size=64, progress=lambda d, t: calls.append((d, t))
+    )
     assert calls[0][0] == 0 and calls[-1][0] == calls[-1][1] > 1
     assert all(b[0] >= a[0] for a, b in zip(calls, calls[1:], strict=False))
     seen = []
@@ -222,8 +232,12 @@ def test_oom_retry_with_smaller_tiles(caplog):
 
 def test_oom_gives_up_with_clear_error():
     with pytest.raises(MemoryError, match="out of memory"):
-        denoise(_rng().normal(size=(300, 300)).astype(np.float32), _OOMNet(limit=10),
-                device="cpu", patch_size=256)
+        denoise(
+            _rng().normal(size=(300, 300)).astype(np.float32),
+            _OOMNet(limit=10),
+            device="cpu",
+            patch_size=256,
+        )
 
 
 # ---------------------------------------------------------------- devices and precision
@@ -294,8 +308,11 @@ def test_real_unet_fast_path_matches_forward():
 @pytest.mark.parametrize("shape", [(5, 3), (1, 1), (20, 31), (64, 20)])
 def test_real_unet_tiny_images_match_forward(shape):
     model = build_model("unet")
-    img = _rng(14).normal(size=shape).astype(np.float32) if shape != (1, 1) else np.ones(
-        shape, np.float32)
+    img = (
+        _rng(14).normal(size=shape).astype(np.float32)
+        if shape != (1, 1)
+        else np.ones(shape, np.float32)
+    )
     whole = _whole(model, img, stats=(float(img.mean()), float(img.std()) or 1.0))
     out = denoise(img, model, device="cpu")
     assert out.shape == shape

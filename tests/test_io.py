@@ -20,8 +20,9 @@ MODES = {0: np.int8, 1: np.int16, 2: np.float32, 6: np.uint16, 12: np.float16}
 def test_round_trip_every_mode(tmp_path, mode, dtype, shape):
     rng = np.random.default_rng(mode)
     data = (rng.random(shape) * 100).astype(dtype)
-    path = write_mrc(tmp_path / "x.mrc", data, voxel_size=(2.0, 1.25, 1.25), dtype=dtype,
-                     origin=(3.0, 2.0, 1.0))
+    path = write_mrc(
+        tmp_path / "x.mrc", data, voxel_size=(2.0, 1.25, 1.25), dtype=dtype, origin=(3.0, 2.0, 1.0)
+    )
     back, info = read_image(path)
     assert back.dtype == dtype and back.shape == shape
     np.testing.assert_array_equal(back, data)
@@ -59,8 +60,9 @@ def test_reading_is_memory_mapped_and_not_float64(tmp_path):
 
 def test_placeholder_pixel_size_falls_back_to_one(tmp_path):
     for value in (0.0, 1.0):
-        path = write_mrc(tmp_path / f"p{value}.mrc", np.zeros((8, 8), np.float32),
-                         voxel_size=value)
+        path = write_mrc(
+            tmp_path / f"p{value}.mrc", np.zeros((8, 8), np.float32), voxel_size=value
+        )
         _, info = read_image(path)
         assert info.voxel_size == (1.0, 1.0, 1.0) and info.voxel_size_is_placeholder
 

@@ -92,8 +92,11 @@ def test_regions_from_picks_geometry_and_determinism():
         assert d.min() >= 3 * radius - 1e-9
         assert np.hypot(*(np.array(s.center) - b.center)) <= 10 * radius + 1
     # picks whose disc leaves the image are dropped
-    edge = {i for i, (x, y) in enumerate(xy) if min(x, y) < radius or x > 500 - radius - 1
-            or y > 300 - radius - 1}
+    edge = {
+        i
+        for i, (x, y) in enumerate(xy)
+        if min(x, y) < radius or x > 500 - radius - 1 or y > 300 - radius - 1
+    }
     assert not edge & {s.label for s in sig}
     # an exclusion mask keeps backgrounds out of it
     excl = np.zeros(shape, bool)
@@ -242,12 +245,15 @@ def test_psnr_and_snr_after_affine_fit_are_invariant():
     for a, b in ((3.0, 1.0), (-0.01, 1e3), (1e4, -5.0)):
         assert m.psnr_db(a * noisy + b, truth) == pytest.approx(p, abs=1e-9)
         assert m.snr_vs_truth_db(a * noisy + b, truth) == pytest.approx(
-            m.snr_vs_truth_db(noisy, truth), abs=1e-9)
+            m.snr_vs_truth_db(noisy, truth), abs=1e-9
+        )
     peak = truth.max() - truth.min()
     assert m.psnr_db(noisy, truth, fit="none") == pytest.approx(
-        10 * math.log10(peak**2 / 0.25), abs=0.2)
+        10 * math.log10(peak**2 / 0.25), abs=0.2
+    )
     assert m.snr_vs_truth_db(noisy, truth, fit="none") == pytest.approx(
-        10 * math.log10(truth.var() / 0.25), abs=0.2)
+        10 * math.log10(truth.var() / 0.25), abs=0.2
+    )
     assert m.psnr_db(truth, truth) == math.inf
     a, b = m.affine_fit(2 * truth + 1, truth)
     assert (a, b) == (pytest.approx(0.5), pytest.approx(-0.5))
@@ -276,8 +282,14 @@ def test_ssim_matches_skimage():
     truth, _ = _lowpass_signal((80, 90), 0.1, rng)
     noisy = truth + rng.normal(0, 0.1, truth.shape)
     rng_ = truth.max() - truth.min()
-    ref = metrics.structural_similarity(noisy, truth, data_range=rng_, gaussian_weights=True,
-                                        sigma=1.5, use_sample_covariance=False)
+    ref = metrics.structural_similarity(
+        noisy,
+        truth,
+        data_range=rng_,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+    )
     assert m.ssim(noisy, truth, fit="none") == pytest.approx(ref, abs=1e-10)
 
 
@@ -361,5 +373,6 @@ def test_regions_to_labels_round_trip(contrast_image):
     assert m.snr_db(img, s2, b2) == pytest.approx(m.snr_db(img, sig, bg))
     edge = m.region_from_disc((1.0, 1.0), 4)  # partly outside the image: clipped
     yy, xx = np.mgrid[:10, :10]
-    np.testing.assert_array_equal(m.regions_to_labels([edge], (10, 10)),
-                                  (np.hypot(yy - 1, xx - 1) <= 4).astype(np.int32))
+    np.testing.assert_array_equal(
+        m.regions_to_labels([edge], (10, 10)), (np.hypot(yy - 1, xx - 1) <= 4).astype(np.int32)
+    )

@@ -39,7 +39,7 @@ def test_reproducible_by_seed():
 def test_particles_are_in_the_ground_truth(movie):
     assert len(movie.particle_xy) >= 1
     x, y = movie.particle_xy[0].round().astype(int)
-    local = movie.clean[max(y - 5, 0): y + 5, max(x - 5, 0): x + 5]
+    local = movie.clean[max(y - 5, 0) : y + 5, max(x - 5, 0) : x + 5]
     assert local.std() > 0.5 * movie.clean.std()
 
 
@@ -74,5 +74,6 @@ def test_fourier_shift_is_an_exact_translation():
 
     a = np.random.default_rng(0).random((32, 40))
     shifted = _fourier_shift(a, (2.0, 5.0))
-    np.testing.assert_allclose(shifted, ndimage.shift(a, (2, 5), mode="grid-wrap", order=0),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        shifted, ndimage.shift(a, (2, 5), mode="grid-wrap", order=0), atol=1e-12
+    )

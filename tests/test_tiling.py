@@ -104,8 +104,11 @@ def test_region_matches_whole_window():
     model = TinyNet2D()
     img = np.random.default_rng(3).normal(size=(257, 190)).astype(np.float32)
     whole = denoise(img, model, device="cpu")
-    for region in [(slice(0, 50), slice(0, 190)), (slice(100, 257), slice(33, 34)),
-                   (slice(17, 129), slice(150, 190))]:
+    for region in [
+        (slice(0, 50), slice(0, 190)),
+        (slice(100, 257), slice(33, 34)),
+        (slice(17, 129), slice(150, 190)),
+    ]:
         part = denoise_region(img, model, region, device="cpu")
         assert part.shape == whole[region].shape
         np.testing.assert_allclose(part, whole[region], atol=1e-5 * whole.std())

@@ -182,8 +182,14 @@ class StderrProgress:
 
     """
 
-    def __init__(self, label: str = "denoise", *, stream: Any = None, width: int = 30,
-                 interval: float = 10.0) -> None:
+    def __init__(
+        self,
+        label: str = "denoise",
+        *,
+        stream: Any = None,
+        width: int = 30,
+        interval: float = 10.0,
+    ) -> None:
         self.label = label
         self.stream = stream if stream is not None else sys.stderr
         self.width = width
@@ -207,8 +213,10 @@ class StderrProgress:
             eta = ""
             if 0 < done < total:
                 eta = f" eta {elapsed / done * (total - done):.0f} s"
-            text = (f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
-                    f"{done}/{total} {elapsed:.0f} s{eta}")
+            text = (
+                f"{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
+                f"{done}/{total} {elapsed:.0f} s{eta}"
+            )
             end = "\n" if final or not self._tty else ""
             self.stream.write(("\r" + text + "\x1b[K" if self._tty else text) + end)
             self.stream.flush()
@@ -422,8 +430,13 @@ def denoise_item(in_path: Path, out_path: Path, models: list, settings: Any) -> 
         raise ItemFailed(result.message or f"{in_path}: {result.status}")
 
 
-def _process_item(in_path: Path, out_path: Path, model_specs: Sequence[Any], settings: Any,
-                  item_fn: ItemFn | None) -> dict[str, Any]:
+def _process_item(
+    in_path: Path,
+    out_path: Path,
+    model_specs: Sequence[Any],
+    settings: Any,
+    item_fn: ItemFn | None,
+) -> dict[str, Any]:
     """Run on a worker: denoise one micrograph; raise on errors worth retrying."""
     start = time.perf_counter()
     worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -433,8 +446,12 @@ def _process_item(in_path: Path, out_path: Path, model_specs: Sequence[Any], set
         models = get_models(model_specs, _settings_device(settings))
         (item_fn or denoise_item)(Path(in_path), Path(out_path), models, settings)
     except NOT_RETRYABLE as err:
-        return {"ok": False, "reason": _describe(err), "seconds": time.perf_counter() - start,
-                "worker": worker}
+        return {
+            "ok": False,
+            "reason": _describe(err),
+            "seconds": time.perf_counter() - start,
+            "worker": worker,
+        }
     if not output_is_complete(out_path):
         raise RuntimeError(f"{out_path}: no complete output file after denoising")
     return {"ok": True, "reason": "", "seconds": time.perf_counter() - start, "worker": worker}
@@ -523,7 +540,7 @@ def parse_cluster(spec: str) -> int | None:
         return None
     if text.startswith("local:"):
         try:
-            n = int(text[len("local:"):])
+            n = int(text[len("local:") :])
         except ValueError:
             n = 0
         if n >= 1:
@@ -550,8 +567,9 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def _start_client(cluster: str | None, scheduler: str | None, threads: int | None
-                  ) -> tuple[Any, Any, Any]:
+def _start_client(
+    cluster: str | None, scheduler: str | None, threads: int | None
+) -> tuple[Any, Any, Any]:
     """Connect to (or start) the cluster; return (client, local cluster or None, plugin)."""
     try:
         from dask.distributed import Client, LocalCluster
@@ -563,9 +581,14 @@ def _start_client(cluster: str | None, scheduler: str | None, threads: int | Non
     if cluster is not None:
         n = parse_cluster(cluster) or default_local_workers()
         per_worker = threads or max(1, _cpu_count() // n)
-        local = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                             memory_limit=0, dashboard_address=":0",
-                             silence_logs=logging.CRITICAL)
+        local = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=0,
+            dashboard_address=":0",
+            silence_logs=logging.CRITICAL,
+        )
         try:
             client = Client(local)
         except BaseException:
@@ -731,9 +754,21 @@ def run_batch(
     if todo:
         distributed = client is not None or cluster is not None or scheduler is not None
         if distributed:
-            summary.workers = _run_dask(pairs, todo, model_specs, settings, results, retries,
-                                        cluster, scheduler, threads_per_worker, item_fn, client,
-                                        report, say)
+            summary.workers = _run_dask(
+                pairs,
+                todo,
+                model_specs,
+                settings,
+                results,
+                retries,
+                cluster,
+                scheduler,
+                threads_per_worker,
+                item_fn,
+                client,
+                report,
+                say,
+            )
         else:
             _run_here(pairs, todo, model_specs, settings, results, retries, item_fn, report, say)
         remove_partials([pairs[i][1] for i in todo])
@@ -744,12 +779,18 @@ def run_batch(
     return summary
 
 
-def _record(results: dict[int, ItemResult], pairs: list[tuple[Path, Path]], index: int,
-            outcome: dict[str, Any], attempts: int) -> ItemResult:
+def _record(
+    results: dict[int, ItemResult],
+    pairs: list[tuple[Path, Path]],
+    index: int,
+    outcome: dict[str, Any],
+    attempts: int,
+) -> ItemResult:
     inp, out = pairs[index]
     status: Status = "done" if outcome["ok"] else "failed"
-    result = ItemResult(inp, out, status, outcome["reason"], attempts, outcome["seconds"],
-                        outcome["worker"])
+    result = ItemResult(
+        inp, out, status, outcome["reason"], attempts, outcome["seconds"], outcome["worker"]
+    )
     results[index] = result
     return result
 
@@ -764,8 +805,13 @@ def _run_here(pairs, todo, model_specs, settings, results, retries, item_fn, rep
             try:
                 outcome = _process_item(*pairs[index], model_specs, settings, item_fn)
             except Exception as err:  # noqa: BLE001 - every failure is reported per item
-                outcome = {"ok": False, "reason": _describe(err), "seconds": 0.0,
-                           "worker": f"{socket.gethostname()}:{os.getpid()}", "retry": True}
+                outcome = {
+                    "ok": False,
+                    "reason": _describe(err),
+                    "seconds": 0.0,
+                    "worker": f"{socket.gethostname()}:{os.getpid()}",
+                    "retry": True,
+                }
             if outcome["ok"] or not outcome.get("retry") or attempt > retries:
                 break
             say(f"retrying {inp} (attempt {attempt + 1}/{retries + 1}): {outcome['reason']}")
@@ -786,8 +832,21 @@ def _gpu_resource(client: Any) -> dict[str, float] | None:
     return None
 
 
-def _run_dask(pairs, todo, model_specs, settings, results, retries, cluster, scheduler,
-              threads, item_fn, client, report, say) -> int:
+def _run_dask(
+    pairs,
+    todo,
+    model_specs,
+    settings,
+    results,
+    retries,
+    cluster,
+    scheduler,
+    threads,
+    item_fn,
+    client,
+    report,
+    say,
+) -> int:
     """Submit every pending item as a future; resubmit failures; fill ``results``."""
     from dask.distributed import as_completed
 
@@ -812,9 +871,15 @@ def _run_dask(pairs, todo, model_specs, settings, results, retries, cluster, sch
         def submit(index: int, attempt: int) -> Any:
             inp, out = pairs[index]
             future = client.submit(
-                _process_item, inp, out, list(model_specs), settings, item_fn,
+                _process_item,
+                inp,
+                out,
+                list(model_specs),
+                settings,
+                item_fn,
                 key=f"cryodenoise-{attempt}-{index}-{os.getpid()}-{int(start_ns)}",
-                pure=False, resources=resources,
+                pure=False,
+                resources=resources,
             )
             futures[future] = (index, attempt)
             return future
@@ -833,8 +898,10 @@ def _run_dask(pairs, todo, model_specs, settings, results, retries, cluster, sch
                 outcome = {"ok": False, "reason": _describe(err), "seconds": 0.0, "worker": ""}
                 # a KilledWorker already cost Dask's "allowed-failures" worker restarts
                 if attempt <= retries and type(err).__name__ != "KilledWorker":
-                    say(f"retrying {inp} (attempt {attempt + 1}/{retries + 1}): "
-                        f"{outcome['reason']}")
+                    say(
+                        f"retrying {inp} (attempt {attempt + 1}/{retries + 1}): "
+                        f"{outcome['reason']}"
+                    )
                     queue.add(submit(index, attempt + 1))
                     future.release()
                     continue

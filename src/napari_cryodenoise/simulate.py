@@ -350,8 +350,13 @@ def simulate_movie(
         phase[y0:y1, x0:x1] += proj[py : py + y1 - y0, px : px + x1 - x0]
 
     ctf = ctf_2d(
-        shape, pixel_size, defocus_um=defocus_um, voltage_kv=voltage_kv, cs_mm=cs_mm,
-        amplitude_contrast=amplitude_contrast, b_factor=b_factor,
+        shape,
+        pixel_size,
+        defocus_um=defocus_um,
+        voltage_kv=voltage_kv,
+        cs_mm=cs_mm,
+        amplitude_contrast=amplitude_contrast,
+        b_factor=b_factor,
     )
     contrast = np.fft.irfft2(np.fft.rfft2(phase) * ctf, s=shape)
     intensity = 1.0 + 2.0 * contrast
@@ -368,10 +373,21 @@ def simulate_movie(
         expected = per_frame if drift == 0 else _fourier_shift(per_frame, tuple(steps[i]))
         frames[i] = rng.poisson(np.clip(expected, 0, None))
     params = dict(
-        shape=shape, n_frames=n_frames, dose=dose, pixel_size=pixel_size, n_particles=len(centres),
-        particle_diameter=model.diameter, phase_contrast=phase_contrast, defocus_um=defocus_um,
-        voltage_kv=voltage_kv, cs_mm=cs_mm, amplitude_contrast=amplitude_contrast,
-        b_factor=b_factor, ice_thickness=ice_thickness, ice_variation=ice_variation, drift=drift,
+        shape=shape,
+        n_frames=n_frames,
+        dose=dose,
+        pixel_size=pixel_size,
+        n_particles=len(centres),
+        particle_diameter=model.diameter,
+        phase_contrast=phase_contrast,
+        defocus_um=defocus_um,
+        voltage_kv=voltage_kv,
+        cs_mm=cs_mm,
+        amplitude_contrast=amplitude_contrast,
+        b_factor=b_factor,
+        ice_thickness=ice_thickness,
+        ice_variation=ice_variation,
+        drift=drift,
         seed=seed,
     )
     return SimulatedMovie(

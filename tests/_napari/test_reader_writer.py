@@ -44,8 +44,11 @@ def test_writer_round_trip_keeps_voxel_size_and_origin(tmp_path):
 
 def test_writer_never_overwrites_the_source(tmp_path):
     src = write_mrc(tmp_path / "src.mrc", np.ones((8, 8), np.float32))
-    meta = {"scale": (1, 1), "translate": (0, 0),
-            "metadata": {"cryodenoise": {"path": str(src), "kind": "image"}}}
+    meta = {
+        "scale": (1, 1),
+        "translate": (0, 0),
+        "metadata": {"cryodenoise": {"path": str(src), "kind": "image"}},
+    }
     with pytest.raises(ValueError, match="refusing to overwrite"):
         write_mrc_layer(str(src), np.zeros((8, 8)), meta)
 

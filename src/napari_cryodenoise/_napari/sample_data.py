@@ -18,8 +18,9 @@ def _movie() -> SimulatedMovie:
 
 
 def _info(name: str, shape: tuple[int, ...], kind: str, px: float) -> ImageInfo:
-    return ImageInfo(path=None, kind=kind, shape=shape, voxel_size=(px, px, px),
-                     voxel_size_is_placeholder=False)
+    return ImageInfo(
+        path=None, kind=kind, shape=shape, voxel_size=(px, px, px), voxel_size_is_placeholder=False
+    )
 
 
 def _layer(data, name: str, kind: str = "image") -> tuple:

@@ -50,6 +50,13 @@ def write_mrc_layer(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     origin = translate if array.ndim == 3 else (0.0, *translate)
     protect = [p for p in (facts.get("path"), facts.get("source_path")) if p]
     labels = [f"{k}={v}" for k, v in facts.get("settings", {}).items()][:8]
-    out = write_mrc(Path(path), array, voxel_size=voxel, origin=origin, kind=kind,
-                    labels=labels, protect=protect)
+    out = write_mrc(
+        Path(path),
+        array,
+        voxel_size=voxel,
+        origin=origin,
+        kind=kind,
+        labels=labels,
+        protect=protect,
+    )
     return [str(out)]

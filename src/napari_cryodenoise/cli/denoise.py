@@ -159,9 +159,16 @@ def _write(out_path: Path, data: np.ndarray, fmt: str, *, voxel_size, origin, ki
     if fmt == "mrc":
         from ..io import write_mrc
 
-        write_mrc(out_path, data, voxel_size=voxel_size, origin=origin, kind=kind,
-                  protect=protect, overwrite=True,
-                  labels=("denoised with napari-cryodenoise",))
+        write_mrc(
+            out_path,
+            data,
+            voxel_size=voxel_size,
+            origin=origin,
+            kind=kind,
+            protect=protect,
+            overwrite=True,
+            labels=("denoised with napari-cryodenoise",),
+        )
         return
     if any(_same_file(out_path, Path(p)) for p in protect):
         raise InputError(f"{out_path}: refusing to overwrite an input file")
@@ -169,9 +176,16 @@ def _write(out_path: Path, data: np.ndarray, fmt: str, *, voxel_size, origin, ki
         import tifffile
 
         res = 1e8 / float(voxel_size[-1])  # pixels per cm
-        _atomic_write(out_path, lambda p: tifffile.imwrite(
-            p, np.ascontiguousarray(data, np.float32), resolution=(res, res),
-            resolutionunit="CENTIMETER", metadata=None))
+        _atomic_write(
+            out_path,
+            lambda p: tifffile.imwrite(
+                p,
+                np.ascontiguousarray(data, np.float32),
+                resolution=(res, res),
+                resolutionunit="CENTIMETER",
+                metadata=None,
+            ),
+        )
         return
     if data.ndim != 2:
         raise InputError("PNG output is for 2D images only; use --format mrc or tiff")
@@ -238,7 +252,8 @@ def denoise_file(
                 return result
             if not settings.overwrite:
                 raise InputError(
-                    f"{out_path} exists (use --overwrite to replace it or --skip-existing)")
+                    f"{out_path} exists (use --overwrite to replace it or --skip-existing)"
+                )
         if not in_path.exists():
             raise InputError(f"{in_path}: no such file")
         data, info = read_image(in_path, mmap=True)
@@ -249,8 +264,10 @@ def denoise_file(
             if int(mods[0].ndim) != 3:
                 mods = load_models(models_3d if models_3d is not None else _DEFAULT_3D)
             if int(mods[0].ndim) != 3:
-                raise InputError(f"{in_path} is a volume: give a 3D model (--model unet-3d) "
-                                 "or use --stack to denoise it slice by slice")
+                raise InputError(
+                    f"{in_path} is a volume: give a 3D model (--model unet-3d) "
+                    "or use --stack to denoise it slice by slice"
+                )
             per_slice = False
         else:
             if int(mods[0].ndim) != 2:
@@ -261,20 +278,31 @@ def denoise_file(
             if info.voxel_size_is_placeholder:
                 raise InputError(
                     f"{in_path}: the header has no pixel size, so --pixel-size cannot be "
-                    "used; use --bin instead")
+                    "used; use --bin instead"
+                )
             bin_factor = float(settings.pixel_size) / float(info.pixel_size)
             if bin_factor < 1:
                 raise InputError(
                     f"{in_path}: target pixel size {settings.pixel_size} A is finer than the "
-                    f"input's {info.pixel_size} A")
+                    f"input's {info.pixel_size} A"
+                )
         if abs(bin_factor - 1.0) < 1e-6:
             bin_factor = 1.0
-        kw = dict(device=settings.device, precision=settings.precision,
-                  patch_size=settings.patch_size, padding=settings.padding,
-                  batch_size=settings.batch_size, normalize=settings.normalize,
-                  gaussian=settings.gaussian, lowpass=settings.lowpass,
-                  bin_factor=bin_factor, restore_size=settings.restore_size,
-                  progress=progress, cancel=cancel, threads=settings.threads)
+        kw = dict(
+            device=settings.device,
+            precision=settings.precision,
+            patch_size=settings.patch_size,
+            padding=settings.padding,
+            batch_size=settings.batch_size,
+            normalize=settings.normalize,
+            gaussian=settings.gaussian,
+            lowpass=settings.lowpass,
+            bin_factor=bin_factor,
+            restore_size=settings.restore_size,
+            progress=progress,
+            cancel=cancel,
+            threads=settings.threads,
+        )
         if per_slice:
             out = denoise_stack(data, mods, **kw)
         else:
@@ -290,8 +318,15 @@ def denoise_file(
                 vy, vx = vy * scale[0], vx * scale[1]
             else:
                 vz, vy, vx = vz * scale[0], vy * scale[1], vx * scale[2]
-        _write(out_path, out, settings.fmt, voxel_size=(vz, vy, vx), origin=info.origin,
-               kind=kind, protect=[in_path])
+        _write(
+            out_path,
+            out,
+            settings.fmt,
+            voxel_size=(vz, vy, vx),
+            origin=info.origin,
+            kind=kind,
+            protect=[in_path],
+        )
         result.status = "done"
         result.shape = tuple(out.shape)
     except (Cancelled, KeyboardInterrupt):
@@ -357,64 +392,154 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "reproduce whole-image inference exactly."
         ),
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
-                   help="files, directories, glob patterns or RELION .star micrograph lists")
+    p.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="files, directories, glob patterns or RELION .star micrograph lists",
+    )
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
-    p.add_argument("-m", "--model", action="append", metavar="NAME|PATH",
-                   help="model alias or file; repeat to average several (default: unet, "
-                        "unet-3d for volumes)")
-    p.add_argument("-d", "--device", default="auto",
-                   help="auto, cpu, cuda or cuda:N (default auto); Topaz's -1 / N also work")
-    p.add_argument("-s", "--patch-size", type=_positive_int, default=None,
-                   help="output pixels per tile side (default: from free memory)")
-    p.add_argument("-p", "--padding", type=int, default=None,
-                   help="context pixels per tile side (default: the model's receptive "
-                        "radius, which makes tiling exact)")
-    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
-                   help="compute precision (fp16 becomes bf16 on CPUs)")
+    p.add_argument(
+        "-m",
+        "--model",
+        action="append",
+        metavar="NAME|PATH",
+        help="model alias or file; repeat to average several (default: unet, unet-3d for volumes)",
+    )
+    p.add_argument(
+        "-d",
+        "--device",
+        default="auto",
+        help="auto, cpu, cuda or cuda:N (default auto); Topaz's -1 / N also work",
+    )
+    p.add_argument(
+        "-s",
+        "--patch-size",
+        type=_positive_int,
+        default=None,
+        help="output pixels per tile side (default: from free memory)",
+    )
+    p.add_argument(
+        "-p",
+        "--padding",
+        type=int,
+        default=None,
+        help="context pixels per tile side (default: the model's receptive "
+        "radius, which makes tiling exact)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "bf16", "fp16"),
+        default="fp32",
+        help="compute precision (fp16 becomes bf16 on CPUs)",
+    )
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--bin", dest="bin_factor", type=_positive_float, default=1.0,
-                      metavar="N", help="Fourier-bin by N (may be fractional) before denoising")
-    size.add_argument("--pixel-size", type=_positive_float, default=None, metavar="A",
-                      help="Fourier-bin to this pixel size in Angstrom (needs the header's)")
-    p.add_argument("--restore-size", action="store_true",
-                   help="with --bin/--pixel-size, Fourier-pad the result back to the input grid")
-    p.add_argument("--gaussian", type=float, default=0.0, metavar="SIGMA",
-                   help="Gaussian pre-filter sigma in pixels (after normalisation)")
-    p.add_argument("--lowpass", type=float, default=None, metavar="F",
-                   help="hard Fourier low-pass by this factor in pixels before denoising")
-    p.add_argument("--normalize", action="store_true",
-                   help="write standardised values instead of the input's units")
-    p.add_argument("--format", dest="fmt", choices=FORMATS, default="mrc",
-                   help="output format (default mrc, float32)")
+    size.add_argument(
+        "--bin",
+        dest="bin_factor",
+        type=_positive_float,
+        default=1.0,
+        metavar="N",
+        help="Fourier-bin by N (may be fractional) before denoising",
+    )
+    size.add_argument(
+        "--pixel-size",
+        type=_positive_float,
+        default=None,
+        metavar="A",
+        help="Fourier-bin to this pixel size in Angstrom (needs the header's)",
+    )
+    p.add_argument(
+        "--restore-size",
+        action="store_true",
+        help="with --bin/--pixel-size, Fourier-pad the result back to the input grid",
+    )
+    p.add_argument(
+        "--gaussian",
+        type=float,
+        default=0.0,
+        metavar="SIGMA",
+        help="Gaussian pre-filter sigma in pixels (after normalisation)",
+    )
+    p.add_argument(
+        "--lowpass",
+        type=float,
+        default=None,
+        metavar="F",
+        help="hard Fourier low-pass by this factor in pixels before denoising",
+    )
+    p.add_argument(
+        "--normalize",
+        action="store_true",
+        help="write standardised values instead of the input's units",
+    )
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        choices=FORMATS,
+        default="mrc",
+        help="output format (default mrc, float32)",
+    )
     layout = p.add_mutually_exclusive_group()
-    layout.add_argument("--stack", action="store_true",
-                        help="treat 3D files as stacks of 2D images (slice by slice)")
-    layout.add_argument("--volume", action="store_true",
-                        help="treat 3D files as volumes (3D models), e.g. ZYX TIFF tomograms")
+    layout.add_argument(
+        "--stack",
+        action="store_true",
+        help="treat 3D files as stacks of 2D images (slice by slice)",
+    )
+    layout.add_argument(
+        "--volume",
+        action="store_true",
+        help="treat 3D files as volumes (3D models), e.g. ZYX TIFF tomograms",
+    )
     exist = p.add_mutually_exclusive_group()
     exist.add_argument("--skip-existing", action="store_true", help="skip existing outputs")
     exist.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    p.add_argument("--batch-size", type=_positive_int, default=None,
-                   help="tiles per forward pass (default 1 on CPUs, from memory on GPUs)")
-    p.add_argument("--threads", type=_positive_int, default=None,
-                   help="CPU threads for torch (default: torch's; per worker with --cluster)")
-    p.add_argument("--out-star", type=Path, default=None, metavar="PATH",
-                   help="RELION STAR list of the denoised files (default: "
-                        "OUTDIR/denoised_micrographs.star for MRC output)")
+    p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=None,
+        help="tiles per forward pass (default 1 on CPUs, from memory on GPUs)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=None,
+        help="CPU threads for torch (default: torch's; per worker with --cluster)",
+    )
+    p.add_argument(
+        "--out-star",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="RELION STAR list of the denoised files (default: "
+        "OUTDIR/denoised_micrographs.star for MRC output)",
+    )
     batch = p.add_argument_group(
         "many files on a Dask cluster",
         "One task per file. Outputs are written atomically and complete outputs are skipped "
-        "(unless --overwrite), so rerunning an interrupted batch resumes it.")
+        "(unless --overwrite), so rerunning an interrupted batch resumes it.",
+    )
     where = batch.add_mutually_exclusive_group()
-    where.add_argument("--cluster", metavar="local[:N]", default=None,
-                       help="run on N local worker processes (default: one per GPU, else one "
-                            "per two CPU cores)")
-    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
-                       help="attach to a running dask.distributed scheduler (address or "
-                            "scheduler JSON file), e.g. one started by dask-jobqueue on SLURM")
-    batch.add_argument("--retries", type=int, default=2, metavar="N",
-                       help="extra attempts for a file that failed (default 2)")
+    where.add_argument(
+        "--cluster",
+        metavar="local[:N]",
+        default=None,
+        help="run on N local worker processes (default: one per GPU, else one per two CPU cores)",
+    )
+    where.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        default=None,
+        help="attach to a running dask.distributed scheduler (address or "
+        "scheduler JSON file), e.g. one started by dask-jobqueue on SLURM",
+    )
+    batch.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        metavar="N",
+        help="extra attempts for a file that failed (default 2)",
+    )
     p.set_defaults(func=run)
 
 
@@ -431,12 +556,23 @@ def _settings_from_args(args: argparse.Namespace) -> DenoiseSettings:
     if device.lstrip("-").isdigit():  # Topaz style: -1 = CPU, N = GPU N
         device = "cpu" if int(device) < 0 else f"cuda:{int(device)}"
     return DenoiseSettings(
-        device=device, precision=args.precision, patch_size=args.patch_size,
-        padding=args.padding, batch_size=args.batch_size, bin_factor=args.bin_factor,
-        pixel_size=args.pixel_size, restore_size=args.restore_size, gaussian=args.gaussian,
-        lowpass=args.lowpass, normalize=args.normalize, fmt=args.fmt, stack=args.stack,
+        device=device,
+        precision=args.precision,
+        patch_size=args.patch_size,
+        padding=args.padding,
+        batch_size=args.batch_size,
+        bin_factor=args.bin_factor,
+        pixel_size=args.pixel_size,
+        restore_size=args.restore_size,
+        gaussian=args.gaussian,
+        lowpass=args.lowpass,
+        normalize=args.normalize,
+        fmt=args.fmt,
+        stack=args.stack,
         volume=args.volume,
-        overwrite=args.overwrite, skip_existing=args.skip_existing, threads=args.threads,
+        overwrite=args.overwrite,
+        skip_existing=args.skip_existing,
+        threads=args.threads,
     )
 
 
@@ -475,14 +611,22 @@ def run(args: argparse.Namespace) -> int:
         out_path = output_path(path, outdir, settings.fmt)
         label = f"[{i}/{len(inputs)}] {path.name}"
         if os.path.abspath(out_path) in outputs:
-            res = FileResult(path, out_path, "failed",
-                             message=f"{path}: another input also writes {out_path}")
+            res = FileResult(
+                path, out_path, "failed", message=f"{path}: another input also writes {out_path}"
+            )
         else:
             outputs.add(os.path.abspath(out_path))
             bar = _Bar(label, interactive)
             try:
-                res = denoise_file(path, out_path, models, settings, models_3d=models_3d,
-                                   progress=bar, protect=protected)
+                res = denoise_file(
+                    path,
+                    out_path,
+                    models,
+                    settings,
+                    models_3d=models_3d,
+                    progress=bar,
+                    protect=protected,
+                )
             finally:
                 bar.close()
         counts[res.status] += 1
@@ -498,8 +642,10 @@ def run(args: argparse.Namespace) -> int:
 
         write_output_star(star, finished)
     elapsed = time.perf_counter() - t0
-    print(f"denoised {counts['done']}, skipped {counts['skipped']}, failed {counts['failed']} "
-          f"in {elapsed:.1f} s")
+    print(
+        f"denoised {counts['done']}, skipped {counts['skipped']}, failed {counts['failed']} "
+        f"in {elapsed:.1f} s"
+    )
     return 1 if counts["failed"] else 0
 
 
@@ -509,8 +655,13 @@ def _out_star(args: argparse.Namespace, outdir: Path, settings: DenoiseSettings)
     return outdir / "denoised_micrographs.star" if settings.fmt == "mrc" else None
 
 
-def _run_on_cluster(args: argparse.Namespace, inputs: list[Path], outdir: Path,
-                    names: list[str], settings: DenoiseSettings) -> int:
+def _run_on_cluster(
+    args: argparse.Namespace,
+    inputs: list[Path],
+    outdir: Path,
+    names: list[str],
+    settings: DenoiseSettings,
+) -> int:
     """``--cluster``/``--scheduler``: one Dask task per file, resumable (see ``distributed``)."""
     from ..distributed import StderrProgress, run_batch
     from . import CLIError
@@ -521,13 +672,19 @@ def _run_on_cluster(args: argparse.Namespace, inputs: list[Path], outdir: Path,
     bar = StderrProgress("denoise")
     try:
         summary = run_batch(
-            items, names, settings, cluster=args.cluster, scheduler=args.scheduler,
-            retries=args.retries, overwrite=settings.overwrite,
-            threads_per_worker=settings.threads, out_star=_out_star(args, outdir, settings),
-            progress=bar, log=bar.message,
+            items,
+            names,
+            settings,
+            cluster=args.cluster,
+            scheduler=args.scheduler,
+            retries=args.retries,
+            overwrite=settings.overwrite,
+            threads_per_worker=settings.threads,
+            out_star=_out_star(args, outdir, settings),
+            progress=bar,
+            log=bar.message,
         )
     except (CryoDenoiseError, ValueError) as err:
         raise CLIError(str(err)) from None
     print(summary.format())
     return 0 if summary.ok else 1
-

@@ -159,40 +159,88 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "-m raw,gaussian:2,unet,fcnn"
         ),
     )
-    p.add_argument("images", nargs="*", type=Path, metavar="IMAGE",
-                   help="noisy images (for --clean and --picks)")
-    p.add_argument("-m", "--methods", action="append", default=None, metavar="LIST",
-                   help=f"comma-separated methods (repeatable; default {DEFAULT_METHODS})")
+    p.add_argument(
+        "images",
+        nargs="*",
+        type=Path,
+        metavar="IMAGE",
+        help="noisy images (for --clean and --picks)",
+    )
+    p.add_argument(
+        "-m",
+        "--methods",
+        action="append",
+        default=None,
+        metavar="LIST",
+        help=f"comma-separated methods (repeatable; default {DEFAULT_METHODS})",
+    )
     gt = p.add_argument_group("ground truth")
-    gt.add_argument("--clean", nargs="+", type=Path, default=[], metavar="FILE",
-                    help="noise-free images, one per IMAGE, in the same order")
+    gt.add_argument(
+        "--clean",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="noise-free images, one per IMAGE, in the same order",
+    )
     eo = p.add_argument_group("even/odd halves")
-    eo.add_argument("--even", nargs="+", type=Path, default=[], metavar="FILE",
-                    help="sums of the even frames")
-    eo.add_argument("--odd", nargs="+", type=Path, default=[], metavar="FILE",
-                    help="sums of the odd frames, one per --even file")
-    eo.add_argument("--taper", type=float, default=0.05,
-                    help="FRC edge taper as a fraction of the size (default 0.05; 0 = none)")
+    eo.add_argument(
+        "--even", nargs="+", type=Path, default=[], metavar="FILE", help="sums of the even frames"
+    )
+    eo.add_argument(
+        "--odd",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="sums of the odd frames, one per --even file",
+    )
+    eo.add_argument(
+        "--taper",
+        type=float,
+        default=0.05,
+        help="FRC edge taper as a fraction of the size (default 0.05; 0 = none)",
+    )
     pk = p.add_argument_group("particle picks")
-    pk.add_argument("--picks", nargs="+", type=Path, default=[], metavar="FILE",
-                    help="pick files (RELION .star, Topaz .txt, .box): one per IMAGE, or one "
-                         "STAR file with rlnMicrographName for all")
+    pk.add_argument(
+        "--picks",
+        nargs="+",
+        type=Path,
+        default=[],
+        metavar="FILE",
+        help="pick files (RELION .star, Topaz .txt, .box): one per IMAGE, or one "
+        "STAR file with rlnMicrographName for all",
+    )
     pk.add_argument("--radius", type=float, default=None, help="region radius in pixels")
-    pk.add_argument("--region", choices=("disc", "box"), default="disc",
-                    help="region shape (default disc)")
-    pk.add_argument("--min-separation", type=float, default=3.0,
-                    help="background centres at least this many radii from every pick "
-                         "(default 3)")
+    pk.add_argument(
+        "--region", choices=("disc", "box"), default="disc", help="region shape (default disc)"
+    )
+    pk.add_argument(
+        "--min-separation",
+        type=float,
+        default=3.0,
+        help="background centres at least this many radii from every pick (default 3)",
+    )
     pk.add_argument("--seed", type=int, default=0, help="seed of the background placement")
-    p.add_argument("--pixel-size", type=float, default=None,
-                   help="Angstrom/pixel for FRC (default: from the header; px if unknown)")
+    p.add_argument(
+        "--pixel-size",
+        type=float,
+        default=None,
+        help="Angstrom/pixel for FRC (default: from the header; px if unknown)",
+    )
     p.add_argument("-d", "--device", default="auto", help="model device: auto, cpu, cuda, mps")
     p.add_argument("--precision", default="fp32", help="model precision (default fp32)")
     p.add_argument("--per-image", action="store_true", help="one table row per image and method")
-    p.add_argument("--csv", type=Path, default=None, metavar="PATH",
-                   help="write per-image results as CSV")
-    p.add_argument("--plot", type=Path, default=None, metavar="PATH.png",
-                   help="plot FRC curves and scores (needs matplotlib)")
+    p.add_argument(
+        "--csv", type=Path, default=None, metavar="PATH", help="write per-image results as CSV"
+    )
+    p.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        metavar="PATH.png",
+        help="plot FRC curves and scores (needs matplotlib)",
+    )
     p.set_defaults(func=run)
 
 
@@ -325,20 +373,29 @@ def evaluate(
             if args.clean:
                 clean, _ = _read(args.clean[i])
                 if clean.shape != noisy.shape:
-                    raise CLIError(f"{args.clean[i]}: shape {clean.shape} differs from "
-                                   f"{path} {noisy.shape}")
+                    raise CLIError(
+                        f"{args.clean[i]}: shape {clean.shape} differs from {path} {noisy.shape}"
+                    )
             sig = bg = None
             if args.picks:
                 if noisy.ndim != 2:
                     raise CLIError(
-                        f"{path}: --picks needs 2D micrographs, got shape {noisy.shape}")
+                        f"{path}: --picks needs 2D micrographs, got shape {noisy.shape}"
+                    )
                 xy = _picks_for(args, i, path)
                 sig, bg = metrics.regions_from_picks(
-                    noisy.shape, xy, args.radius, region=args.region,
-                    min_separation=args.min_separation, seed=args.seed)
+                    noisy.shape,
+                    xy,
+                    args.radius,
+                    region=args.region,
+                    min_separation=args.min_separation,
+                    seed=args.seed,
+                )
                 if not sig:
-                    raise CLIError(f"{path}: none of the {len(xy)} picks has a signal and a "
-                                   "background region inside the image (check --radius)")
+                    raise CLIError(
+                        f"{path}: none of the {len(xy)} picks has a signal and a "
+                        "background region inside the image (check --radius)"
+                    )
                 _log(f"{path.name}: {len(sig)} of {len(xy)} picks paired with a background region")
             for method in methods:
                 _log(f"{path.name}: {method.spec} ...")
@@ -358,7 +415,8 @@ def evaluate(
             odd, _ = _read(odd_path)
             if even.shape != odd.shape:
                 raise CLIError(
-                    f"{even_path} {even.shape} and {odd_path} {odd.shape} differ in shape")
+                    f"{even_path} {even.shape} and {odd_path} {odd.shape} differ in shape"
+                )
             px, unit = _pixel_size(args, info)
             frc_kw = {"pixel_size": px, "taper": args.taper}
             odd_f = np.asarray(odd, dtype=np.float32)
@@ -371,14 +429,20 @@ def evaluate(
                 self_frc = metrics.fourier_ring_correlation(out_even, out_odd, **frc_kw)
                 cross_frc = metrics.fourier_ring_correlation(out_even, odd_f, **frc_kw)
                 curves.append(FRCCurve(even_path.name, method.spec, self_frc, cross_frc))
-                rows.append(Row(f"{even_path.name} vs {odd_path.name}", method.spec, {
-                    "frc_0143": self_frc.resolution(0.143),
-                    "frc_halfbit": self_frc.resolution("half-bit"),
-                    "xfrc_0143": cross_frc.resolution(0.143),
-                    "xfrc_05": cross_frc.resolution(0.5),
-                    "holdout_nmse": metrics.holdout_nmse(out_even, odd_f),
-                    "seconds": seconds,
-                }))
+                rows.append(
+                    Row(
+                        f"{even_path.name} vs {odd_path.name}",
+                        method.spec,
+                        {
+                            "frc_0143": self_frc.resolution(0.143),
+                            "frc_halfbit": self_frc.resolution("half-bit"),
+                            "xfrc_0143": cross_frc.resolution(0.143),
+                            "xfrc_05": cross_frc.resolution(0.5),
+                            "holdout_nmse": metrics.holdout_nmse(out_even, odd_f),
+                            "seconds": seconds,
+                        },
+                    )
+                )
     except CryoDenoiseError as err:
         raise CLIError(str(err)) from err
     return rows, curves, unit
@@ -426,19 +490,27 @@ def format_table(
         cells = ([r.image] if per_image else []) + [r.method]
         for key, _, fmt in cols:
             v = r.values.get(key)
-            cells.append("" if v is None or (isinstance(v, float) and math.isnan(v))
-                         else fmt.format(v))
+            cells.append(
+                "" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
+            )
         body.append(cells)
     n_text = 2 if per_image else 1
     widths = [max(len(str(row[j])) for row in [header, *body]) for j in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
-        parts = [str(c).ljust(w) if j < n_text else str(c).rjust(w)
-                 for j, (c, w) in enumerate(zip(cells, widths, strict=True))]
+        parts = [
+            str(c).ljust(w) if j < n_text else str(c).rjust(w)
+            for j, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
         return "| " + " | ".join(parts) + " |"
 
-    rule = "|" + "|".join(("-" * (w + 2)) if j < n_text else ("-" * (w + 1) + ":")
-                          for j, w in enumerate(widths)) + "|"
+    rule = (
+        "|"
+        + "|".join(
+            ("-" * (w + 2)) if j < n_text else ("-" * (w + 1) + ":") for j, w in enumerate(widths)
+        )
+        + "|"
+    )
     return "\n".join([line(header), rule, *(line(b) for b in body)])
 
 
@@ -448,21 +520,30 @@ def write_csv(path: Path, rows: Sequence[Row], unit: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["image", "method"] + [
-            f"{k}_{unit}" if "frc" in k else k for k, _, _ in cols])
+        w.writerow(["image", "method"] + [f"{k}_{unit}" if "frc" in k else k for k, _, _ in cols])
         for r in rows:
-            w.writerow([r.image, r.method] + [
-                "" if r.values.get(k) is None else f"{r.values[k]:.6g}" for k, _, _ in cols])
+            w.writerow(
+                [r.image, r.method]
+                + ["" if r.values.get(k) is None else f"{r.values[k]:.6g}" for k, _, _ in cols]
+            )
     _log(f"wrote {path}")
 
 
-def write_plot(path: Path, rows: Sequence[Row], curves: Sequence[FRCCurve], unit: str,
-               methods: Sequence[Method]) -> None:
+def write_plot(
+    path: Path,
+    rows: Sequence[Row],
+    curves: Sequence[FRCCurve],
+    unit: str,
+    methods: Sequence[Method],
+) -> None:
     """FRC curves (if any) and a bar chart per scalar score."""
     plt = _require_matplotlib()
     summary = summarize(rows, methods)
-    scalar = [c for c in _columns(summary) if c[0] in
-              ("psnr_db", "snr_gt_db", "ssim", "region_snr_db", "holdout_nmse")]
+    scalar = [
+        c
+        for c in _columns(summary)
+        if c[0] in ("psnr_db", "snr_gt_db", "ssim", "region_snr_db", "holdout_nmse")
+    ]
     n = (1 if curves else 0) + len(scalar)
     fig, axes = plt.subplots(1, max(n, 1), figsize=(5 * max(n, 1), 4), squeeze=False)
     k = 0
@@ -471,10 +552,19 @@ def write_plot(path: Path, rows: Sequence[Row], curves: Sequence[FRCCurve], unit
         first = curves[0].image
         for j, c in enumerate(cv for cv in curves if cv.image == first):
             color = f"C{j}"
-            ax.plot(c.self_frc.frequency[1:], c.self_frc.correlation[1:], color=color,
-                    label=f"{c.method}")
-            ax.plot(c.cross_frc.frequency[1:], c.cross_frc.correlation[1:], color=color,
-                    ls="--", lw=0.8)
+            ax.plot(
+                c.self_frc.frequency[1:],
+                c.self_frc.correlation[1:],
+                color=color,
+                label=f"{c.method}",
+            )
+            ax.plot(
+                c.cross_frc.frequency[1:],
+                c.cross_frc.correlation[1:],
+                color=color,
+                ls="--",
+                lw=0.8,
+            )
         ax.axhline(0.143, color="grey", lw=0.5)
         ax.axhline(0.5, color="grey", lw=0.5, ls=":")
         ax.set_xlabel(f"spatial frequency (1/{unit})")

@@ -25,8 +25,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("outdir", type=Path, help="output folder (created if needed)")
     p.add_argument("--n", type=int, default=1, help="number of movies (default 1)")
-    p.add_argument("--size", type=int, nargs="+", default=[512], metavar="S",
-                   help="frame size in pixels: S or H W (default 512)")
+    p.add_argument(
+        "--size",
+        type=int,
+        nargs="+",
+        default=[512],
+        metavar="S",
+        help="frame size in pixels: S or H W (default 512)",
+    )
     p.add_argument("--frames", type=int, default=16, help="frames per movie (default 16)")
     p.add_argument("--dose", type=float, default=40.0, help="total dose in e/A^2 (default 40)")
     p.add_argument("--pixel-size", type=float, default=1.5, help="A/pixel (default 1.5)")
@@ -52,17 +58,36 @@ def run(args: argparse.Namespace) -> int:
     args.outdir.mkdir(parents=True, exist_ok=True)
     for i in range(args.n):
         movie = simulate_movie(
-            shape, args.frames, args.dose, args.pixel_size, defocus_um=args.defocus,
-            drift=args.drift, particle=args.map, seed=args.seed + i,
+            shape,
+            args.frames,
+            args.dose,
+            args.pixel_size,
+            defocus_um=args.defocus,
+            drift=args.drift,
+            particle=args.map,
+            seed=args.seed + i,
         )
         stem = args.outdir / f"{args.prefix}_{i:04d}"
         px = movie.pixel_size
-        write_mrc(f"{stem}_movie.mrcs", movie.frames.astype(np.uint16), voxel_size=px,
-                  dtype=np.uint16, kind="movie", labels=["simulated movie frames (counts)"])
-        for suffix, data in (("even", movie.even), ("odd", movie.odd), ("sum", movie.total),
-                             ("clean", movie.clean)):
+        write_mrc(
+            f"{stem}_movie.mrcs",
+            movie.frames.astype(np.uint16),
+            voxel_size=px,
+            dtype=np.uint16,
+            kind="movie",
+            labels=["simulated movie frames (counts)"],
+        )
+        for suffix, data in (
+            ("even", movie.even),
+            ("odd", movie.odd),
+            ("sum", movie.total),
+            ("clean", movie.clean),
+        ):
             write_mrc(f"{stem}_{suffix}.mrc", data, voxel_size=px, labels=[f"simulated {suffix}"])
         np.savetxt(f"{stem}_particles.txt", movie.particle_xy, fmt="%.2f", header="x y (pixels)")
-        print(f"{stem}: {movie.params['n_particles']} particles, {args.frames} frames, "
-              f"{movie.total.mean():.1f} e/px", file=sys.stderr)
+        print(
+            f"{stem}: {movie.params['n_particles']} particles, {args.frames} frames, "
+            f"{movie.total.mean():.1f} e/px",
+            file=sys.stderr,
+        )
     return 0

@@ -100,8 +100,15 @@ def resolve_precision(precision: str | torch.dtype, device: torch.device) -> tor
             raise InputError(f"unsupported precision {precision}; use fp32, bf16 or fp16")
         precision = names[precision]
     key = str(precision).lower().replace("float", "fp").replace("bfloat", "bf")
-    aliases = {"fp32": "fp32", "32": "fp32", "bf16": "bf16", "fp16": "fp16", "16": "fp16",
-               "half": "fp16", "bp16": "bf16"}
+    aliases = {
+        "fp32": "fp32",
+        "32": "fp32",
+        "bf16": "bf16",
+        "fp16": "fp16",
+        "16": "fp16",
+        "half": "fp16",
+        "bp16": "bf16",
+    }
     if key not in aliases:
         raise InputError(f"unknown precision {precision!r}; use fp32, bf16 or fp16")
     key = aliases[key]
@@ -109,8 +116,10 @@ def resolve_precision(precision: str | torch.dtype, device: torch.device) -> tor
         warnings.warn("fp16 is not supported on the CPU; using bf16 instead", stacklevel=3)
         key = "bf16"
     if key == "bf16" and device.type == "cpu" and not _cpu_has_fast_bf16():
-        warnings.warn("this CPU has no native bf16 (AVX-512 BF16 / AMX): bf16 may be slower "
-                      "than fp32", stacklevel=3)
+        warnings.warn(
+            "this CPU has no native bf16 (AVX-512 BF16 / AMX): bf16 may be slower than fp32",
+            stacklevel=3,
+        )
     return PRECISIONS[key]
 
 

@@ -121,8 +121,12 @@ class UNetPlan:
             return None
         levels = len(encs) - 1
         expected = {f"enc{i}.0.{p}" for i in encs for p in ("weight", "bias")}
-        expected |= {f"dec{j}.{i}.{p}" for j in range(2, levels + 1) for i in (0, 2)
-                     for p in ("weight", "bias")}
+        expected |= {
+            f"dec{j}.{i}.{p}"
+            for j in range(2, levels + 1)
+            for i in (0, 2)
+            for p in ("weight", "bias")
+        }
         expected |= {f"dec1.{i}.{p}" for i in (0, 2, 4) for p in ("weight", "bias")}
         if set(state) != expected:
             return None
@@ -177,8 +181,11 @@ class UNetPlan:
             scale = float(want.std()) or 1.0
             err = float((want - got).abs().max()) / scale
             if not err <= 1e-4:
-                log.warning("fast U-Net path disabled for %s: probe error %.2e",
-                            getattr(model, "name", "model"), err)
+                log.warning(
+                    "fast U-Net path disabled for %s: probe error %.2e",
+                    getattr(model, "name", "model"),
+                    err,
+                )
                 return None
         return plan
 
@@ -265,8 +272,9 @@ class UNetPlan:
             ext = F.pad(d2, (0, oddw, 0, oddh), mode="replicate")
             x = F.pad(x, (0, oddw, 0, oddh))  # zeros beyond the image, as in zero padding
         xs = F.pixel_unshuffle(x, 2)
-        cat = torch.empty((ext.shape[0], ext.shape[1] + 4, *ext.shape[2:]), dtype=ext.dtype,
-                          device=ext.device)
+        cat = torch.empty(
+            (ext.shape[0], ext.shape[1] + 4, *ext.shape[2:]), dtype=ext.dtype, device=ext.device
+        )
         cat = _cl(cat)
         cat[:, : ext.shape[1]] = ext
         cat[:, ext.shape[1] :] = xs
@@ -313,7 +321,9 @@ class UNetPlan:
 
     @torch.inference_mode()
     def __call__(
-        self, x: torch.Tensor, keep: Sequence[slice] | None = None,
+        self,
+        x: torch.Tensor,
+        keep: Sequence[slice] | None = None,
         check: Callable[[], None] | None = None,
     ) -> torch.Tensor:
         """Evaluate on a normalised window ``x`` (N, 1, H, W).
@@ -342,7 +352,8 @@ class UNetPlan:
         d3 = self._stage2(p1)
         out = torch.empty(
             (x.shape[0], 1, keep[0].stop - keep[0].start, keep[1].stop - keep[1].start),
-            dtype=x.dtype, device=x.device,
+            dtype=x.dtype,
+            device=x.device,
         )
         for tile in plan_tiles((h, w), grid=4, halo=FINE_HALO, core=self.sub_core, region=keep):
             if check is not None:
@@ -354,6 +365,9 @@ class UNetPlan:
                 d3[..., ys.start // 4 : ys.stop // 4, xs.start // 4 : xs.stop // 4],
             )
             (oy, ox) = tile.out
-            out[..., oy.start - keep[0].start : oy.stop - keep[0].start,
-                ox.start - keep[1].start : ox.stop - keep[1].start] = y[(...,) + tile.crop]
+            out[
+                ...,
+                oy.start - keep[0].start : oy.stop - keep[0].start,
+                ox.start - keep[1].start : ox.stop - keep[1].start,
+            ] = y[(...,) + tile.crop]
         return out

@@ -158,8 +158,14 @@ class Runner:
     repeated small-window calls (the live view) do not pay the set-up again.
     """
 
-    def __init__(self, models: list[torch.nn.Module], device: torch.device, dtype: torch.dtype,
-                 *, fast: bool = True):
+    def __init__(
+        self,
+        models: list[torch.nn.Module],
+        device: torch.device,
+        dtype: torch.dtype,
+        *,
+        fast: bool = True,
+    ):
         self.models = models
         self.device = device
         self.dtype = dtype
@@ -203,8 +209,9 @@ class Runner:
         return max(e.fixed_bytes for e in self.executors)
 
     @torch.inference_mode()
-    def __call__(self, x: torch.Tensor, keep: tuple[slice, ...],
-                 check: Callable[[], None] | None = None) -> torch.Tensor:
+    def __call__(
+        self, x: torch.Tensor, keep: tuple[slice, ...], check: Callable[[], None] | None = None
+    ) -> torch.Tensor:
         """Average of every model's output over the ``keep`` part of window ``x``.
 
         ``check`` is called between models and sub-tiles (it may raise to cancel).
@@ -230,8 +237,13 @@ def _fingerprint(model: torch.nn.Module) -> tuple:
     return (id(model), tuple((t.data_ptr(), t._version) for t in tensors))
 
 
-def get_runner(models: object, device: str | torch.device = "auto",
-               precision: str | torch.dtype = "fp32", *, fast: bool = True) -> Runner:
+def get_runner(
+    models: object,
+    device: str | torch.device = "auto",
+    precision: str | torch.dtype = "fp32",
+    *,
+    fast: bool = True,
+) -> Runner:
     """Return a cached :class:`Runner` for these models on this device and precision."""
     mods = load_models(models)
     dev = resolve_device(device)
@@ -331,8 +343,11 @@ def _memory_budget(runner: Runner, memory_limit: int | None) -> float:
     else:
         budget = min(0.5 * avail, DEFAULT_CPU_TILE_BYTES[runner.ndim])
     if memory_limit is not None:
-        budget = min(budget, float(memory_limit)) if runner.device.type == "cuda" else float(
-            memory_limit)
+        budget = (
+            min(budget, float(memory_limit))
+            if runner.device.type == "cuda"
+            else float(memory_limit)
+        )
     return max(budget, 64 << 20)
 
 
@@ -357,12 +372,18 @@ def _geometry(job: _Job, shape: Sequence[int]) -> tuple[int, int, int]:
             log.warning(
                 "the exact context of %d px per side does not fit in memory for %s; using %d "
                 "(tiles may show faint seams). Set padding / memory_limit, or use a GPU.",
-                exact, "x".join(map(str, shape)), halo)
+                exact,
+                "x".join(map(str, shape)),
+                halo,
+            )
     else:
         halo = ceil_to(max(0, int(job.padding)), grid)
         if halo < runner.halo:
-            log.warning("padding %d < the models' receptive radius %d: tiles will show seams",
-                        job.padding, runner.halo)
+            log.warning(
+                "padding %d < the models' receptive radius %d: tiles will show seams",
+                job.padding,
+                runner.halo,
+            )
     if job.patch_size is not None and job.patch_size > 0:
         core = ceil_to(int(job.patch_size), grid)
         return max(grid, core), halo, max(1, job.batch_size or 1)
@@ -402,8 +423,9 @@ def _small_axes_pad(shape: Sequence[int], grid: int) -> list[int]:
     return [max(0, grid - n) for n in shape]
 
 
-def _run_batch(job: _Job, src: np.ndarray, tiles: list[Tile], out: np.ndarray,
-               origin: Sequence[int]) -> None:
+def _run_batch(
+    job: _Job, src: np.ndarray, tiles: list[Tile], out: np.ndarray, origin: Sequence[int]
+) -> None:
     runner = job.runner
     margin = gaussian_radius(job.gaussian)
     wins = [_read_window(src, t, margin, job.stats) for t in tiles]
@@ -433,8 +455,9 @@ def _split_tile(tile: Tile, core: int, halo: int, grid: int, shape: Sequence[int
     return plan_tiles(shape, grid=grid, halo=halo, core=core, region=region)
 
 
-def _process(job: _Job, src: np.ndarray, region: Sequence[slice] | None,
-             out: np.ndarray | None = None) -> np.ndarray:
+def _process(
+    job: _Job, src: np.ndarray, region: Sequence[slice] | None, out: np.ndarray | None = None
+) -> np.ndarray:
     """Denoise ``region`` of the (preprocessed) image ``src`` into ``out``."""
     runner = job.runner
     shape = src.shape
@@ -462,8 +485,9 @@ def _process(job: _Job, src: np.ndarray, region: Sequence[slice] | None,
                 raise
             empty_cache(runner.device)
             if len(batch_tiles) > 1:
-                log.warning("out of memory with %d tiles per batch; retrying one by one",
-                            len(batch_tiles))
+                log.warning(
+                    "out of memory with %d tiles per batch; retrying one by one", len(batch_tiles)
+                )
                 queue.extendleft((tile_core, [t]) for t in reversed(batch_tiles))
                 continue
             smaller = max(runner.grid, ceil_to(tile_core // 2, runner.grid))
@@ -473,8 +497,7 @@ def _process(job: _Job, src: np.ndarray, region: Sequence[slice] | None,
                     f"(+{halo} halo); free memory, use --device cpu, --precision bf16, "
                     "or a smaller --padding"
                 ) from err
-            log.warning("out of memory with %d-pixel tiles; retrying with %d", tile_core,
-                        smaller)
+            log.warning("out of memory with %d-pixel tiles; retrying with %d", tile_core, smaller)
             parts = _split_tile(batch_tiles[0], smaller, halo, runner.grid, shape)
             job.total += len(parts) - 1
             queue.extendleft((smaller, [p]) for p in reversed(parts))
@@ -510,8 +533,9 @@ def _as_array(image: object) -> np.ndarray:
     return arr
 
 
-def prepare_image(image: np.ndarray, *, bin_factor: float = 1, lowpass: float | None = None
-                  ) -> np.ndarray:
+def prepare_image(
+    image: np.ndarray, *, bin_factor: float = 1, lowpass: float | None = None
+) -> np.ndarray:
     """Apply Fourier binning and the hard low-pass (steps 1 of the contract).
 
     Returns the input itself (no copy, memory maps stay maps) when neither is asked.
@@ -528,14 +552,39 @@ def prepare_image(image: np.ndarray, *, bin_factor: float = 1, lowpass: float | 
     return arr
 
 
-def _make_job(models, *, device, precision, patch_size, padding, batch_size, normalize,
-              gaussian, progress, cancel, memory_limit, threads, fast, stats=(0.0, 1.0)) -> _Job:
+def _make_job(
+    models,
+    *,
+    device,
+    precision,
+    patch_size,
+    padding,
+    batch_size,
+    normalize,
+    gaussian,
+    progress,
+    cancel,
+    memory_limit,
+    threads,
+    fast,
+    stats=(0.0, 1.0),
+) -> _Job:
     set_threads(threads)
     runner = get_runner(models, device, precision, fast=fast)
     if gaussian is not None and gaussian < 0:
         raise InputError(f"gaussian sigma must be >= 0, got {gaussian}")
-    return _Job(runner, stats, bool(normalize), float(gaussian or 0.0), patch_size, padding,
-                batch_size, memory_limit, progress, cancel)
+    return _Job(
+        runner,
+        stats,
+        bool(normalize),
+        float(gaussian or 0.0),
+        patch_size,
+        padding,
+        batch_size,
+        memory_limit,
+        progress,
+        cancel,
+    )
 
 
 def _normalise_stats(stats: tuple[float, float]) -> tuple[float, float]:
@@ -637,18 +686,31 @@ def denoise(
 
     """
     arr = _as_array(image)
-    job = _make_job(models, device=device, precision=precision, patch_size=patch_size,
-                    padding=padding, batch_size=batch_size, normalize=normalize,
-                    gaussian=gaussian, progress=progress, cancel=cancel,
-                    memory_limit=memory_limit, threads=threads, fast=fast)
+    job = _make_job(
+        models,
+        device=device,
+        precision=precision,
+        patch_size=patch_size,
+        padding=padding,
+        batch_size=batch_size,
+        normalize=normalize,
+        gaussian=gaussian,
+        progress=progress,
+        cancel=cancel,
+        memory_limit=memory_limit,
+        threads=threads,
+        fast=fast,
+    )
     arr = _check_ndim(arr, job.runner, "denoise")
     bin_factor = resolve_bin_factor(bin_factor, pixel_size, target_pixel_size)
-    return _denoise_one(arr, job, bin_factor=bin_factor, lowpass=lowpass,
-                        restore_size=restore_size)
+    return _denoise_one(
+        arr, job, bin_factor=bin_factor, lowpass=lowpass, restore_size=restore_size
+    )
 
 
-def resolve_bin_factor(bin_factor: float = 1, pixel_size: float | None = None,
-                       target_pixel_size: float | None = None) -> float:
+def resolve_bin_factor(
+    bin_factor: float = 1, pixel_size: float | None = None, target_pixel_size: float | None = None
+) -> float:
     """``target_pixel_size / pixel_size`` when both are given, else ``bin_factor``."""
     if target_pixel_size is None:
         return float(bin_factor or 1)
@@ -656,13 +718,22 @@ def resolve_bin_factor(bin_factor: float = 1, pixel_size: float | None = None,
         raise InputError("target_pixel_size needs the input's pixel_size")
     factor = float(target_pixel_size) / float(pixel_size)
     if factor < 1 - 1e-6:
-        raise InputError(f"target pixel size {target_pixel_size} A is finer than the input's "
-                         f"{pixel_size} A (only binning is supported)")
+        raise InputError(
+            f"target pixel size {target_pixel_size} A is finer than the input's "
+            f"{pixel_size} A (only binning is supported)"
+        )
     return 1.0 if abs(factor - 1) < 1e-6 else factor
 
 
-def _denoise_one(arr: np.ndarray, job: _Job, *, bin_factor: float, lowpass: float | None,
-                 restore_size: bool, out: np.ndarray | None = None) -> np.ndarray:
+def _denoise_one(
+    arr: np.ndarray,
+    job: _Job,
+    *,
+    bin_factor: float,
+    lowpass: float | None,
+    restore_size: bool,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     t0 = time.perf_counter()
     src = prepare_image(arr, bin_factor=bin_factor, lowpass=lowpass)
     job.stats = _normalise_stats(image_stats(src))
@@ -692,18 +763,27 @@ def denoise_stack(stack: np.ndarray, models: object = "unet", **kw) -> np.ndarra
         arr = arr[None]
     if arr.ndim != 3:
         raise InputError(f"denoise_stack: expected (N, H, W), got shape {arr.shape}")
-    bin_factor = resolve_bin_factor(kw.pop("bin_factor", 1), kw.pop("pixel_size", None),
-                                    kw.pop("target_pixel_size", None))
+    bin_factor = resolve_bin_factor(
+        kw.pop("bin_factor", 1), kw.pop("pixel_size", None), kw.pop("target_pixel_size", None)
+    )
     lowpass = kw.pop("lowpass", None)
     restore_size = kw.pop("restore_size", True)
     progress = kw.pop("progress", None)
-    job = _make_job(models, device=kw.pop("device", "auto"),
-                    precision=kw.pop("precision", "fp32"),
-                    patch_size=kw.pop("patch_size", None), padding=kw.pop("padding", None),
-                    batch_size=kw.pop("batch_size", None), normalize=kw.pop("normalize", False),
-                    gaussian=kw.pop("gaussian", 0.0), progress=None,
-                    cancel=kw.pop("cancel", None), memory_limit=kw.pop("memory_limit", None),
-                    threads=kw.pop("threads", None), fast=kw.pop("fast", True))
+    job = _make_job(
+        models,
+        device=kw.pop("device", "auto"),
+        precision=kw.pop("precision", "fp32"),
+        patch_size=kw.pop("patch_size", None),
+        padding=kw.pop("padding", None),
+        batch_size=kw.pop("batch_size", None),
+        normalize=kw.pop("normalize", False),
+        gaussian=kw.pop("gaussian", 0.0),
+        progress=None,
+        cancel=kw.pop("cancel", None),
+        memory_limit=kw.pop("memory_limit", None),
+        threads=kw.pop("threads", None),
+        fast=kw.pop("fast", True),
+    )
     if kw:
         raise TypeError(f"unexpected keyword arguments: {sorted(kw)}")
     if job.runner.ndim != 2:
@@ -721,8 +801,14 @@ def denoise_stack(stack: np.ndarray, models: object = "unet", **kw) -> np.ndarra
     for i in range(n):
         job.done = job.total = 0
         job.progress = (lambda d, t, i=i: slice_progress(d, t, i)) if progress else None
-        _denoise_one(arr[i], job, bin_factor=bin_factor, lowpass=lowpass,
-                     restore_size=restore_size, out=out[i])
+        _denoise_one(
+            arr[i],
+            job,
+            bin_factor=bin_factor,
+            lowpass=lowpass,
+            restore_size=restore_size,
+            out=out[i],
+        )
     return out
 
 
@@ -798,10 +884,21 @@ def denoise_region(
 
     """
     arr = _as_array(image)
-    job = _make_job(models, device=device, precision=precision, patch_size=patch_size,
-                    padding=padding, batch_size=batch_size, normalize=normalize,
-                    gaussian=gaussian, progress=progress, cancel=cancel,
-                    memory_limit=memory_limit, threads=threads, fast=fast)
+    job = _make_job(
+        models,
+        device=device,
+        precision=precision,
+        patch_size=patch_size,
+        padding=padding,
+        batch_size=batch_size,
+        normalize=normalize,
+        gaussian=gaussian,
+        progress=progress,
+        cancel=cancel,
+        memory_limit=memory_limit,
+        threads=threads,
+        fast=fast,
+    )
     arr = _check_ndim(arr, job.runner, "denoise_region")
     if region is None:
         region = tuple(slice(0, n) for n in arr.shape)

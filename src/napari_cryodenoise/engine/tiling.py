@@ -193,14 +193,13 @@ def group_by_shape(tiles: Sequence[Tile], batch_size: int) -> list[list[Tile]]:
     return batches
 
 
-def choose_core(
-    shape: Sequence[int], *, grid: int, halo: int, max_window_pixels: float
-) -> int:
+def choose_core(shape: Sequence[int], *, grid: int, halo: int, max_window_pixels: float) -> int:
     """Largest core (multiple of ``grid``) whose window fits in ``max_window_pixels``.
 
     The window along each axis is ``core + 2 * halo`` (or the axis itself when
     shorter); never less than ``grid``.
     """
+
     def pixels(core: int) -> int:
         return math.prod(min(n, core + 2 * halo) for n in shape)
 

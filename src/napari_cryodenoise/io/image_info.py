@@ -56,9 +56,7 @@ class ImageInfo:
     extended_header_type: str = ""
 
     @classmethod
-    def build(
-        cls, *, raw_voxel_size: tuple[float, float, float], **kwargs: Any
-    ) -> ImageInfo:
+    def build(cls, *, raw_voxel_size: tuple[float, float, float], **kwargs: Any) -> ImageInfo:
         """Create an ImageInfo, replacing a missing or placeholder pixel size by 1.0.
 
         The in-plane size decides: a zero z spacing with a valid x/y spacing

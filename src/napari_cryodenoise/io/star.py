@@ -93,8 +93,15 @@ def write_star_micrographs(
     The file is written atomically.
     """
     path = Path(path)
-    lines = ["", "# written by napari-cryodenoise", "", "data_micrographs", "", "loop_",
-             "_rlnMicrographName #1"]
+    lines = [
+        "",
+        "# written by napari-cryodenoise",
+        "",
+        "data_micrographs",
+        "",
+        "loop_",
+        "_rlnMicrographName #1",
+    ]
     if pixel_size is not None:
         lines.append("_rlnMicrographPixelSize #2")
     for m in micrographs:

@@ -155,8 +155,10 @@ def read_coordinates(
             rows = [r for r in rows if _same_micrograph(r[k], str(micrograph))]
     try:
         values = np.array(
-            [[float(r[ix]), float(r[iy])] + ([float(r[2]), float(r[3])] if box else [])
-             for r in rows],
+            [
+                [float(r[ix]), float(r[iy])] + ([float(r[2]), float(r[3])] if box else [])
+                for r in rows
+            ],
             dtype=np.float64,
         )
     except (ValueError, IndexError) as err:

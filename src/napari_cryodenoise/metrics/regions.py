@@ -88,9 +88,7 @@ class Region:
         return out
 
 
-def region_from_disc(
-    center_yx: Sequence[float], radius: float, *, label: int = -1
-) -> Region:
+def region_from_disc(center_yx: Sequence[float], radius: float, *, label: int = -1) -> Region:
     """Pixels whose centres lie within ``radius`` of ``center_yx`` (a disc or a ball).
 
     Parameters
@@ -114,9 +112,7 @@ def region_from_disc(
     return Region(tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True)), mask, label)
 
 
-def region_from_box(
-    center_yx: Sequence[float], radius: float, *, label: int = -1
-) -> Region:
+def region_from_box(center_yx: Sequence[float], radius: float, *, label: int = -1) -> Region:
     """Square (cube) of pixels whose centres are within ``radius`` of ``center_yx`` per axis."""
     if not radius > 0:
         raise InputError(f"region radius must be > 0, got {radius}")
@@ -349,7 +345,9 @@ def regions_to_labels(regions: Sequence[Region], shape: Sequence[int]) -> np.nda
         if r.mask is None:
             out[clip] = k
         else:
-            inner = tuple(slice(c.start - s.start, c.stop - s.start)
-                          for c, s in zip(clip, r.slices, strict=True))
+            inner = tuple(
+                slice(c.start - s.start, c.stop - s.start)
+                for c, s in zip(clip, r.slices, strict=True)
+            )
             out[clip][r.mask[inner]] = k
     return out
