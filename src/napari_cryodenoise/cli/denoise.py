@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import math
 import os
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import Cancelled, CryoDenoiseError, InputError
+from ._types import positive_float, positive_int
 
 __all__ = [
     "DenoiseSettings",
@@ -367,20 +367,6 @@ class _Bar:
             sys.stderr.flush()
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``cryodenoise denoise``."""
     p = subparsers.add_parser(
@@ -415,7 +401,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "-s",
         "--patch-size",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="output pixels per tile side (default: from free memory)",
     )
@@ -437,14 +423,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     size.add_argument(
         "--bin",
         dest="bin_factor",
-        type=_positive_float,
+        type=positive_float,
         default=1.0,
         metavar="N",
         help="Fourier-bin by N (may be fractional) before denoising",
     )
     size.add_argument(
         "--pixel-size",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         metavar="A",
         help="Fourier-bin to this pixel size in Angstrom (needs the header's)",
@@ -496,13 +482,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     exist.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="tiles per forward pass (default 1 on CPUs, from memory on GPUs)",
     )
     p.add_argument(
         "--threads",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="CPU threads for torch (default: torch's; per worker with --cluster)",
     )

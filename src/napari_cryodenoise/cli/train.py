@@ -12,7 +12,6 @@ Three kinds of input:
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import signal
 import sys
@@ -21,29 +20,9 @@ import time
 from pathlib import Path
 
 from ..errors import CryoDenoiseError
+from ._types import fraction, positive_float, positive_int
 
 __all__ = ["add_parser", "run"]
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
-    return value
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -115,11 +94,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     budget = p.add_argument_group("how long")
     budget.add_argument(
-        "--minutes", type=_positive_float, default=None, help="train for this many minutes"
+        "--minutes", type=positive_float, default=None, help="train for this many minutes"
     )
     budget.add_argument(
         "--steps",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="train until this total step count (default 1000 without --minutes)",
     )
@@ -131,19 +110,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--crop",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="crop size in px (default 2D: 128 on CPU, 256 on GPU; 3D: 48 / 96)",
     )
     p.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="crops per step (default 4 on CPU, 8 on GPU)",
     )
     p.add_argument(
         "--lr",
-        type=_positive_float,
+        type=positive_float,
         default=None,
         help="peak learning rate (default 1e-4 fine-tuning, 1e-3 from scratch)",
     )
@@ -152,14 +131,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--loss", choices=("l2", "l1"), default="l2")
     p.add_argument(
         "--val-fraction",
-        type=_fraction,
+        type=fraction,
         default=0.1,
         help="share held out for validation (0 = none)",
     )
-    p.add_argument("--val-every", type=_positive_int, default=100, help="validate every N steps")
+    p.add_argument("--val-every", type=positive_int, default=100, help="validate every N steps")
     p.add_argument(
         "--checkpoint-every",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         metavar="N",
         help="write a resumable checkpoint every N steps (always at the end)",
@@ -178,7 +157,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="also write the best model as a Topaz state dict (.sav)",
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for torch")
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.add_argument("--quiet", action="store_true", help="only print the summary")
     p.set_defaults(func=run)
 
