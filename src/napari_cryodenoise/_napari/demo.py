@@ -3,8 +3,10 @@
 Run as ``python -m napari_cryodenoise._napari.demo [FILES...] [--screenshot PNG]``.
 ``--denoise`` starts denoising the first image at once (``--mode``, ``--model``,
 ``--bin``); ``--side-by-side`` shows raw | denoised in a grid with one camera;
-``--zoom``/``--center`` frame the view. With ``--screenshot`` the window (or,
-with ``--canvas-only``, the canvas) is saved once the job is done, then napari quits.
+``--zoom``/``--center`` frame the view. ``--train`` opens the Train widget on
+the even/odd sample instead and trains (``--train-minutes``/``--train-steps``,
+``--network``). With ``--screenshot`` the window (or, with ``--canvas-only``,
+the canvas) is saved once the job is done, then napari quits.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 
 PLUGIN = "napari-cryodenoise"
 WIDGET = "Denoise"  # display_name of the dock widget in napari.yaml
+TRAIN_WIDGET = "Train (Noise2Noise)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,6 +51,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar=("Y", "X"),
         help="camera centre in world units (Angstrom)",
     )
+    parser.add_argument("--train", action="store_true", help="train on the even/odd sample")
+    parser.add_argument("--train-minutes", type=float, default=2.0, help="--train budget")
+    parser.add_argument("--train-steps", type=int, default=None, help="--train budget in steps")
+    parser.add_argument(
+        "--network", default="init:", help="--train network: init:[NAME] or arch:NAME"
+    )
+    parser.add_argument("--model-out", default=None, help="--train: model file to write")
     parser.add_argument("--size", type=int, nargs=2, default=(1500, 950), metavar=("W", "H"))
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for --denoise")
     args = parser.parse_args(argv)
@@ -59,11 +69,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.files:
         viewer.open(args.files, plugin=PLUGIN)
     else:
-        viewer.open_sample(PLUGIN, args.sample)
+        viewer.open_sample(PLUGIN, "even_odd" if args.train else args.sample)
     widget = None
     if not args.no_widget:
-        _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, WIDGET)
-    if widget is not None and args.denoise:
+        name = TRAIN_WIDGET if args.train else WIDGET
+        _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, name)
+    if widget is not None and args.train:
+        _train(widget, args)
+    elif widget is not None and args.denoise:
         _denoise(widget, args)
     from .live import camera_of
 
@@ -115,6 +128,21 @@ def _denoise(widget, args: argparse.Namespace) -> None:
         _wait(lambda: widget.result_layer is not None and not widget.busy, args.timeout)
     if args.side_by_side:
         widget.toggle_side_by_side()
+
+
+def _train(widget, args: argparse.Namespace) -> None:
+    widget.network.value = args.network
+    if args.train_steps:
+        widget.budget_unit.value = "steps"
+        widget.budget.value = args.train_steps
+    else:
+        widget.budget.value = args.train_minutes
+    if args.model_out:
+        widget.output.value = args.model_out
+    widget.start()
+    if args.screenshot:
+        _wait(lambda: not widget.busy, args.timeout)
+        _wait(lambda: widget.running_workers == 0, args.timeout)
 
 
 def _process_events(n: int = 1) -> None:

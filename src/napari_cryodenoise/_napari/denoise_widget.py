@@ -64,7 +64,7 @@ from .settings import (
     default_output_path,
 )
 from .tiles import StoreCache, TileStore, pyramid_depth
-from .workers import Relay, bar_updater, device_choices, is_cpu, model_choices
+from .workers import Relay, bar_updater, device_choices, is_cpu, model_choices, shutdown_quietly
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ class DenoiseWidget(Container):
             log.debug("could not bind %s", FLICK_KEY)
         self._on_layers_changed()
         self._update_command()
-        self.native.destroyed.connect(lambda *_: self.shutdown())
+        self.native.destroyed.connect(lambda *_: shutdown_quietly(self))
         if self.PRELOAD:
             QTimer.singleShot(0, self.preload)
 
@@ -323,6 +323,24 @@ class DenoiseWidget(Container):
 
     def _on_model_choice(self, value: Any) -> None:
         self.model_file.visible = value == FROM_FILE
+
+    def use_model_file(self, path: str | Path) -> None:
+        """Select a model file (e.g. one just trained) as the model for the next run.
+
+        A running live view is re-run with it.
+
+        Raises
+        ------
+        InputError
+            If ``path`` is not a file.
+
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: no such model file")
+        self.model.value = FROM_FILE
+        self.model_file.value = path
+        self.status.value = f"model: {path.name}"
 
     # -- settings -------------------------------------------------------------------------
     def settings(self) -> DenoiseSettings:

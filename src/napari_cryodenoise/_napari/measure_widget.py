@@ -35,7 +35,6 @@ from qtpy.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -43,7 +42,6 @@ from qtpy.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
@@ -52,6 +50,7 @@ from qtpy.QtWidgets import (
 )
 
 from ..errors import CryoDenoiseError, InputError
+from .dock import fill_with_scroll_area
 from .measure import (
     FrcCurve,
     ImagePlane,
@@ -125,14 +124,7 @@ class MeasureWidget(QWidget):
         layout.addWidget(self._snr_box())
         layout.addWidget(self._frc_box())
         layout.addStretch(1)
-        scroll = QScrollArea()  # the dock stays usable on short screens
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(content)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
+        fill_with_scroll_area(self, content)
 
         events = viewer.layers.events
         for name in ("inserted", "removed", "moved", "reordered"):

@@ -101,3 +101,15 @@ def model_choices() -> list[tuple[str, Any]]:
         status = labels.get(info.status, info.status)
         out.append((f"{info.alias} ({info.ndim}D, {status})", info.alias))
     return out
+
+
+def shutdown_quietly(widget: Any) -> None:
+    """Call ``widget.shutdown()`` from Qt's ``destroyed`` signal.
+
+    The signal may arrive while Python is collecting the widget, when some of
+    its attributes are already gone: there is then nothing left to stop.
+    """
+    try:
+        widget.shutdown()
+    except (AttributeError, RuntimeError):
+        pass

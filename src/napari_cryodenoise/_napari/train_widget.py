@@ -1,0 +1,286 @@
+"""The "Train (Noise2Noise)" dock widget: data, settings, Start/Cancel, loss plot, live preview.
+
+Training runs in a napari worker on frozen inputs (a
+:class:`~.train_widget_jobs.TrainData` with read-only arrays or file paths,
+and a :class:`~napari_cryodenoise.training.TrainConfig`). The training core's
+callbacks run on the worker thread and only emit queued Qt signals, so steps,
+snapshots and messages arrive here on the main thread, which alone touches the
+plot and the layers; the plot and the status line are redrawn at most every
+:data:`REDRAW_MS` ms. Every ``snapshot_every`` steps the core hands over a
+CPU copy of the network, which denoises the visible part of the preview layer
+(at most 512 x 512 px around the view centre) in a second worker; the result
+goes into one ``<layer> [training preview]`` layer over its source.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from napari.qt.threading import create_worker
+from napari.utils import cancelable_progress
+from napari.utils.notifications import show_error, show_info, show_warning
+from qtpy.QtCore import QObject, QTimer, Signal
+from qtpy.QtWidgets import QVBoxLayout, QWidget
+
+from ..errors import Cancelled, CryoDenoiseError, InputError
+from ..training import TrainConfig, TrainResult, TrainStatus
+from .dock import fill_with_scroll_area
+from .live import ensure_pool_threads
+from .plot import make_loss_plot
+from .train_widget_form import TrainForm
+from .train_widget_jobs import result_text, run_training, status_text
+from .train_widget_preview import TrainingPreview
+from .workers import Relay, bar_updater, is_cpu, shutdown_quietly
+
+PLUGIN = "napari-cryodenoise"
+DENOISE_WIDGET = "Denoise"  # display_name in napari.yaml
+REDRAW_MS = 250
+CPU_WARNING = (
+    "Training on the CPU: this is slow (a CUDA GPU is typically 20-100x faster). Fine-tuning "
+    "for a few minutes already helps; the ETA appears after the first steps."
+)
+
+
+class _Events(QObject):
+    """Queued signals from the training thread to the widget (safe after the widget is gone)."""
+
+    step = Signal(object)
+    snapshot = Signal(object)
+    stage = Signal(str)
+
+    def send(self, signal: str, value: Any) -> None:
+        try:
+            getattr(self, signal).emit(value)
+        except RuntimeError:  # the widget was deleted: nobody to tell
+            pass
+
+
+class TrainWidget(TrainForm):
+    """Dock widget that trains (or fine-tunes) a denoiser on the user's data.
+
+    Parameters
+    ----------
+    napari_viewer : napari.viewer.Viewer
+        The viewer it is docked in (napari passes it by this name).
+
+    """
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
+        super().__init__(getattr(napari_viewer, "__wrapped__", napari_viewer), parent)
+        self.result: TrainResult | None = None
+        self.model_path: Path | None = None
+        self._worker: Any = None
+        self._cancel: threading.Event | None = None
+        self._keep: list[Any] = []  # relay, events, progress bar of the running job
+        self._train_pts: list[tuple[int, float]] = []
+        self._val_pts: list[tuple[int, float]] = []
+        self._status: TrainStatus | None = None
+        self._dirty = False
+        ensure_pool_threads(6)
+        self.plot = make_loss_plot(self.viewer)
+        self._build_layout()
+        self._redraw_timer = QTimer()
+        self._redraw_timer.setInterval(REDRAW_MS)
+        self._redraw_timer.timeout.connect(self._flush)
+        self.live_preview = TrainingPreview(self.viewer)
+        self.live_preview.failed.connect(lambda text: setattr(self.note, "value", text))
+        self.start_button.changed.connect(self.start)
+        self.cancel_button.changed.connect(self.cancel)
+        self.use_button.changed.connect(self.use_in_denoise)
+        self.destroyed.connect(lambda *_: shutdown_quietly(self))
+
+    def _build_layout(self) -> None:
+        content = QWidget()
+        layout = QVBoxLayout(content)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.form.native)
+        for label in (self.status, self.note):
+            label.native.setContentsMargins(8, 0, 8, 0)
+            layout.addWidget(label.native)
+        layout.addWidget(self.plot)
+        layout.addStretch(1)
+        fill_with_scroll_area(self, content)
+
+    # -- running -------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """True while training (or reading its data) runs."""
+        return self._worker is not None
+
+    @property
+    def running_workers(self) -> int:
+        """Training and preview workers still running."""
+        return int(self._worker is not None) + int(self.live_preview.running)
+
+    def start(self, *_: Any) -> Any:
+        """Start training with the form's data and settings; returns the worker (or None)."""
+        if self.busy:
+            show_warning("training is running; cancel it first")
+            return None
+        try:
+            data = self.data()
+            config = self.config(data)
+        except (InputError, ValueError) as err:
+            self._fail(str(err))
+            return None
+        self._reset(config)
+        preview = self.preview.value if config.snapshot_every else None
+        self.live_preview.reset(preview, config.device)
+        cancel = threading.Event()
+        pbar = cancelable_progress(total=0, desc="training", cancel_callback=cancel.set)
+        relay = Relay(bar_updater(pbar))
+        events = _Events()
+        events.step.connect(self._on_step)
+        events.snapshot.connect(self._on_snapshot)
+        events.stage.connect(self._on_stage)
+        worker = create_worker(
+            run_training,
+            data,
+            config,
+            progress=relay.emit,
+            cancel=cancel.is_set,
+            on_step=lambda s: events.send("step", s),
+            on_snapshot=None if preview is None else (lambda m: events.send("snapshot", m)),
+            on_stage=lambda t: events.send("stage", t),
+            _start_thread=False,
+            _ignore_errors=True,
+        )
+        worker.returned.connect(self._on_done)
+        worker.errored.connect(self._report)
+        worker.finished.connect(lambda: self._on_finished(worker))
+        self._worker, self._cancel, self._keep = worker, cancel, [relay, events, pbar]
+        self.start_button.enabled, self.cancel_button.enabled = False, True
+        if is_cpu(config.device):
+            show_warning(CPU_WARNING)
+        self._redraw_timer.start()
+        worker.start()
+        return worker
+
+    def _reset(self, config: TrainConfig) -> None:
+        self.result, self.model_path = None, None
+        self.use_button.enabled = False
+        self._train_pts, self._val_pts, self._status = [], [], None
+        self.plot.clear()
+        self.note.value = ""
+        self.status.value = "starting..."
+
+    def cancel(self, *_: Any) -> None:
+        """Stop after the current step; the checkpoint and the best model so far are kept."""
+        if self._cancel is None:
+            return
+        self._cancel.set()
+        self.cancel_button.enabled = False
+        self.status.value = (
+            "cancelling after the current step (the checkpoint and the best model so far "
+            "are kept)..."
+        )
+
+    def shutdown(self) -> None:
+        """Cancel everything (the viewer or the widget is closing); touches no widget."""
+        self.disconnect_viewer()
+        if self._cancel is not None:
+            self._cancel.set()
+        if self._worker is not None:
+            self._worker.quit()
+        self.live_preview.stop()
+        try:
+            self._redraw_timer.stop()
+        except RuntimeError:
+            pass
+
+    def _on_stage(self, text: str) -> None:
+        self.status.value = text
+
+    def _on_step(self, status: TrainStatus) -> None:
+        self._status = status
+        self._train_pts.append((status.step, status.train_loss))
+        if status.val_loss is not None:
+            self._val_pts.append((status.step, status.val_loss))
+        for line in (status.message or "").splitlines():
+            if line.startswith("CPU speed"):
+                show_info(line)
+            if not line.startswith("training on the CPU"):
+                self.note.value = line
+        self._dirty = True
+
+    def _flush(self) -> None:
+        """Redraw the plot and the status line if steps arrived (timer, <= 4 per second)."""
+        if not self._dirty:
+            return
+        self._dirty = False
+        self.plot.set_history(self._train_pts, self._val_pts)
+        if self._status is not None and self.busy:
+            self.status.value = status_text(self._status)
+
+    def _on_done(self, result: TrainResult) -> None:
+        self._dirty = True
+        self._flush()
+        self.result = result
+        self.model_path = result.model_path
+        text = result_text(result)
+        self.status.value = text
+        self.use_button.enabled = self.model_path is not None
+        show_info(f"Training {text}")
+        if "output" not in self._touched:  # the next run gets a new default file
+            self._on_data_changed()
+
+    def _on_finished(self, worker: Any) -> None:
+        if self._worker is not worker:
+            return
+        pbar = self._keep[-1] if self._keep else None
+        if pbar is not None:
+            pbar.close()
+        self._worker, self._cancel, self._keep = None, None, []
+        self._redraw_timer.stop()
+        self._flush()
+        self.start_button.enabled, self.cancel_button.enabled = True, False
+
+    def _report(self, err: BaseException) -> None:
+        if isinstance(err, Cancelled):
+            self.status.value = "cancelled before training started (nothing was written)"
+            show_info(self.status.value)
+            return
+        if isinstance(err, CryoDenoiseError):
+            message = str(err)
+        elif isinstance(err, MemoryError) or "out of memory" in str(err).lower():
+            message = (
+                f"out of memory ({str(err).splitlines()[0][:80]}); lower the crop or the batch "
+                "size (e.g. crop 96, batch 2), or train unet-fast"
+            )
+        else:
+            message = f"{type(err).__name__}: {err}"
+        self._fail(message)
+
+    def _fail(self, message: str) -> None:
+        self.status.value = "failed: " + message.splitlines()[0][:160]
+        show_error(f"Training failed: {message}")
+
+    # -- live preview --------------------------------------------------------------------
+    @property
+    def preview_layer(self) -> Any:
+        """The ``<layer> [training preview]`` layer (None before the first preview)."""
+        layer = self.live_preview.layer
+        return layer if layer is not None and layer in self.viewer.layers else None
+
+    def _on_snapshot(self, model: Any) -> None:
+        self.live_preview.submit(model, self._status.step if self._status is not None else 0)
+
+    # -- hand over -----------------------------------------------------------------------
+    def use_in_denoise(self, *_: Any) -> Any:
+        """Open (or find) the Denoise widget and select the trained model file there."""
+        path = self.model_path
+        if path is None or not Path(path).is_file():
+            show_warning("no trained model yet: train first (the best model is saved as it runs)")
+            return None
+        try:
+            dock, widget = self.viewer.window.add_plugin_dock_widget(PLUGIN, DENOISE_WIDGET)
+            widget.use_model_file(path)
+        except (CryoDenoiseError, RuntimeError, KeyError, ValueError) as err:
+            show_error(f"cannot hand the model to the Denoise widget: {err}")
+            return None
+        dock.show()
+        dock.raise_()
+        show_info(f"Denoise now uses {Path(path).name}; press Denoise to run it")
+        return widget

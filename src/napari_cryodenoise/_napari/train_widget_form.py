@@ -1,0 +1,355 @@
+"""The data and settings part of the Train widget: layer choices, defaults, reading the form.
+
+:class:`TrainForm` builds the form (magicgui widgets), keeps the layer
+choices in step with the viewer, picks sensible defaults until the user makes
+a choice (an even/odd pair by name, a movie, the preview layer, a model file
+name in ``~/cryodenoise-models``), and reads the form on the main thread into
+a frozen :class:`~.train_widget_jobs.TrainData` and a
+:class:`~napari_cryodenoise.training.TrainConfig`. Running, plotting and the
+preview are :class:`~.train_widget.TrainWidget`'s.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    PushButton,
+    SpinBox,
+)
+from napari.layers import Image
+from qtpy.QtWidgets import QComboBox, QWidget
+
+from ..errors import InputError
+from ..training import TrainConfig
+from .compute import read_only
+from .denoise_widget import source_array
+from .measure import is_volume
+from .results import source_facts
+from .tiles import TileStore
+from .train_widget_jobs import (
+    NETWORKS,
+    SOURCE_HALF_FILES,
+    SOURCE_LAYERS,
+    SOURCE_MOVIE,
+    SOURCE_MOVIE_FILES,
+    SOURCE_SINGLE,
+    SOURCES,
+    TrainData,
+    default_model_path,
+    network_fields,
+    parse_lr,
+)
+from .train_widget_preview import PREVIEW_KEY
+from .workers import device_choices
+
+ADJUST_TO_MIN_LENGTH = QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+MOVIE_FILTER = "Movies (*.mrcs *.mrc *.st *.tif *.tiff);;All files (*)"
+IMAGE_FILTER = "Images (*.mrc *.mrcs *.tif *.tiff *.map *.rec);;All files (*)"
+#: The form, top to bottom (attribute names).
+FORM_ROWS = (
+    "source even odd movie movie_files even_files odd_files single frames align gain network "
+    "_budget_row crop batch lr device preview preview_every val_every checkpoint_every output "
+    "_buttons use_button"
+).split()
+COMBOS = "source even odd movie single network device preview budget_unit".split()
+#: Which form rows each data source shows.
+SOURCE_ROWS = {
+    SOURCE_LAYERS: ("even", "odd"),
+    SOURCE_MOVIE: ("movie", "frames", "align", "gain"),
+    SOURCE_MOVIE_FILES: ("movie_files", "frames", "align", "gain"),
+    SOURCE_HALF_FILES: ("even_files", "odd_files"),
+    SOURCE_SINGLE: ("single",),
+}
+
+
+def _path_or_none(value: Any) -> Path | None:
+    text = str(value or "").strip()
+    return None if text in ("", ".") else Path(text).expanduser()
+
+
+def _paths(value: Any) -> tuple[Path, ...]:
+    return tuple(Path(p).expanduser() for p in (value or ()) if str(p).strip() not in ("", "."))
+
+
+def _missing_layer_hint(kind: str) -> str:
+    if kind == SOURCE_LAYERS:
+        return (
+            "choose the even and the odd layer (two sums of alternate movie frames; try "
+            "File > Open Sample > Cryo-EM Denoise > Synthetic even/odd frame sums)"
+        )
+    if kind == SOURCE_MOVIE:
+        return "open a movie (a stack of frames, e.g. .mrcs or .tif) or choose 'movie files'"
+    return "choose an image layer (blind-spot training learns from single exposures)"
+
+
+class TrainForm(QWidget):
+    """The Train widget's form: data source, settings and buttons (no running here).
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+        Whose image layers are offered.
+    parent : QWidget, optional
+
+    """
+
+    def __init__(self, viewer: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.viewer = viewer
+        self._auto_output: Path | None = None
+        self._touched: set[str] = set()  # choices the user made (not overridden by defaults)
+        self._quiet = False
+        self._layer_events: list[Any] = []
+        self._build_form()
+        self._connect_form()
+        self._on_layers_changed()
+        self._on_source_changed()
+
+    def disconnect_viewer(self) -> None:
+        """Stop following the viewer's layers (the widget is closing)."""
+        for emitter in self._layer_events:
+            emitter.disconnect(self._on_layers_changed)
+        self._layer_events = []
+
+    def _build_form(self) -> None:
+        images = self._image_choices
+        self.source = ComboBox(label="train on", choices=list(SOURCES), value=SOURCE_LAYERS)
+        self.even = ComboBox(label="even layer", choices=images)
+        self.odd = ComboBox(label="odd layer", choices=images)
+        self.movie = ComboBox(label="movie layer", choices=self._movie_choices)
+        self.movie_files = FileEdit(label="movies", mode="rm", filter=MOVIE_FILTER)
+        self.even_files = FileEdit(label="even files", mode="rm", filter=IMAGE_FILTER)
+        self.odd_files = FileEdit(label="odd files", mode="rm", filter=IMAGE_FILTER)
+        for w in (self.even_files, self.odd_files):
+            w.tooltip = "files in the same order, or type one folder each (matched by file name)"
+        self.single = ComboBox(label="image layer", choices=images)
+        self.frames = LineEdit(label="frames A:B", value="")
+        self.frames.tooltip = "0-based, B exclusive, e.g. 2:40 drops frames 0-1; blank = all"
+        self.align = CheckBox(label="align frames (global drift)", value=False)
+        self.gain = FileEdit(label="gain reference", mode="r", filter=IMAGE_FILTER, nullable=True)
+        self.network = ComboBox(label="network", choices=list(NETWORKS), value="init:")
+        self.network.tooltip = (
+            "fine-tuning the pretrained unet is best for short budgets (3D data: unet-3d); "
+            "unet-fast is the quickest to train from scratch on a CPU"
+        )
+        self.budget = FloatSpinBox(min=0.1, max=100000, step=1, value=10.0)
+        self.budget_unit = ComboBox(choices=["minutes", "steps"], value="minutes")
+        budget_row = Container(
+            label="train for",
+            layout="horizontal",
+            labels=False,
+            widgets=[self.budget, self.budget_unit],
+        )
+        self.crop = SpinBox(label="crop (0 = auto)", min=0, max=2048, step=16, value=0)
+        self.batch = SpinBox(label="batch (0 = auto)", min=0, max=256, value=0)
+        self.lr = LineEdit(label="learning rate", value="")
+        self.lr.tooltip = "blank = 1e-4 when fine-tuning, 1e-3 from scratch"
+        self.device = ComboBox(label="device", choices=device_choices())
+        self.preview = ComboBox(label="preview on", choices=images, nullable=True)
+        self.preview_every = SpinBox(label="preview every (steps)", min=0, max=100000, value=5)
+        self.val_every = SpinBox(label="validate every (steps)", min=1, max=100000, value=10)
+        self.checkpoint_every = SpinBox(
+            label="checkpoint every (steps)", min=0, max=1000000, value=100
+        )
+        self.checkpoint_every.tooltip = "0: only at the end and on cancel"
+        self.output = FileEdit(label="save model as", mode="w", filter="Models (*.pt)")
+        self.start_button = PushButton(text="Start training")
+        self.cancel_button = PushButton(text="Cancel")
+        self.cancel_button.enabled = False
+        buttons = Container(
+            layout="horizontal", labels=False, widgets=[self.start_button, self.cancel_button]
+        )
+        self.use_button = PushButton(text="Use this model in Denoise")
+        self.use_button.enabled = False
+        self.status = Label(value="")
+        self.note = Label(value="")
+        for row in (budget_row, buttons):
+            row.margins = (0, 0, 0, 0)
+        for label in (self.status, self.note):
+            label.native.setWordWrap(True)
+        for combo in (getattr(self, n) for n in COMBOS):
+            combo.native.setSizeAdjustPolicy(ADJUST_TO_MIN_LENGTH)
+            combo.native.setMinimumContentsLength(8)
+        self.budget.native.setDecimals(1)
+        self._budget_row, self._buttons = budget_row, buttons
+        self.form = Container(labels=True, widgets=[getattr(self, n) for n in FORM_ROWS])
+
+    def _connect_form(self) -> None:
+        self.source.changed.connect(self._on_source_changed)
+        for name in ("source", "even", "odd", "movie", "single", "preview"):
+            getattr(self, name).changed.connect(lambda *_, n=name: self._touch(n))
+        for w in (self.even, self.movie, self.movie_files, self.even_files, self.single):
+            w.changed.connect(self._on_data_changed)
+        self.output.changed.connect(lambda *_: self._touch("output"))
+        self._layer_events = [
+            getattr(self.viewer.layers.events, n) for n in ("inserted", "removed", "reordered")
+        ]
+        for emitter in self._layer_events:
+            emitter.connect(self._on_layers_changed)
+
+    def _touch(self, name: str) -> None:
+        if not self._quiet:
+            self._touched.add(name)
+
+    @contextmanager
+    def _quietly(self) -> Iterator[None]:
+        """Changes made inside do not count as the user's choices."""
+        before, self._quiet = self._quiet, True
+        try:
+            yield
+        finally:
+            self._quiet = before
+
+    def _set(self, widget: Any, value: Any) -> None:
+        with self._quietly():
+            widget.value = value
+
+    # -- layer choices -------------------------------------------------------------------
+    def _layers(self, ndims: tuple[int, ...]) -> list[tuple[str, Any]]:
+        return [
+            (layer.name, layer)
+            for layer in self.viewer.layers
+            if isinstance(layer, Image)
+            and not layer.rgb
+            and PREVIEW_KEY not in source_facts(layer)
+            and not isinstance(source_array(layer), TileStore)
+            and source_array(layer).ndim in ndims
+        ]
+
+    def _image_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
+        return self._layers((2, 3))
+
+    def _movie_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
+        return [(n, v) for n, v in self._layers((3,)) if not is_volume(v)]
+
+    def _on_layers_changed(self, *_: Any) -> None:
+        with self._quietly():
+            for combo in (self.even, self.odd, self.movie, self.single, self.preview):
+                combo.reset_choices()
+        layers = [v for _, v in self._image_choices()]
+        if layers and not {"even", "odd"} & self._touched:
+            self._set(self.even, self._named(layers, "even") or layers[0])
+            self._set(self.odd, self._named(layers, "odd") or layers[-1])
+        if layers and "single" not in self._touched:
+            self._set(self.single, layers[-1])
+        if "source" not in self._touched:
+            self._set(self.source, self._default_source(layers))
+        self._on_data_changed()
+
+    @staticmethod
+    def _named(layers: list[Any], word: str) -> Any:
+        hits = [v for v in layers if re.search(rf"(^|[\W_]){word}($|[\W_])", v.name, re.I)]
+        return hits[0] if hits else None
+
+    def _default_source(self, layers: list[Any]) -> str:
+        even, odd = self._named(layers, "even"), self._named(layers, "odd")
+        if even is not None and odd is not None and even.data.shape == odd.data.shape:
+            return SOURCE_LAYERS
+        if self._movie_choices():
+            return SOURCE_MOVIE
+        return SOURCE_MOVIE_FILES
+
+    def _on_source_changed(self, *_: Any) -> None:
+        shown = set(SOURCE_ROWS[self.source.value])
+        for name in {n for rows in SOURCE_ROWS.values() for n in rows}:
+            getattr(self, name).visible = name in shown
+        self._on_data_changed()
+
+    def _on_data_changed(self, *_: Any) -> None:
+        """Follow the data with the preview layer and the default model file name."""
+        if "preview" not in self._touched:
+            layer = {
+                SOURCE_LAYERS: self.even.value,
+                SOURCE_MOVIE: self.movie.value,
+                SOURCE_SINGLE: self.single.value,
+            }.get(self.source.value)
+            choices = [v for _, v in self._image_choices()]
+            self._set(self.preview, layer if layer in choices else None)
+        current = _path_or_none(self.output.value)
+        if "output" not in self._touched or current is None or current == self._auto_output:
+            self._auto_output = default_model_path(self._data_name())
+            self._set(self.output, self._auto_output)
+            self._touched.discard("output")
+
+    def _data_name(self) -> str:
+        kind = self.source.value
+        if kind == SOURCE_LAYERS and self.even.value is not None:
+            return re.sub(r"[\s_-]*even$", "", self.even.value.name, flags=re.I) or "pair"
+        layer = {SOURCE_MOVIE: self.movie.value, SOURCE_SINGLE: self.single.value}.get(kind)
+        if layer is not None:
+            return layer.name
+        paths = _paths(
+            self.movie_files.value if kind == SOURCE_MOVIE_FILES else self.even_files.value
+        )
+        return paths[0].stem if paths else "model"
+
+    # -- reading the form ----------------------------------------------------------------
+    def data(self) -> TrainData:
+        """The data selection as frozen, checked :class:`TrainData` (main thread)."""
+        kind = self.source.value
+        name = self._data_name()
+        if kind in (SOURCE_LAYERS, SOURCE_MOVIE, SOURCE_SINGLE):
+            layers = {
+                SOURCE_LAYERS: (self.even.value, self.odd.value),
+                SOURCE_MOVIE: (self.movie.value,),
+                SOURCE_SINGLE: (self.single.value,),
+            }[kind]
+            if any(layer is None for layer in layers):
+                raise InputError(_missing_layer_hint(kind))
+            arrays = tuple(read_only(source_array(layer)) for layer in layers)
+            data = TrainData(kind, arrays=arrays, volume=is_volume(layers[0]), name=name)
+        elif kind == SOURCE_HALF_FILES:
+            data = TrainData(
+                kind,
+                paths=_paths(self.even_files.value),
+                odd_paths=_paths(self.odd_files.value),
+                name=name,
+            )
+        else:
+            data = TrainData(kind, paths=_paths(self.movie_files.value), name=name)
+        if kind in (SOURCE_MOVIE, SOURCE_MOVIE_FILES):
+            gain = _path_or_none(self.gain.value)
+            if gain is not None and not gain.is_file():
+                raise InputError(f"gain reference {gain}: no such file")
+            frames = self.frames.value.strip() or None
+            data = replace(data, frames=frames, align=bool(self.align.value), gain=gain)
+        data.check()
+        return data
+
+    def config(self, data: TrainData) -> TrainConfig:
+        """The settings as a :class:`TrainConfig` (raises InputError for bad values)."""
+        value = float(self.budget.value)
+        steps = self.budget_unit.value == "steps"
+        output = _path_or_none(self.output.value)
+        if output is None or output.is_dir():
+            raise InputError("choose a file to save the model to (save model as ..., a .pt file)")
+        if output.suffix.lower() not in (".pt", ".pth"):
+            output = output.with_name(output.name + ".pt")
+        every = int(self.preview_every.value)
+        return TrainConfig(
+            **network_fields(self.network.value),
+            mode="masked" if data.masked else "noise2noise",
+            steps=max(1, int(round(value))) if steps else None,
+            minutes=None if steps else value,
+            crop=int(self.crop.value) or None,
+            batch_size=int(self.batch.value) or None,
+            lr=parse_lr(self.lr.value),
+            device=str(self.device.value),
+            output=str(output),
+            checkpoint_every=int(self.checkpoint_every.value) or None,
+            val_every=int(self.val_every.value),
+            snapshot_every=every or None,
+        )

@@ -1,0 +1,228 @@
+"""The Train (Noise2Noise) dock widget on a real viewer (Qt + OpenGL; run under Xvfb).
+
+Tiny synthetic data, the small ``unet-fast`` from scratch, 32 px crops, a few
+steps on the CPU: the whole file takes a few seconds.
+"""
+
+import numpy as np
+import pytest
+from napari.utils.notifications import notification_manager
+
+from napari_cryodenoise._napari import denoise_widget as dw
+from napari_cryodenoise._napari import train_widget_jobs as jobs
+from napari_cryodenoise._napari.train_widget import TrainWidget
+from napari_cryodenoise.errors import InputError
+from napari_cryodenoise.models import load_model
+from napari_cryodenoise.simulate import simulate_movie
+
+PLUGIN = "napari-cryodenoise"
+SCALE = (1.5, 1.5)
+TRANSLATE = (30.0, 60.0)
+
+
+@pytest.fixture(scope="module")
+def movie():
+    return simulate_movie((96, 96), n_frames=4, seed=3)
+
+
+@pytest.fixture
+def widget(make_napari_viewer, qtbot):
+    notification_manager.records.clear()
+    viewer = make_napari_viewer()
+    w = TrainWidget(viewer)
+    viewer.window.add_dock_widget(w, name="Train")
+    yield w
+    w.shutdown()
+    qtbot.waitUntil(lambda: w.running_workers == 0, timeout=30000)
+
+
+def messages():
+    return [str(n.message) for n in notification_manager.records]
+
+
+def add_pair(viewer, movie):
+    kw = {"scale": SCALE, "translate": TRANSLATE}
+    return (
+        viewer.add_image(movie.even, name="sim even", **kw),
+        viewer.add_image(movie.odd, name="sim odd", **kw),
+    )
+
+
+def quick(w, tmp_path, steps=4, name="model.pt"):
+    """Small, fast settings; returns the output path."""
+    w.network.value = "arch:unet-fast"
+    w.budget_unit.value = "steps"
+    w.budget.value = steps
+    w.crop.value = 32
+    w.batch.value = 2
+    w.device.value = "cpu"
+    w.val_every.value = 2
+    w.preview_every.value = 2
+    w.checkpoint_every.value = 0
+    w.output.value = tmp_path / name
+    return tmp_path / name
+
+
+def run(w, qtbot, timeout=30000):
+    assert w.start() is not None, messages()
+    qtbot.waitUntil(lambda: not w.busy, timeout=timeout)
+    qtbot.waitUntil(lambda: w.running_workers == 0, timeout=timeout)
+    return w.result
+
+
+def test_widget_is_a_plugin_contribution_with_defaults(make_napari_viewer, movie):
+    viewer = make_napari_viewer()
+    even, odd = add_pair(viewer, movie)
+    viewer.add_image(movie.total, name="sum")
+    _dock, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Train (Noise2Noise)")
+    assert isinstance(w, TrainWidget) and w.viewer is viewer
+    assert w.source.value == jobs.SOURCE_LAYERS
+    assert (w.even.value, w.odd.value, w.preview.value) == (even, odd, even)
+    assert w.network.value == "init:" and w.device.value == "auto"
+    assert w.output.value.name == "sim_n2n.pt"
+    assert w.output.value.parent == jobs.MODELS_DIR
+    assert not w.even.native.isHidden() and w.movie.native.isHidden()
+    w.source.value = jobs.SOURCE_MOVIE_FILES
+    assert w.even.native.isHidden() and not w.movie_files.native.isHidden()
+    assert not w.frames.native.isHidden()
+    w.shutdown()
+
+
+def test_train_two_layers_preview_and_use_in_denoise(widget, qtbot, tmp_path, movie):
+    w = widget
+    even, _odd = add_pair(w.viewer, movie)
+    out = quick(w, tmp_path, steps=6)
+    assert w.preview.value is even
+    result = run(w, qtbot)
+    assert result is not None and not result.cancelled and result.steps == 6
+    assert out.is_file() and w.model_path == out
+    model = load_model(out)
+    assert model.arch == "unet-fast"
+    assert (tmp_path / "model.ckpt.pt").is_file()
+    lines = w.plot.line_data()
+    assert len(lines[0][0]) == 6  # smoothed train loss, one point per step
+    assert len(lines[-1][0]) == 3  # validation at steps 2, 4, 6
+    assert "done: 6 steps" in w.status.value
+    # the preview layer: the visible part of "sim even", placed over it
+    prev = w.preview_layer
+    assert prev is not None and prev.name == "sim even [training preview]"
+    np.testing.assert_allclose(prev.scale, SCALE)
+    region = prev.metadata["cryodenoise"]["training_preview"]["region"]
+    np.testing.assert_allclose(prev.translate, np.add(TRANSLATE, np.multiply(SCALE, region)[:, 0]))
+    assert prev.data.shape == (region[0][1] - region[0][0], region[1][1] - region[1][0])
+    assert np.isfinite(prev.data).all() and prev.data.std() > 0
+    assert prev not in [v for _, v in w._image_choices()]  # not offered as training data
+    # the next run would not overwrite this model: the default name moves on
+    assert w.use_button.enabled
+    denoise = w.use_in_denoise()
+    assert isinstance(denoise, dw.DenoiseWidget)
+    assert denoise.model.value == dw.FROM_FILE and denoise.model_file.value == out
+    assert not denoise.model_file.native.isHidden()
+    assert denoise.settings().model == str(out)
+    assert w.use_in_denoise() is denoise  # the same dock, not a second one
+    denoise.shutdown()
+
+
+def test_cancel_keeps_checkpoint_and_best_model(widget, qtbot, tmp_path, movie):
+    w = widget
+    add_pair(w.viewer, movie)
+    out = quick(w, tmp_path, steps=10000)
+    w.preview.value = None
+    w.start()
+    qtbot.waitUntil(lambda: w._status is not None and w._status.step >= 2, timeout=30000)
+    w.cancel()
+    assert "kept" in w.status.value and not w.cancel_button.enabled
+    qtbot.waitUntil(lambda: not w.busy, timeout=30000)
+    result = w.result
+    assert result.cancelled and 2 <= result.steps < 10000
+    assert (
+        result.checkpoint_path == tmp_path / "model.ckpt.pt" and result.checkpoint_path.is_file()
+    )
+    assert out.is_file() and load_model(out) is not None
+    assert "cancelled at step" in w.status.value and "best model kept" in w.status.value
+    assert w.use_button.enabled and w.start_button.enabled
+    # the GUI is usable: a second short run works
+    quick(w, tmp_path, steps=2, name="again.pt")
+    assert run(w, qtbot).steps == 2 and (tmp_path / "again.pt").is_file()
+
+
+def test_bad_inputs_give_notifications(widget, qtbot, tmp_path, movie):
+    w = widget
+    movie_layer = w.viewer.add_image(movie.frames, name="sim movie")
+    quick(w, tmp_path, steps=2)
+    w.source.value = jobs.SOURCE_MOVIE
+    assert w.movie.value is movie_layer
+    for frames, text in (("3:9", "selects 1 of 4 frames"), ("a:b", "use A:B")):
+        w.frames.value = frames
+        assert w.start() is None and not w.busy
+        assert any(text in m for m in messages()), messages()
+        assert w.status.value.startswith("failed:")
+    w.source.value = jobs.SOURCE_LAYERS
+    w.even.value = movie_layer
+    w.odd.value = w.viewer.add_image(movie.odd, name="odd")
+    assert w.start() is None and any("same shape" in m for m in messages())
+    w.lr.value = "fast"
+    w.source.value = jobs.SOURCE_MOVIE
+    w.frames.value = "0:4"
+    assert w.start() is None and any("learning rate 'fast'" in m for m in messages())
+    # errors found in the worker (image smaller than the network needs) are notified too
+    w.lr.value = ""
+    w.viewer.add_image(np.random.default_rng(0).normal(size=(6, 6)), name="tiny")
+    w.source.value = jobs.SOURCE_SINGLE
+    w.single.value = w.viewer.layers["tiny"]
+    run(w, qtbot)
+    assert w.result is None and w.status.value.startswith("failed:")
+    assert any(m.startswith("Training failed:") for m in messages())
+
+
+def test_movie_layer_and_masked_single_layer(widget, qtbot, tmp_path, movie):
+    w = widget
+    w.viewer.add_image(movie.frames, name="sim movie")
+    quick(w, tmp_path, steps=2, name="movie.pt")
+    w.source.value = jobs.SOURCE_MOVIE
+    w.frames.value = "0:4"
+    result = run(w, qtbot)
+    assert result.steps == 2 and result.config["mode"] == "noise2noise"
+    assert w.preview_layer is not None and w.preview_layer.ndim == 2  # frame of the movie
+    w.viewer.add_image(movie.total, name="sum")
+    w.source.value = jobs.SOURCE_SINGLE
+    w.single.value = w.viewer.layers["sum"]
+    quick(w, tmp_path, steps=3, name="masked.pt")
+    result = run(w, qtbot)
+    assert result.config["mode"] == "masked" and result.steps == 3
+    assert (tmp_path / "masked.pt").is_file()
+
+
+def test_use_model_file_on_denoise_widget(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    w = dw.DenoiseWidget(viewer)
+    viewer.window.add_dock_widget(w, name="Denoise")
+    with pytest.raises(InputError, match="no such model file"):
+        w.use_model_file(tmp_path / "missing.pt")
+    w.shutdown()
+
+
+def test_jobs_helpers():
+    ys, xs = jobs.preview_region((2000, 1000), ((-50.0, 2500.0), (100.0, 300.0)))
+    assert (ys.stop - ys.start, xs.stop - xs.start) == (512, 200)
+    assert ys.start == 1000 - 256  # the view centre (clipped box 0..2000)
+    ys, xs = jobs.preview_region((100, 80), None)
+    assert (ys, xs) == (slice(0, 100), slice(0, 80))
+    assert jobs.parse_lr(" ") is None and jobs.parse_lr("3e-4") == 3e-4
+    with pytest.raises(InputError):
+        jobs.parse_lr("2")
+    assert jobs.network_fields("init:") == {"init": None, "arch": None}
+    assert jobs.network_fields("arch:unet-fast") == {"arch": "unet-fast", "init": None}
+    assert jobs.format_duration(200) == "3 min 20 s"
+    assert jobs.safe_name("my even/odd: set") == "my_even_odd_set"
+
+
+def test_loss_plot_text_fallback(qtbot, monkeypatch):
+    from napari_cryodenoise._napari import plot
+
+    monkeypatch.setattr(plot, "FigureCanvasQTAgg", None)
+    p = plot.make_loss_plot()
+    qtbot.addWidget(p)
+    assert isinstance(p, plot.TextLossPlot)
+    p.set_history([(1, 1.0), (2, 0.9)], [(2, 0.95)])
+    assert "best 0.95 at 2" in p.text() and len(p.line_data()) == 2
