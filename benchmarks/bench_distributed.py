@@ -3,8 +3,9 @@
 Simulates N micrographs (default 8 of 1024x1024), then denoises them with
 :func:`napari_cryodenoise.distributed.run_batch` in each configuration, torch
 threads per worker = CPU cores / workers, and prints micrographs per minute.
-"cold" includes cluster start-up and the per-worker model load; "warm" is a
-second batch on the same, already started cluster (steady state).
+"cold" includes cluster start-up and the per-worker model load; "warm" is
+later batches on the same, already started cluster (steady state); in-process
+and warm figures are medians of ``--repeats`` batches.
 
 Run niced, it takes a few minutes on 2 cores::
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -68,7 +70,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=8)
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--model", default="unet")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="in-process and warm batches; medians shown"
+    )
     args = parser.parse_args()
+    repeats = max(1, args.repeats)
 
     import torch
     from dask.distributed import Client, LocalCluster
@@ -91,10 +97,13 @@ def main() -> None:
 
         # in-process, all cores
         torch.set_num_threads(cores)
-        wall, summary = timed("in-process", inputs, root / "serial", spec, settings)
+        wall = statistics.median(
+            timed("in-process", inputs, root / f"serial{r}", spec, settings)[0]
+            for r in range(repeats)
+        )
         rows.append(("in-process", 0, cores, wall, None))
         for p in inputs:
-            reference[p.name] = read_image(root / "serial" / p.name, mmap=False)[0]
+            reference[p.name] = read_image(root / "serial0" / p.name, mmap=False)[0]
         print(f"in-process: {wall:.1f} s", file=sys.stderr)
 
         for workers in (1, 2):
@@ -130,21 +139,24 @@ def main() -> None:
                     client=client,
                     threads_per_worker=threads,
                 )
-                warm, _ = timed(
-                    label,
-                    inputs,
-                    root / f"warm{workers}",
-                    spec,
-                    settings,
-                    client=client,
-                    threads_per_worker=threads,
+                warm = statistics.median(
+                    timed(
+                        label,
+                        inputs,
+                        root / f"warm{workers}_{r}",
+                        spec,
+                        settings,
+                        client=client,
+                        threads_per_worker=threads,
+                    )[0]
+                    for r in range(repeats)
                 )
             finally:
                 client.close()
                 cluster.close()
             rows.append((label, workers, threads, cold, warm))
             for p in inputs:
-                got = read_image(root / f"warm{workers}" / p.name, mmap=False)[0]
+                got = read_image(root / f"warm{workers}_0" / p.name, mmap=False)[0]
                 diff = float(np.abs(got - reference[p.name]).max())
                 if diff > 1e-4 * float(np.abs(reference[p.name]).max()):
                     sys.exit(f"{label}: output differs from in-process by {diff}")
