@@ -3,7 +3,7 @@
 # Pass MRC/TIFF files to open them instead; --screenshot PNG renders under Xvfb and exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRAS=qt,plot,distributed bash scripts/setup.sh
+EXTRAS=qt,plot,distributed,eer bash scripts/setup.sh
 export QT_API=${QT_API:-pyqt6}
 if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [[ " $* " != *" --screenshot "* ]]; then
   echo "no screen: rendering under Xvfb to cryodenoise-demo.png instead of opening a window" >&2

@@ -99,7 +99,7 @@ def test_user_errors_are_one_line(movies, tmp_path, capsys):
     eer = tmp_path / "a.eer"
     eer.write_bytes(b"II*\x00")
     assert main(["train", "--movies", str(eer), "-o", str(tmp_path / "x.pt")]) == 2
-    assert "EER movies are not supported" in capsys.readouterr().err
+    assert "not a readable EER file" in capsys.readouterr().err
     x = str(tmp_path / "x.pt")
     assert main(["train", "--single", str(movies[0]), "--align", "-o", x]) == 2
     assert "need --movies" in capsys.readouterr().err

@@ -193,6 +193,24 @@ def test_movie_layer_and_masked_single_layer(widget, qtbot, tmp_path, movie):
     assert (tmp_path / "masked.pt").is_file()
 
 
+def test_train_from_eer_movie_file(widget, qtbot, tmp_path):
+    pytest.importorskip("imagecodecs")
+    from eer_writer import write_eer
+
+    rng = np.random.default_rng(0)
+    eer = write_eer(tmp_path / "m.eer", (rng.random((12, 64, 64)) < 0.05).astype(np.uint8))
+    w = widget
+    w.source.value = jobs.SOURCE_MOVIE_FILES
+    assert w.eer_grouping.native.isHidden()
+    w.movie_files.value = [eer]
+    assert not w.eer_grouping.native.isHidden()
+    w.eer_grouping.value = 3
+    quick(w, tmp_path, steps=2, name="eer.pt")
+    assert w.data().eer_grouping == 3
+    result = run(w, qtbot)
+    assert result.steps == 2 and (tmp_path / "eer.pt").is_file()
+
+
 def test_use_model_file_on_denoise_widget(make_napari_viewer, tmp_path):
     viewer = make_napari_viewer()
     w = dw.DenoiseWidget(viewer)

@@ -33,6 +33,7 @@ from napari.layers import Image
 from qtpy.QtWidgets import QComboBox, QWidget
 
 from ..errors import InputError
+from ..io.eer import DEFAULT_EER_GROUPING, EER_SUFFIXES
 from ..training import TrainConfig
 from .compute import read_only
 from .denoise_widget import source_array
@@ -56,11 +57,12 @@ from .train_widget_preview import PREVIEW_KEY
 from .workers import device_choices
 
 ADJUST_TO_MIN_LENGTH = QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-MOVIE_FILTER = "Movies (*.mrcs *.mrc *.st *.tif *.tiff);;All files (*)"
+MOVIE_FILTER = "Movies (*.mrcs *.mrc *.st *.tif *.tiff *.eer);;All files (*)"
 IMAGE_FILTER = "Images (*.mrc *.mrcs *.tif *.tiff *.map *.rec);;All files (*)"
 #: The form, top to bottom (attribute names).
 FORM_ROWS = (
-    "source even odd movie movie_files even_files odd_files single frames align gain network "
+    "source even odd movie movie_files even_files odd_files single frames eer_grouping align gain "
+    "network "
     "_budget_row crop batch lr device preview preview_every val_every checkpoint_every output "
     "_buttons use_button"
 ).split()
@@ -138,6 +140,12 @@ class TrainForm(QWidget):
         self.single = ComboBox(label="image layer", choices=images)
         self.frames = LineEdit(label="frames A:B", value="")
         self.frames.tooltip = "0-based, B exclusive, e.g. 2:40 drops frames 0-1; blank = all"
+        self.eer_grouping = SpinBox(
+            label="EER frames per fraction", min=1, max=100000, value=DEFAULT_EER_GROUPING
+        )
+        self.eer_grouping.tooltip = (
+            "EER movies: raw frames summed into each frame (fraction) before the even/odd split"
+        )
         self.align = CheckBox(label="align frames (global drift)", value=False)
         self.gain = FileEdit(label="gain reference", mode="r", filter=IMAGE_FILTER, nullable=True)
         self.network = ComboBox(label="network", choices=list(NETWORKS), value="init:")
@@ -269,7 +277,10 @@ class TrainForm(QWidget):
         self._on_data_changed()
 
     def _on_data_changed(self, *_: Any) -> None:
-        """Follow the data with the preview layer and the default model file name."""
+        """Follow the data with the preview layer, the default model file name, EER rows."""
+        self.eer_grouping.visible = self.source.value == SOURCE_MOVIE_FILES and any(
+            p.suffix.lower() in EER_SUFFIXES for p in _paths(self.movie_files.value)
+        )
         if "preview" not in self._touched:
             layer = {
                 SOURCE_LAYERS: self.even.value,
@@ -325,7 +336,13 @@ class TrainForm(QWidget):
             if gain is not None and not gain.is_file():
                 raise InputError(f"gain reference {gain}: no such file")
             frames = self.frames.value.strip() or None
-            data = replace(data, frames=frames, align=bool(self.align.value), gain=gain)
+            data = replace(
+                data,
+                frames=frames,
+                align=bool(self.align.value),
+                gain=gain,
+                eer_grouping=int(self.eer_grouping.value),
+            )
         data.check()
         return data
 

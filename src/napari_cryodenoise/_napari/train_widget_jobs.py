@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..io.eer import DEFAULT_EER_GROUPING
 from ..training import (
     ImagePair,
     MovieReader,
@@ -81,6 +82,8 @@ class TrainData:
         Correct global drift before summing the halves.
     gain : Path or None
         Gain reference multiplied into every movie frame.
+    eer_grouping : int
+        EER movie files: raw frames summed into each fraction.
     volume : bool
         3D layers are volumes (tomograms), not stacks of 2D images.
     name : str
@@ -95,6 +98,7 @@ class TrainData:
     frames: str | None = None
     align: bool = False
     gain: Path | None = None
+    eer_grouping: int = DEFAULT_EER_GROUPING
     volume: bool = False
     name: str = "data"
 
@@ -175,6 +179,7 @@ def build_pairs(
             frames=data.frames,
             align=data.align,
             gain=data.gain,
+            eer_grouping=data.eer_grouping,
             progress=progress,
             cancel=cancel,
         )

@@ -2,7 +2,7 @@
 
 Three kinds of input:
 
-* ``--movies``: movie stacks; each gives an even/odd pair (optionally a frame
+* ``--movies``: movie stacks (MRC, TIFF, EER); each gives an even/odd pair (optionally a frame
   range, a gain reference and global drift correction);
 * ``--even`` / ``--odd``: ready-made half sums (files in the same order, or
   two folders matched by file name);
@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from ..errors import CryoDenoiseError
+from ..io.eer import DEFAULT_EER_GROUPING
 from ._types import fraction, positive_float, positive_int
 
 __all__ = ["add_parser", "run"]
@@ -40,7 +41,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument(
-        "--movies", nargs="+", metavar="MOVIE", help="movie stacks (.mrcs, .mrc with frames, .tif)"
+        "--movies",
+        nargs="+",
+        metavar="MOVIE",
+        help="movie stacks (.mrcs, .mrc with frames, .tif, .eer)",
     )
     src.add_argument(
         "--even",
@@ -59,7 +63,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--frames",
         metavar="A:B",
         default=None,
-        help="frame range of each movie, 0-based, B exclusive (e.g. 2:40)",
+        help="frame range of each movie, 0-based, B exclusive (e.g. 2:40); EER: of fractions",
+    )
+    p.add_argument(
+        "--eer-grouping",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help=f"EER movies: raw frames summed per fraction (default {DEFAULT_EER_GROUPING})",
     )
     p.add_argument(
         "--align",
@@ -191,10 +202,11 @@ def _load_pairs(args: argparse.Namespace):
             frames=args.frames,
             align=args.align,
             gain=args.gain,
+            eer_grouping=args.eer_grouping or DEFAULT_EER_GROUPING,
             save_dir=args.save_pairs,
         ), [Path(m) for m in args.movies] + ([Path(args.gain)] if args.gain else [])
-    if args.frames or args.align or args.gain or args.save_pairs:
-        raise CLIError("--frames, --align, --gain and --save-pairs need --movies")
+    if args.frames or args.align or args.gain or args.save_pairs or args.eer_grouping:
+        raise CLIError("--frames, --align, --gain, --eer-grouping and --save-pairs need --movies")
     if args.even:
         if not args.odd:
             raise CLIError("--even needs --odd (the other half of each pair)")

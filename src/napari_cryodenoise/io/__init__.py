@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .eer import DEFAULT_EER_GROUPING, EER_SUFFIXES, EerMovie
 from .image_info import ImageInfo, ImageKind
 from .mrc import MRC_SUFFIXES, SUPPORTED_MODES, is_mrc_file, read_mrc, write_mrc
 from .star import read_star_micrographs, read_star_tables, write_star_micrographs
@@ -16,6 +17,9 @@ from .tiff import TIFF_SUFFIXES, read_tiff
 IMAGE_SUFFIXES = MRC_SUFFIXES + TIFF_SUFFIXES
 
 __all__ = [
+    "DEFAULT_EER_GROUPING",
+    "EER_SUFFIXES",
+    "EerMovie",
     "IMAGE_SUFFIXES",
     "ImageInfo",
     "ImageKind",

@@ -1,8 +1,9 @@
 """Noise2Noise training pairs: even/odd half sums of movies, or ready-made halves.
 
-A movie (MRC stack ``.mrcs``/``.mrc``, or a multi-page TIFF) is read one
-frame at a time from its memory map, so memory stays at a few frame-sized
-buffers whatever the number of frames. The chosen frames (``frames=A:B``,
+A movie (MRC stack ``.mrcs``/``.mrc``, a multi-page TIFF, or an EER file
+whose raw frames are summed in groups, see :class:`~napari_cryodenoise.io.EerMovie`)
+is read one frame at a time, so memory stays at a few frame-sized buffers
+whatever the number of frames. The chosen frames (``frames=A:B``,
 Python slice semantics, 0-based) are split into alternating halves: the 1st,
 3rd, 5th ... chosen frame go to ``even``, the 2nd, 4th ... to ``odd``. Each
 frame can be multiplied by a gain reference and, optionally, shifted to undo
@@ -24,7 +25,14 @@ import tifffile
 from scipy import fft as sfft
 
 from ..errors import Cancelled, InputError
-from ..io import IMAGE_SUFFIXES, read_image, write_mrc
+from ..io import (
+    DEFAULT_EER_GROUPING,
+    EER_SUFFIXES,
+    IMAGE_SUFFIXES,
+    EerMovie,
+    read_image,
+    write_mrc,
+)
 
 __all__ = [
     "ImagePair",
@@ -186,13 +194,22 @@ class MovieReader:
     Parameters
     ----------
     source : path or numpy.ndarray
-        ``.mrcs``/``.mrc``/``.tif`` movie, or an ``(F, H, W)`` array.
+        ``.mrcs``/``.mrc``/``.tif``/``.eer`` movie, or an ``(F, H, W)`` array.
     gain : path or numpy.ndarray, optional
         Gain reference (multiplied into every frame), same ``(H, W)`` as a frame.
+    eer_grouping : int
+        EER movies only: raw frames summed into each frame (fraction).
 
     """
 
-    def __init__(self, source: str | os.PathLike | np.ndarray, *, gain=None) -> None:
+    def __init__(
+        self,
+        source: str | os.PathLike | np.ndarray,
+        *,
+        gain=None,
+        eer_grouping: int = DEFAULT_EER_GROUPING,
+    ) -> None:
+        self.eer_grouping = int(eer_grouping)
         if isinstance(source, np.ndarray):
             self.name = "array"
             self.path: Path | None = None
@@ -212,14 +229,10 @@ class MovieReader:
             raise InputError(f"{self.name}: a movie needs at least 2 frames, has {self.n_frames}")
         self.gain = None if gain is None else self._load_gain(gain)
 
-    def _open(self, path: Path) -> np.ndarray | _TiffFrames:
+    def _open(self, path: Path) -> np.ndarray | _TiffFrames | EerMovie:
         suffix = path.suffix.lower()
-        if suffix == ".eer":
-            raise InputError(
-                f"{path}: EER movies are not supported (no maintained pure-Python EER reader). "
-                "Convert to TIFF or MRC first, e.g. with relion_convert_to_tiff, or pass "
-                "ready-made halves with --even/--odd"
-            )
+        if suffix in EER_SUFFIXES:
+            return EerMovie(path, grouping=self.eer_grouping)
         if suffix in (".tif", ".tiff"):
             try:
                 data = tifffile.memmap(path, mode="r")
@@ -449,6 +462,7 @@ def pair_from_movie(
     frames: str | slice | None = None,
     align: bool = False,
     gain: str | os.PathLike | np.ndarray | None = None,
+    eer_grouping: int = DEFAULT_EER_GROUPING,
     name: str | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
@@ -458,13 +472,17 @@ def pair_from_movie(
     Parameters
     ----------
     movie : path or numpy.ndarray
-        Movie file (``.mrcs``, ``.mrc`` with frames, ``.tif``) or ``(F, H, W)`` array.
+        Movie file (``.mrcs``, ``.mrc`` with frames, ``.tif``, ``.eer``) or
+        ``(F, H, W)`` array.
     frames : str or slice, optional
-        Frame range ``"A:B"`` (0-based, B exclusive); default all frames.
+        Frame range ``"A:B"`` (0-based, B exclusive); default all frames. For
+        EER movies the range counts fractions (groups of raw frames).
     align : bool
         Estimate and undo global drift (:func:`estimate_drift`) before summing.
     gain : path or numpy.ndarray, optional
         Gain reference multiplied into every frame.
+    eer_grouping : int
+        EER movies only: raw frames summed into each fraction.
     name : str, optional
         Label of the pair (default: the file stem).
     progress, cancel : callable, optional
@@ -477,7 +495,7 @@ def pair_from_movie(
         float32 halves; the 1st, 3rd, ... chosen frame in ``even``.
 
     """
-    reader = MovieReader(movie, gain=gain)
+    reader = MovieReader(movie, gain=gain, eer_grouping=eer_grouping)
     idx = reader.indices(frames)
     n = len(idx)
     total_work = 2 * n if align else n
@@ -517,6 +535,7 @@ def pairs_from_movies(
     frames: str | slice | None = None,
     align: bool = False,
     gain: str | os.PathLike | np.ndarray | None = None,
+    eer_grouping: int = DEFAULT_EER_GROUPING,
     save_dir: str | os.PathLike | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
@@ -527,7 +546,7 @@ def pairs_from_movies(
     ----------
     movies : sequence of path or numpy.ndarray
         Movie files or ``(F, H, W)`` arrays.
-    frames, align, gain, cancel
+    frames, align, gain, eer_grouping, cancel
         As in :func:`pair_from_movie`; ``gain`` applies to all movies.
     save_dir : path, optional
         Write each pair as ``<stem>_even.mrc`` / ``<stem>_odd.mrc`` there and
@@ -555,6 +574,7 @@ def pairs_from_movies(
             frames=frames,
             align=align,
             gain=gain_arr,
+            eer_grouping=eer_grouping,
             cancel=cancel,
             name=None if not isinstance(movie, np.ndarray) else f"movie{k}",
         )
