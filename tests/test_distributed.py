@@ -379,3 +379,83 @@ def test_cli_scheduler_resume(client, tmp_path, inputs, model_path, expected, ca
     with pytest.raises(SystemExit):  # argparse: --cluster and --scheduler exclude each other
         main([*argv[:-2], "--cluster", "local", "--scheduler", "tcp://x:1"])
     assert main([*argv[:-2], "--cluster", "slurm"]) == 2
+
+
+# ----------------------------------------------------------------- large inputs: planes groups
+
+
+def _whole_file(in_path: Path, model: Path, folder: Path) -> np.ndarray:
+    """Single-process, whole-file result of the default per-file function."""
+    from napari_cryodenoise.models import load_model
+
+    out = folder / f"whole_{in_path.name}"
+    reference_item(in_path, out, [load_model(model)], {"device": "cpu"})
+    return read_image(out, mmap=False)[0]
+
+
+def test_stack_split_into_plane_groups_on_cluster(client, tmp_path, model_path):
+    rng = np.random.default_rng(3)
+    stack = rng.poisson(5.0, (7, 48, 40)).astype(np.float32)
+    src = write_mrc(tmp_path / "stack.mrcs", stack, voxel_size=1.5)
+    out = tmp_path / "out" / "stack.mrcs"
+    summary = dist.run_batch(
+        [(src, out)], [str(model_path)], {"device": "cpu"}, client=client, planes_per_task=3
+    )
+    (result,) = summary.results
+    assert result.status == "done" and result.worker == "3 tasks", result
+    got, info = read_image(out, mmap=False)
+    np.testing.assert_array_equal(got, _whole_file(src, model_path, tmp_path))
+    assert info.kind == "stack" and np.isclose(info.pixel_size, 1.5)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["stack.mrcs"]  # parts removed
+
+
+def test_volume_slabs_equal_whole_volume_and_parts_resume(tmp_path):
+    from napari_cryodenoise.models import build_model, load_model, save_model
+
+    torch.manual_seed(0)
+    model = save_model(build_model("unet-3d", nf=4), tmp_path / "tiny3d.pt")
+    rng = np.random.default_rng(4)
+    volume = rng.normal(2.0, 1.0, (40, 36, 36)).astype(np.float32)
+    src = write_mrc(tmp_path / "tomo.rec", volume, voxel_size=(4.0, 4.0, 4.0), kind="volume")
+    nets = [load_model(model)]
+    cpu = {"device": "cpu"}
+    assert dist.plane_groups(src, cpu, nets, 16) == [(0, 16), (16, 32), (32, 40)]
+    assert dist.plane_groups(src, {**cpu, "bin_factor": 2.0}, nets, 16) is None  # whole-volume op
+    assert dist.plane_groups(src, cpu, nets, None) is None  # small: one task
+    assert dist.plane_groups(src, cpu, nets, 0) is None
+    whole = _whole_file(src, model, tmp_path)
+
+    out = tmp_path / "out" / "tomo.rec"
+    # a previous, interrupted run already finished the middle slab: it is not redone
+    done_part = dist.part_path(out, 1, 3)
+    write_mrc(done_part, np.full((16, 36, 36), 7.0, np.float32), voxel_size=4.0, kind="volume")
+    summary = dist.run_batch([(src, out)], [str(model)], {"device": "cpu"}, planes_per_task=16)
+    assert summary.results[0].status == "done", summary.results[0]
+    got = read_image(out, mmap=False)[0]
+    assert np.all(got[16:32] == 7.0)
+    tol = 1e-4 * float(whole.std())
+    np.testing.assert_allclose(got[:16], whole[:16], atol=tol)
+    np.testing.assert_allclose(got[32:], whole[32:], atol=tol)
+    # a fresh run (overwrite) recomputes every slab: equal to the whole-volume result
+    summary = dist.run_batch(
+        [(src, out)], [str(model)], {"device": "cpu"}, planes_per_task=16, overwrite=True
+    )
+    np.testing.assert_allclose(read_image(out, mmap=False)[0], whole, atol=tol)
+    assert not list(out.parent.glob(".*"))
+
+
+def test_cli_planes_per_task(client, tmp_path, model_path, capsys):
+    from napari_cryodenoise.cli import main
+
+    stack = np.random.default_rng(5).poisson(5.0, (5, 40, 40)).astype(np.float32)
+    src = write_mrc(tmp_path / "s.mrcs", stack, voxel_size=1.0)
+    argv = ["denoise", str(src), "-o", str(tmp_path / "out"), "-m", str(model_path), "-d", "cpu"]
+    assert main([*argv, "--planes-per-task", "2"]) == 2
+    assert "use it with --cluster/--scheduler" in capsys.readouterr().err
+    address = client.scheduler_info()["address"]
+    assert main([*argv, "--planes-per-task", "2", "--scheduler", address]) == 0
+    assert "1 done" in capsys.readouterr().out
+    np.testing.assert_array_equal(
+        read_image(tmp_path / "out" / "s.mrcs", mmap=False)[0],
+        _whole_file(src, model_path, tmp_path),
+    )

@@ -147,3 +147,26 @@ def test_real_fei_micrograph_opens(shared_data):
     assert data.shape == (3838, 3710) and data.dtype == np.uint16
     assert info.mode == 6 and info.extended_header_type == "FEI1"
     assert info.pixel_size == pytest.approx(0.8538, abs=1e-3)
+
+
+def test_concatenate_mrc_streams_parts_with_whole_file_header(tmp_path):
+    import mrcfile
+
+    from napari_cryodenoise.io import concatenate_mrc
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(3, 2, (5, 30, 40)).astype(np.float32)
+    b = rng.normal(-1, 1, (1, 30, 40)).astype(np.float32)  # one plane: read back as 2D
+    kw = {"voxel_size": (2.0, 1.5, 1.5), "origin": (1.0, 2.0, 3.0), "kind": "volume"}
+    parts = [write_mrc(tmp_path / "a.mrc", a, **kw), write_mrc(tmp_path / "b.mrc", b, **kw)]
+    joined = concatenate_mrc(parts, tmp_path / "c.mrc")
+    ref = write_mrc(tmp_path / "ref.mrc", np.concatenate([a, b]), **kw)
+    with mrcfile.open(joined) as got, mrcfile.open(ref) as want:
+        np.testing.assert_array_equal(got.data, want.data)
+        for field in ("dmin", "dmax", "dmean", "rms", "ispg", "origin", "cella", "nz"):
+            assert np.allclose(got.header[field].tolist(), want.header[field].tolist(), rtol=1e-6)
+    with pytest.raises(InputError, match="does not fit"):
+        concatenate_mrc([parts[0], write_mrc(tmp_path / "d.mrc", a[:, :10])], tmp_path / "e.mrc")
+    with pytest.raises(InputError, match="refusing to overwrite"):
+        concatenate_mrc(parts, parts[0], protect=parts)
+    assert not list(tmp_path.glob(".*partial"))

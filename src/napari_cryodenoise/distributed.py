@@ -1,6 +1,9 @@
 """Denoise many micrographs on a Dask cluster: resumable, retrying, one model load per worker.
 
-The unit of work is one micrograph (one ``(input, output)`` pair). The driver
+The unit of work is one micrograph (one ``(input, output)`` pair); a very
+large stack or volume is split into groups of planes, each a task writing a
+hidden part file, and the parts are joined into the output when all are done
+(:func:`plane_groups`). The driver
 skips outputs that already exist and are complete, submits the rest as Dask
 futures, retries failures, and reports a :class:`BatchSummary`. Workers read
 their inputs and write their outputs themselves (a shared file system is
@@ -26,6 +29,7 @@ resource (``dask worker --resources GPU=1``), every task asks for one.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import socket
@@ -47,6 +51,7 @@ __all__ = [
     "denoise_item",
     "output_is_complete",
     "parse_cluster",
+    "plane_groups",
     "run_batch",
 ]
 
@@ -523,6 +528,164 @@ def _plugin(threads: int | None, pin_gpu: bool) -> Any:
     return cls(threads, pin_gpu)
 
 
+# --------------------------------------------------------------------------- large inputs
+
+#: Without ``planes_per_task``, stacks and volumes larger than this (as float32) are split.
+SPLIT_BYTES = 2 << 30
+#: ... into tasks of about this many bytes of planes.
+GROUP_BYTES = 512 << 20
+
+
+def plane_groups(
+    in_path: str | os.PathLike,
+    settings: Any,
+    models: list,
+    planes_per_task: int | None = None,
+) -> list[tuple[int, int]] | None:
+    """Plane ranges ``(z0, z1)`` to denoise as separate tasks, or None for one task.
+
+    A stack denoised slice by slice splits anywhere; a volume denoised with 3D
+    models splits into z slabs computed with the whole volume's statistics and
+    the models' halo, so the joined result equals whole-file denoising. Inputs
+    that need a whole-volume operation (binning, low-pass, Gaussian), 2D
+    images and non-MRC output formats are one task.
+
+    Parameters
+    ----------
+    in_path : path
+        The input file (only its header is read here).
+    settings : DenoiseSettings or dict
+        The batch's settings.
+    models : list
+        Loaded networks (2D or 3D).
+    planes_per_task : int, optional
+        Planes per task; None: :data:`GROUP_BYTES` worth of planes, and only
+        for inputs over :data:`SPLIT_BYTES`; 0: never split.
+
+    """
+    from .cli.denoise import splittable_planes
+    from .io import read_image
+
+    if planes_per_task == 0:
+        return None
+    data, _ = read_image(in_path)
+    if data.ndim != 3:
+        return None
+    n, plane = int(data.shape[0]), 4 * int(data.shape[1]) * int(data.shape[2])
+    if planes_per_task is None:
+        if n * plane <= SPLIT_BYTES:
+            return None
+        planes_per_task = max(1, GROUP_BYTES // plane)
+    if planes_per_task >= n:
+        return None
+    models_3d = models if models and int(models[0].ndim) == 3 else None
+    if not splittable_planes(in_path, as_settings(settings), models, models_3d):
+        return None
+    return [(z, min(n, z + planes_per_task)) for z in range(0, n, planes_per_task)]
+
+
+def part_path(out_path: Path, index: int, count: int) -> Path:
+    """Hidden MRC file next to ``out_path`` for planes group ``index`` of ``count``."""
+    return out_path.with_name(f".{out_path.name}.part{index + 1:04d}of{count:04d}.mrc")
+
+
+def _remove_parts(out_path: Path) -> None:
+    for stale in out_path.parent.glob(f".{out_path.name}.part*of*.mrc"):
+        stale.unlink(missing_ok=True)
+
+
+def denoise_part(
+    in_path: Path, out_path: Path, models: list, settings: Any, *, planes: tuple[int, int]
+) -> None:
+    """Task function for one group of planes (see :func:`plane_groups`)."""
+    from .cli.denoise import denoise_planes
+
+    models_3d = models if models and int(models[0].ndim) == 3 else None
+    denoise_planes(in_path, out_path, models, as_settings(settings), planes, models_3d=models_3d)
+
+
+@dataclass
+class _Tasks:
+    """The work of a batch: one task per item, or one per planes group of a large item."""
+
+    pairs: list[tuple[Path, Path]] = field(default_factory=list)
+    fns: list[ItemFn | None] = field(default_factory=list)
+    owner: list[int] = field(default_factory=list)
+    todo: list[int] = field(default_factory=list)
+    results: dict[int, ItemResult] = field(default_factory=dict)
+    #: item index -> its part files, for items split into groups of planes
+    parts: dict[int, list[Path]] = field(default_factory=dict)
+
+    @classmethod
+    def plan(cls, pairs, todo, item_fn, settings, models, planes_per_task) -> _Tasks:
+        tasks = cls()
+        for index in todo:
+            inp, out = pairs[index]
+            try:
+                groups = plane_groups(inp, settings, models, planes_per_task)
+            except CryoDenoiseError:
+                groups = None  # the whole-file task reports the problem
+            if groups is None:
+                tasks._add(index, inp, out, item_fn)
+                continue
+            tasks.parts[index] = [part_path(out, k, len(groups)) for k in range(len(groups))]
+            for planes, part in zip(groups, tasks.parts[index], strict=True):
+                tasks._add(index, inp, part, functools.partial(denoise_part, planes=planes))
+        return tasks
+
+    def _add(self, owner: int, inp: Path, out: Path, fn: ItemFn | None) -> None:
+        self.todo.append(len(self.pairs))
+        self.pairs.append((inp, out))
+        self.fns.append(fn)
+        self.owner.append(owner)
+
+    def skip_complete_parts(self, overwrite: bool) -> None:
+        """Resume: parts finished by an interrupted run are not redone."""
+        if overwrite:
+            return
+        for t in list(self.todo):
+            inp, out = self.pairs[t]
+            if self.owner[t] in self.parts and output_is_complete(out):
+                self.results[t] = ItemResult(inp, out, "skipped")
+                self.todo.remove(t)
+
+    def finish(self, pairs, results: dict[int, ItemResult], say: Callable[[str], None]) -> None:
+        """Item results from task results; join the parts of split items."""
+        from .io import concatenate_mrc, read_image
+
+        for t, index in enumerate(self.owner):
+            if index not in self.parts:
+                results[index] = self.results[t]
+        for index, parts in self.parts.items():
+            inp, out = pairs[index]
+            mine = [self.results[t] for t, o in enumerate(self.owner) if o == index]
+            failed = [r for r in mine if r.status == "failed"]
+            attempts = max(r.attempts for r in mine)
+            seconds = sum(r.seconds for r in mine)
+            worker = f"{len(parts)} tasks"
+            if not failed:
+                try:
+                    concatenate_mrc(
+                        parts,
+                        out,
+                        kind=read_image(inp)[1].kind,
+                        labels=("denoised with napari-cryodenoise",),
+                        protect=[inp],
+                    )
+                    _remove_parts(out)
+                except (CryoDenoiseError, OSError, ValueError) as err:
+                    failed = [ItemResult(inp, out, "failed", f"joining the parts: {err}")]
+            if failed:
+                first = failed[0]
+                reason = f"{first.output.name}: {first.reason}" if first.output != out else ""
+                results[index] = ItemResult(
+                    inp, out, "failed", reason or first.reason, attempts, seconds, worker
+                )
+                say(f"failed {inp}: {results[index].reason}")
+            else:
+                results[index] = ItemResult(inp, out, "done", "", attempts, seconds, worker)
+
+
 # --------------------------------------------------------------------------- driver side
 
 
@@ -669,6 +832,7 @@ def run_batch(
     log: Callable[[str], None] | None = None,
     item_fn: ItemFn | None = None,
     client: Any = None,
+    planes_per_task: int | None = None,
 ) -> BatchSummary:
     """Denoise many micrographs, on a Dask cluster or in this process; resumable.
 
@@ -705,6 +869,11 @@ def run_batch(
         workers; default :func:`denoise_item`.
     client : dask.distributed.Client, optional
         Use this client (tests, notebooks) instead of ``cluster``/``scheduler``.
+    planes_per_task : int, optional
+        Split stacks and volumes into tasks of this many planes (z slices),
+        joined into the output when all are done (:func:`plane_groups`); 0 never
+        splits. Default: split only inputs over :data:`SPLIT_BYTES`. Only with the
+        default ``item_fn``.
 
     Returns
     -------
@@ -731,7 +900,7 @@ def run_batch(
     say = log or (lambda text: None)
     # load once here: a bad model name fails now, not once per micrograph, and pretrained
     # weights are downloaded by one process rather than raced for by every worker
-    get_models(model_specs, _settings_device(settings))
+    models = get_models(model_specs, _settings_device(settings))
     results: dict[int, ItemResult] = {}
     todo: list[int] = []
     for index, (inp, out) in enumerate(pairs):
@@ -743,35 +912,36 @@ def run_batch(
         else:
             todo.append(index)
     total = len(pairs)
-    remove_partials([pairs[i][1] for i in todo])
+    split = (item_fn is None) and planes_per_task != 0
+    tasks = _Tasks.plan(pairs, todo, item_fn, settings, models, planes_per_task if split else 0)
+    tasks.skip_complete_parts(overwrite)
+    remove_partials([out for _, out in tasks.pairs])
+    units = len(results) + len(tasks.pairs)
 
     def report() -> None:
         if progress is not None:
-            progress(len(results), total)
+            progress(len(results) + len(tasks.results), units)
 
     report()
     summary = BatchSummary()
-    if todo:
+    if tasks.todo:
         distributed = client is not None or cluster is not None or scheduler is not None
+        run = (tasks.pairs, tasks.todo, model_specs, settings, tasks.results, retries)
         if distributed:
             summary.workers = _run_dask(
-                pairs,
-                todo,
-                model_specs,
-                settings,
-                results,
-                retries,
+                *run,
                 cluster,
                 scheduler,
                 threads_per_worker,
-                item_fn,
+                tasks.fns,
                 client,
                 report,
                 say,
             )
         else:
-            _run_here(pairs, todo, model_specs, settings, results, retries, item_fn, report, say)
-        remove_partials([pairs[i][1] for i in todo])
+            _run_here(*run, tasks.fns, report, say)
+        remove_partials([out for _, out in tasks.pairs])
+    tasks.finish(pairs, results, say)
     summary.results = [results[i] for i in range(total)]
     if out_star is not None:
         summary.out_star = write_output_star(out_star, summary.outputs)
@@ -795,7 +965,7 @@ def _record(
     return result
 
 
-def _run_here(pairs, todo, model_specs, settings, results, retries, item_fn, report, say) -> None:
+def _run_here(pairs, todo, model_specs, settings, results, retries, item_fns, report, say) -> None:
     """Run the items in this process: same retries and reporting, no Dask."""
     for index in todo:
         inp, _ = pairs[index]
@@ -803,7 +973,7 @@ def _run_here(pairs, todo, model_specs, settings, results, retries, item_fn, rep
         while True:
             attempt += 1
             try:
-                outcome = _process_item(*pairs[index], model_specs, settings, item_fn)
+                outcome = _process_item(*pairs[index], model_specs, settings, item_fns[index])
             except Exception as err:  # noqa: BLE001 - every failure is reported per item
                 outcome = {
                     "ok": False,
@@ -842,7 +1012,7 @@ def _run_dask(
     cluster,
     scheduler,
     threads,
-    item_fn,
+    item_fns,
     client,
     report,
     say,
@@ -876,7 +1046,7 @@ def _run_dask(
                 out,
                 list(model_specs),
                 settings,
-                item_fn,
+                item_fns[index],
                 key=f"cryodenoise-{attempt}-{index}-{os.getpid()}-{int(start_ns)}",
                 pure=False,
                 resources=resources,

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -235,8 +236,7 @@ def denoise_file(
         and ``KeyboardInterrupt`` propagate.
 
     """
-    from ..engine import denoise, denoise_stack, load_models
-    from ..io import read_image
+    from ..engine import denoise, denoise_stack
 
     in_path, out_path = Path(in_path), Path(out_path)
     start = time.perf_counter()
@@ -256,75 +256,21 @@ def denoise_file(
                 )
         if not in_path.exists():
             raise InputError(f"{in_path}: no such file")
-        data, info = read_image(in_path, mmap=True)
-        kind = info.kind
-        mods = load_models(models)
-        as_volume = kind == "volume" or settings.volume
-        if data.ndim == 3 and as_volume and not settings.stack:
-            if int(mods[0].ndim) != 3:
-                mods = load_models(models_3d if models_3d is not None else _DEFAULT_3D)
-            if int(mods[0].ndim) != 3:
-                raise InputError(
-                    f"{in_path} is a volume: give a 3D model (--model unet-3d) "
-                    "or use --stack to denoise it slice by slice"
-                )
-            per_slice = False
-        else:
-            if int(mods[0].ndim) != 2:
-                raise InputError(f"{in_path}: a {kind} needs 2D models, got 3D ones")
-            per_slice = data.ndim == 3
-        bin_factor = float(settings.bin_factor or 1.0)
-        if settings.pixel_size:
-            if info.voxel_size_is_placeholder:
-                raise InputError(
-                    f"{in_path}: the header has no pixel size, so --pixel-size cannot be "
-                    "used; use --bin instead"
-                )
-            bin_factor = float(settings.pixel_size) / float(info.pixel_size)
-            if bin_factor < 1:
-                raise InputError(
-                    f"{in_path}: target pixel size {settings.pixel_size} A is finer than the "
-                    f"input's {info.pixel_size} A"
-                )
-        if abs(bin_factor - 1.0) < 1e-6:
-            bin_factor = 1.0
-        kw = dict(
-            device=settings.device,
-            precision=settings.precision,
-            patch_size=settings.patch_size,
-            padding=settings.padding,
-            batch_size=settings.batch_size,
-            normalize=settings.normalize,
-            gaussian=settings.gaussian,
-            lowpass=settings.lowpass,
-            bin_factor=bin_factor,
-            restore_size=settings.restore_size,
-            progress=progress,
-            cancel=cancel,
-            threads=settings.threads,
-        )
-        if per_slice:
+        plan = _plan(in_path, models, settings, models_3d)
+        data, info, mods = plan.data, plan.info, plan.models
+        kw = dict(plan.engine_kw, progress=progress, cancel=cancel)
+        if plan.per_slice:
             out = denoise_stack(data, mods, **kw)
         else:
             out = denoise(data, mods, **kw)
         del data
-        # voxel size of the written grid
-        vz, vy, vx = info.voxel_size
-        if out.shape != info.shape:
-            scale = [a / b for a, b in zip(info.shape, out.shape, strict=True)]
-            if per_slice:
-                scale = [1.0, *scale[1:]]
-            if len(scale) == 2:
-                vy, vx = vy * scale[0], vx * scale[1]
-            else:
-                vz, vy, vx = vz * scale[0], vy * scale[1], vx * scale[2]
         _write(
             out_path,
             out,
             settings.fmt,
-            voxel_size=(vz, vy, vx),
+            voxel_size=plan.output_voxel_size(out.shape),
             origin=info.origin,
-            kind=kind,
+            kind=info.kind,
             protect=[in_path],
         )
         result.status = "done"
@@ -339,6 +285,156 @@ def denoise_file(
     finally:
         result.seconds = time.perf_counter() - start
     return result
+
+
+@dataclass
+class _Plan:
+    """What :func:`denoise_file` and :func:`denoise_planes` decide before running."""
+
+    data: np.ndarray
+    info: Any
+    models: list
+    per_slice: bool
+    engine_kw: dict
+
+    def output_voxel_size(self, out_shape: tuple[int, ...]) -> tuple[float, float, float]:
+        """Voxel size ``(z, y, x)`` of the written grid (binning changes it)."""
+        vz, vy, vx = self.info.voxel_size
+        if tuple(out_shape) != tuple(self.info.shape):
+            scale = [a / b for a, b in zip(self.info.shape, out_shape, strict=True)]
+            if self.per_slice:
+                scale = [1.0, *scale[1:]]
+            if len(scale) == 2:
+                vy, vx = vy * scale[0], vx * scale[1]
+            else:
+                vz, vy, vx = vz * scale[0], vy * scale[1], vx * scale[2]
+        return vz, vy, vx
+
+
+def _plan(in_path: Path, models: object, settings: DenoiseSettings, models_3d: object) -> _Plan:
+    """Read the header, pick 2D or 3D models and resolve binning (raises InputError)."""
+    from ..engine import load_models
+    from ..io import read_image
+
+    if not in_path.exists():
+        raise InputError(f"{in_path}: no such file")
+    data, info = read_image(in_path, mmap=True)
+    kind = info.kind
+    mods = load_models(models)
+    as_volume = kind == "volume" or settings.volume
+    if data.ndim == 3 and as_volume and not settings.stack:
+        if int(mods[0].ndim) != 3:
+            mods = load_models(models_3d if models_3d is not None else _DEFAULT_3D)
+        if int(mods[0].ndim) != 3:
+            raise InputError(
+                f"{in_path} is a volume: give a 3D model (--model unet-3d) "
+                "or use --stack to denoise it slice by slice"
+            )
+        per_slice = False
+    else:
+        if int(mods[0].ndim) != 2:
+            raise InputError(f"{in_path}: a {kind} needs 2D models, got 3D ones")
+        per_slice = data.ndim == 3
+    bin_factor = float(settings.bin_factor or 1.0)
+    if settings.pixel_size:
+        if info.voxel_size_is_placeholder:
+            raise InputError(
+                f"{in_path}: the header has no pixel size, so --pixel-size cannot be "
+                "used; use --bin instead"
+            )
+        bin_factor = float(settings.pixel_size) / float(info.pixel_size)
+        if bin_factor < 1:
+            raise InputError(
+                f"{in_path}: target pixel size {settings.pixel_size} A is finer than the "
+                f"input's {info.pixel_size} A"
+            )
+    if abs(bin_factor - 1.0) < 1e-6:
+        bin_factor = 1.0
+    kw = dict(
+        device=settings.device,
+        precision=settings.precision,
+        patch_size=settings.patch_size,
+        padding=settings.padding,
+        batch_size=settings.batch_size,
+        normalize=settings.normalize,
+        gaussian=settings.gaussian,
+        lowpass=settings.lowpass,
+        bin_factor=bin_factor,
+        restore_size=settings.restore_size,
+        threads=settings.threads,
+    )
+    return _Plan(data, info, mods, per_slice, kw)
+
+
+def splittable_planes(
+    in_path: str | os.PathLike, settings: DenoiseSettings, models: object, models_3d: object = None
+) -> bool:
+    """Whether a file can be denoised as independent groups of planes (z ranges).
+
+    True for stacks denoised slice by slice (each slice has its own statistics)
+    and for volumes with 3D models when no whole-volume operation is asked for
+    (binning, low-pass, Gaussian), written as MRC.
+    """
+    if settings.fmt != "mrc":
+        return False
+    plan = _plan(Path(in_path), models, settings, models_3d)
+    if plan.data.ndim != 3:
+        return False
+    if plan.per_slice:
+        return True
+    kw = plan.engine_kw
+    return kw["bin_factor"] == 1.0 and not kw["lowpass"] and not kw["gaussian"]
+
+
+def denoise_planes(
+    in_path: str | os.PathLike,
+    part_path: str | os.PathLike,
+    models: object,
+    settings: DenoiseSettings,
+    planes: tuple[int, int],
+    *,
+    models_3d: object = None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> Path:
+    """Denoise planes ``z0:z1`` of a stack or volume into an MRC file of their own.
+
+    The planes are exactly those of :func:`denoise_file` on the whole file:
+    stack slices are independent, and a volume's slab is computed with the
+    whole volume's statistics and the 3D models' halo
+    (:func:`~napari_cryodenoise.engine.denoise_region`). Check
+    :func:`splittable_planes` first. Raises on failure.
+    """
+    from ..engine import denoise_region, denoise_stack, image_stats
+    from ..io import write_mrc
+
+    in_path, part_path = Path(in_path), Path(part_path)
+    plan = _plan(in_path, models, settings, models_3d)
+    z0, z1 = (int(z) for z in planes)
+    if plan.per_slice:
+        kw = dict(plan.engine_kw, progress=progress, cancel=cancel)
+        out = denoise_stack(plan.data[z0:z1], plan.models, **kw)
+    else:
+        kw = {k: v for k, v in plan.engine_kw.items() if k not in ("bin_factor", "restore_size")}
+        region = (slice(z0, z1), slice(None), slice(None))
+        out = denoise_region(
+            plan.data,
+            plan.models,
+            region,
+            stats=image_stats(plan.data),
+            progress=progress,
+            cancel=cancel,
+            **kw,
+        )
+    plane_shape = (plan.info.shape[0], *out.shape[1:])
+    return write_mrc(
+        part_path,
+        out,
+        voxel_size=plan.output_voxel_size(plane_shape),
+        origin=plan.info.origin,
+        kind=plan.info.kind,
+        protect=[in_path],
+    )
 
 
 # --------------------------------------------------------------------------- command line
@@ -502,8 +598,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     batch = p.add_argument_group(
         "many files on a Dask cluster",
-        "One task per file. Outputs are written atomically and complete outputs are skipped "
-        "(unless --overwrite), so rerunning an interrupted batch resumes it.",
+        "One task per file (very large stacks and volumes: one per group of planes). Outputs "
+        "are written atomically and complete outputs are skipped (unless --overwrite), so "
+        "rerunning an interrupted batch resumes it.",
     )
     where = batch.add_mutually_exclusive_group()
     where.add_argument(
@@ -525,6 +622,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=2,
         metavar="N",
         help="extra attempts for a file that failed (default 2)",
+    )
+    batch.add_argument(
+        "--planes-per-task",
+        type=int,
+        default=None,
+        metavar="N",
+        help="split stacks and volumes into tasks of N planes, joined when all are done "
+        "(default: only inputs over 2 GiB, in ~512 MiB groups; 0: never split)",
     )
     p.set_defaults(func=run)
 
@@ -587,6 +692,10 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(str(err)) from None
     if args.cluster or args.scheduler:
         return _run_on_cluster(args, inputs, outdir, names, settings)
+    if args.planes_per_task is not None:
+        raise CLIError(
+            "--planes-per-task splits work over workers: use it with --cluster/--scheduler"
+        )
     models_3d = models if int(models[0].ndim) == 3 else None
     interactive = sys.stderr.isatty()
     counts = {"done": 0, "skipped": 0, "failed": 0}
@@ -648,12 +757,14 @@ def _run_on_cluster(
     names: list[str],
     settings: DenoiseSettings,
 ) -> int:
-    """``--cluster``/``--scheduler``: one Dask task per file, resumable (see ``distributed``)."""
+    """``--cluster``/``--scheduler``: Dask tasks per file or planes group, resumable."""
     from ..distributed import StderrProgress, run_batch
     from . import CLIError
 
     if args.retries < 0:
         raise CLIError(f"--retries must be >= 0, got {args.retries}")
+    if args.planes_per_task is not None and args.planes_per_task < 0:
+        raise CLIError(f"--planes-per-task must be >= 0, got {args.planes_per_task}")
     items = [(path, output_path(path, outdir, settings.fmt)) for path in inputs]
     bar = StderrProgress("denoise")
     try:
@@ -669,6 +780,7 @@ def _run_on_cluster(
             out_star=_out_star(args, outdir, settings),
             progress=bar,
             log=bar.message,
+            planes_per_task=args.planes_per_task,
         )
     except (CryoDenoiseError, ValueError) as err:
         raise CLIError(str(err)) from None

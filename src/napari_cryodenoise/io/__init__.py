@@ -10,7 +10,14 @@ import numpy as np
 from ..errors import InputError
 from .eer import DEFAULT_EER_GROUPING, EER_SUFFIXES, EerMovie
 from .image_info import ImageInfo, ImageKind
-from .mrc import MRC_SUFFIXES, SUPPORTED_MODES, is_mrc_file, read_mrc, write_mrc
+from .mrc import (
+    MRC_SUFFIXES,
+    SUPPORTED_MODES,
+    concatenate_mrc,
+    is_mrc_file,
+    read_mrc,
+    write_mrc,
+)
 from .star import read_star_micrographs, read_star_tables, write_star_micrographs
 from .tiff import TIFF_SUFFIXES, read_tiff
 
@@ -24,6 +31,7 @@ __all__ = [
     "ImageInfo",
     "ImageKind",
     "SUPPORTED_MODES",
+    "concatenate_mrc",
     "is_mrc_file",
     "read_image",
     "read_mrc",

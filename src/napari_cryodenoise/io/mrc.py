@@ -300,3 +300,94 @@ def write_mrc(
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def concatenate_mrc(
+    parts: Sequence[str | os.PathLike],
+    path: str | os.PathLike,
+    *,
+    kind: ImageKind | None = None,
+    labels: Sequence[str] = (),
+    protect: Iterable[str | os.PathLike] = (),
+) -> Path:
+    """Join 3D MRC files along z into one float32 MRC file, atomically and streaming.
+
+    Only one plane is in memory at a time; the header statistics are those of
+    the whole result, and the voxel size and origin are the first part's.
+
+    Parameters
+    ----------
+    parts : sequence of path
+        MRC files (3D, or 2D for one plane) with the same ``(y, x)`` size, in z order.
+    path : str or PathLike
+        Output file (written to a temporary file and renamed over it).
+    kind : {"stack", "movie", "volume"}, optional
+        Sets the space group; default the first part's.
+    labels : sequence of str
+        Header labels, as for :func:`write_mrc`.
+    protect : iterable of path
+        Paths that must never be overwritten.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    """
+    path = Path(path)
+    if _protected(path, protect):
+        raise InputError(f"{path}: refusing to overwrite an input file; choose another output")
+    if not parts:
+        raise InputError(f"{path}: nothing to join")
+    arrays = []
+    for part in parts:
+        data, info = read_mrc(part, mmap=True)
+        if data.ndim == 2:  # a one-plane part
+            data = data[None]
+        if data.ndim != 3 or (arrays and data.shape[1:] != arrays[0][0].shape[1:]):
+            raise InputError(f"{part}: shape {data.shape} does not fit the other parts")
+        arrays.append((data, info))
+    first = arrays[0][1]
+    shape = (sum(int(a.shape[0]) for a, _ in arrays), *arrays[0][0].shape[1:])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    n = 0
+    mean = m2 = 0.0
+    lo, hi = np.inf, -np.inf
+    try:
+        with mrcfile.new_mmap(tmp, shape=shape, mrc_mode=2, overwrite=True) as mrc:
+            z = 0
+            for data, _ in arrays:
+                for plane in data:
+                    values = np.asarray(plane, dtype=np.float32)
+                    mrc.data[z] = values
+                    z += 1
+                    # Chan et al.'s pairwise update of mean and sum of squared deviations
+                    k = values.size
+                    pmean = float(values.mean(dtype=np.float64))
+                    pm2 = float(np.square(values - pmean, dtype=np.float64).sum())
+                    delta = pmean - mean
+                    total = n + k
+                    mean += delta * k / total
+                    m2 += pm2 + delta * delta * n * k / total
+                    n = total
+                    lo, hi = min(lo, float(values.min())), max(hi, float(values.max()))
+            if (kind or first.kind) in ("stack", "movie"):
+                mrc.set_image_stack()
+            else:
+                mrc.set_volume()
+            vz, vy, vx = first.voxel_size
+            mrc.voxel_size = (vx, vy, vz)
+            oz, oy, ox = first.origin
+            mrc.header.origin.x, mrc.header.origin.y, mrc.header.origin.z = ox, oy, oz
+            mrc.header.dmin, mrc.header.dmax = lo, hi
+            mrc.header.dmean = mean
+            mrc.header.rms = float(np.sqrt(m2 / n))
+            for label in [*labels][:9]:
+                mrc.add_label(str(label)[:80])
+            mrc.add_label("written by napari-cryodenoise")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
