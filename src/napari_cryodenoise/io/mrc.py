@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import mrcfile
@@ -277,29 +278,49 @@ def write_mrc(
     vz, vy, vx = _zyx(voxel_size, fill=None)
     if kind is None:
         kind = _KIND_BY_SUFFIX.get(path.suffix.lower(), "image" if out.ndim == 2 else "volume")
+    with _atomic(path) as tmp, mrcfile.new(tmp, overwrite=True) as mrc:
+        mrc.set_data(out)
+        origin_zyx = None if origin is None else _zyx(origin, fill=0.0)
+        _describe(mrc, kind=kind, voxel_size=(vz, vy, vx), origin=origin_zyx, labels=labels)
+        mrc.update_header_stats()
+    return path
+
+
+@contextmanager
+def _atomic(path: Path) -> Iterator[Path]:
+    """A temporary file next to ``path``, renamed over it if the block succeeds."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
-        with mrcfile.new(tmp, overwrite=True) as mrc:
-            mrc.set_data(out)
-            if out.ndim == 3:
-                if kind in ("stack", "movie"):
-                    mrc.set_image_stack()
-                else:
-                    mrc.set_volume()
-            mrc.voxel_size = (vx, vy, vz)
-            if origin is not None:
-                oz, oy, ox = _zyx(origin, fill=0.0)
-                mrc.header.origin.x, mrc.header.origin.y, mrc.header.origin.z = ox, oy, oz
-            mrc.update_header_stats()
-            for label in [*labels][:9]:
-                mrc.add_label(str(label)[:80])
-            mrc.add_label("written by napari-cryodenoise")
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return path
+
+
+def _describe(
+    mrc: mrcfile.mrcfile.MrcFile,
+    *,
+    kind: ImageKind | None,
+    voxel_size: tuple[float, float, float],
+    origin: tuple[float, float, float] | None,
+    labels: Sequence[str],
+) -> None:
+    """Space group, voxel size ``(z, y, x)``, origin and labels of a file being written."""
+    if mrc.data.ndim == 3:
+        if kind in ("stack", "movie"):
+            mrc.set_image_stack()
+        else:
+            mrc.set_volume()
+    vz, vy, vx = voxel_size
+    mrc.voxel_size = (vx, vy, vz)
+    if origin is not None:
+        oz, oy, ox = origin
+        mrc.header.origin.x, mrc.header.origin.y, mrc.header.origin.z = ox, oy, oz
+    for label in [*labels][:9]:
+        mrc.add_label(str(label)[:80])
+    mrc.add_label("written by napari-cryodenoise")
 
 
 def concatenate_mrc(
@@ -349,45 +370,34 @@ def concatenate_mrc(
         arrays.append((data, info))
     first = arrays[0][1]
     shape = (sum(int(a.shape[0]) for a, _ in arrays), *arrays[0][0].shape[1:])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     n = 0
     mean = m2 = 0.0
     lo, hi = np.inf, -np.inf
-    try:
-        with mrcfile.new_mmap(tmp, shape=shape, mrc_mode=2, overwrite=True) as mrc:
-            z = 0
-            for data, _ in arrays:
-                for plane in data:
-                    values = np.asarray(plane, dtype=np.float32)
-                    mrc.data[z] = values
-                    z += 1
-                    # Chan et al.'s pairwise update of mean and sum of squared deviations
-                    k = values.size
-                    pmean = float(values.mean(dtype=np.float64))
-                    pm2 = float(np.square(values - pmean, dtype=np.float64).sum())
-                    delta = pmean - mean
-                    total = n + k
-                    mean += delta * k / total
-                    m2 += pm2 + delta * delta * n * k / total
-                    n = total
-                    lo, hi = min(lo, float(values.min())), max(hi, float(values.max()))
-            if (kind or first.kind) in ("stack", "movie"):
-                mrc.set_image_stack()
-            else:
-                mrc.set_volume()
-            vz, vy, vx = first.voxel_size
-            mrc.voxel_size = (vx, vy, vz)
-            oz, oy, ox = first.origin
-            mrc.header.origin.x, mrc.header.origin.y, mrc.header.origin.z = ox, oy, oz
-            mrc.header.dmin, mrc.header.dmax = lo, hi
-            mrc.header.dmean = mean
-            mrc.header.rms = float(np.sqrt(m2 / n))
-            for label in [*labels][:9]:
-                mrc.add_label(str(label)[:80])
-            mrc.add_label("written by napari-cryodenoise")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with _atomic(path) as tmp, mrcfile.new_mmap(tmp, shape, mrc_mode=2, overwrite=True) as mrc:
+        z = 0
+        for data, _ in arrays:
+            for plane in data:
+                values = np.asarray(plane, dtype=np.float32)
+                mrc.data[z] = values
+                z += 1
+                # Chan et al.'s pairwise update of mean and sum of squared deviations
+                k = values.size
+                pmean = float(values.mean(dtype=np.float64))
+                pm2 = float(np.square(values - pmean, dtype=np.float64).sum())
+                delta = pmean - mean
+                total = n + k
+                mean += delta * k / total
+                m2 += pm2 + delta * delta * n * k / total
+                n = total
+                lo, hi = min(lo, float(values.min())), max(hi, float(values.max()))
+        _describe(
+            mrc,
+            kind=kind or first.kind,
+            voxel_size=first.voxel_size,
+            origin=first.origin,
+            labels=labels,
+        )
+        mrc.header.dmin, mrc.header.dmax = lo, hi
+        mrc.header.dmean = mean
+        mrc.header.rms = float(np.sqrt(m2 / n))
     return path
