@@ -459,3 +459,32 @@ def test_cli_planes_per_task(client, tmp_path, model_path, capsys):
         read_image(tmp_path / "out" / "s.mrcs", mmap=False)[0],
         _whole_file(src, model_path, tmp_path),
     )
+
+
+def test_failed_part_fails_the_item_and_a_rerun_does_only_that_part(
+    tmp_path, model_path, monkeypatch
+):
+    stack = np.random.default_rng(6).poisson(5.0, (6, 40, 40)).astype(np.float32)
+    src = write_mrc(tmp_path / "s.mrcs", stack, voxel_size=1.0)
+    out = tmp_path / "out" / "s.mrcs"
+    real = dist.denoise_part
+    ran, broken = [], [(2, 4)]
+
+    def flaky(in_path, out_path, models, settings, *, planes):
+        ran.append(planes)
+        if planes in broken:
+            raise InputError(f"{in_path}: simulated bad planes")
+        real(in_path, out_path, models, settings, planes=planes)
+
+    monkeypatch.setattr(dist, "denoise_part", flaky)
+    args = ([(src, out)], [str(model_path)], {"device": "cpu"})
+    (result,) = dist.run_batch(*args, planes_per_task=2).results
+    assert result.status == "failed" and "part0002of0003" in result.reason, result
+    assert not out.exists() and len(list(out.parent.glob(".s.mrcs.part*"))) == 2
+    ran.clear()
+    broken.clear()
+    (result,) = dist.run_batch(*args, planes_per_task=2).results
+    assert result.status == "done" and ran == [(2, 4)]
+    np.testing.assert_array_equal(
+        read_image(out, mmap=False)[0], _whole_file(src, model_path, tmp_path)
+    )

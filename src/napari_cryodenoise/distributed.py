@@ -623,7 +623,7 @@ class _Tasks:
             inp, out = pairs[index]
             try:
                 groups = plane_groups(inp, settings, models, planes_per_task)
-            except CryoDenoiseError:
+            except (CryoDenoiseError, OSError, ValueError):
                 groups = None  # the whole-file task reports the problem
             if groups is None:
                 tasks._add(index, inp, out, item_fn)
@@ -677,10 +677,10 @@ class _Tasks:
                     failed = [ItemResult(inp, out, "failed", f"joining the parts: {err}")]
             if failed:
                 first = failed[0]
-                reason = f"{first.output.name}: {first.reason}" if first.output != out else ""
-                results[index] = ItemResult(
-                    inp, out, "failed", reason or first.reason, attempts, seconds, worker
+                reason = (
+                    first.reason if first.output == out else f"{first.output.name}: {first.reason}"
                 )
+                results[index] = ItemResult(inp, out, "failed", reason, attempts, seconds, worker)
                 say(f"failed {inp}: {results[index].reason}")
             else:
                 results[index] = ItemResult(inp, out, "done", "", attempts, seconds, worker)
@@ -912,8 +912,8 @@ def run_batch(
         else:
             todo.append(index)
     total = len(pairs)
-    split = (item_fn is None) and planes_per_task != 0
-    tasks = _Tasks.plan(pairs, todo, item_fn, settings, models, planes_per_task if split else 0)
+    planes = planes_per_task if item_fn is None else 0  # custom item functions take whole files
+    tasks = _Tasks.plan(pairs, todo, item_fn, settings, models, planes)
     tasks.skip_complete_parts(overwrite)
     remove_partials([out for _, out in tasks.pairs])
     units = len(results) + len(tasks.pairs)
