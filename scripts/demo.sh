@@ -4,12 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXTRAS=qt,plot,distributed,eer bash scripts/setup.sh
+source scripts/_python.sh
 export QT_API=${QT_API:-pyqt6}
 if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [[ " $* " != *" --screenshot "* ]]; then
   echo "no screen: rendering under Xvfb to cryodenoise-demo.png instead of opening a window" >&2
   set -- "$@" --screenshot cryodenoise-demo.png
 fi
 if [[ " $* " == *" --screenshot "* ]]; then
-  exec xvfb-run -a -s "-screen 0 1600x1000x24" python3 -m napari_cryodenoise._napari.demo "$@"
+  exec xvfb-run -a -s "-screen 0 1600x1000x24" "$PY" -m napari_cryodenoise._napari.demo "$@"
 fi
-exec python3 -m napari_cryodenoise._napari.demo "$@"
+exec "$PY" -m napari_cryodenoise._napari.demo "$@"
