@@ -108,4 +108,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     _print_table(zoo.list_models())
     print(f"\nweights cache: {zoo.weights_dir()}")
+    print(
+        "pretrained weights: Topaz-Denoise's (Bepler et al. 2020), from the GPL-3.0 topaz-em "
+        "package, used under its licence"
+    )
     return 0
