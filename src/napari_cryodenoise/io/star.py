@@ -244,7 +244,8 @@ class _Open:
             if len(values) != len(self.labels):
                 raise parser.error(
                     number,
-                    f"row has {len(values)} values but data_{self.name} has "
+                    f"row has {len(values)} value{'s' * (len(values) != 1)} but "
+                    f"data_{self.name} has "
                     f"{len(self.labels)} columns: {_short(raw.strip())}",
                 )
             self.rows.append(values)
