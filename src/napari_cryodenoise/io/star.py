@@ -391,7 +391,8 @@ def star_text(blocks: Mapping[str, StarBlock] | Iterable[StarBlock], *, title: s
     import starfile
 
     items = list(blocks.values()) if isinstance(blocks, Mapping) else list(blocks)
-    lines = [title, ""] if title else [""]
+    repeated = bool(items) and title in items[0].comments  # a file we wrote, read back
+    lines = [title, ""] if title and not repeated else [""]
     for block in items:
         if block.loop:
             data = block.table.astype(object).map(lambda v, b=block: _prequote(v, b))
