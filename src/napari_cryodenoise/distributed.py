@@ -789,32 +789,39 @@ def _check_items(
     return pairs, bad
 
 
-def write_output_star(path: str | os.PathLike, outputs: Sequence[Path]) -> Path:
-    """Write the RELION list of denoised micrographs.
+def write_output_star(
+    path: str | os.PathLike,
+    outputs: Sequence[Path],
+    *,
+    inputs: Sequence[Path] | None = None,
+    plan: Any = None,
+    log: Callable[[str], None] | None = None,
+) -> Path:
+    """Write the RELION STAR of the denoised micrographs, atomically.
 
-    Paths are relative to the working directory when they lie under it (as
-    RELION expects); the pixel size column is written when all outputs agree.
+    Parameters
+    ----------
+    path : path
+        The STAR file to write.
+    outputs : sequence of Path
+        The outputs to list, in input order.
+    inputs : sequence of Path, optional
+        The input of each output (to find its row in STAR inputs and its pixel size).
+    plan : OutputStarPlan, optional
+        STAR inputs and RELION settings
+        (:class:`napari_cryodenoise.io.star_micrographs.OutputStarPlan`); default: a
+        new RELION 3.1+ STAR with paths relative to the working directory.
+    log : callable, optional
+        Receives one line per note (e.g. columns that could not be carried over).
+
     """
-    from .io import read_mrc, write_star_micrographs
+    from .io.star_micrographs import OutputStarPlan
 
-    cwd = Path.cwd().resolve()
-    names: list[str] = []
-    sizes: set[float] = set()
-    placeholder = False
-    for out in outputs:
-        resolved = Path(out).resolve()
-        inside = resolved.is_relative_to(cwd)
-        names.append(str(resolved.relative_to(cwd)) if inside else str(resolved))
-        try:
-            _, info = read_mrc(resolved)
-            sizes.add(round(info.pixel_size, 6))
-            placeholder |= info.voxel_size_is_placeholder
-        except InputError:
-            placeholder = True
-    pixel = sizes.pop() if len(sizes) == 1 and not placeholder else None
+    outputs = [Path(o) for o in outputs]
+    sources = [Path(i) for i in inputs] if inputs is not None else outputs
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_star_micrographs(path, names, pixel_size=pixel)
+    return (plan or OutputStarPlan()).write(path, list(zip(sources, outputs, strict=True)), log)
 
 
 def run_batch(
@@ -828,6 +835,7 @@ def run_batch(
     overwrite: bool = False,
     threads_per_worker: int | None = None,
     out_star: str | os.PathLike | None = None,
+    star_plan: Any = None,
     progress: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] | None = None,
     item_fn: ItemFn | None = None,
@@ -860,6 +868,8 @@ def run_batch(
         Torch threads per worker (local default: CPU cores / workers).
     out_star : path, optional
         Write a RELION STAR list of the complete outputs (done and skipped) here.
+    star_plan : OutputStarPlan, optional
+        The STAR inputs and RELION settings of that list (:func:`write_output_star`).
     progress : callable, optional
         ``progress(finished, total)`` after every item, skipped ones included.
     log : callable, optional
@@ -944,7 +954,17 @@ def run_batch(
     tasks.finish(pairs, results, say)
     summary.results = [results[i] for i in range(total)]
     if out_star is not None:
-        summary.out_star = write_output_star(out_star, summary.outputs)
+        from .io.star_micrographs import listed_outputs
+
+        results_ok = [(r.input, r.output, r.status != "failed") for r in summary.results]
+        listed = listed_outputs(results_ok, output_is_complete)
+        summary.out_star = write_output_star(
+            out_star,
+            [o for _, o in listed],
+            inputs=[i for i, _ in listed],
+            plan=star_plan,
+            log=say,
+        )
     summary.elapsed = time.monotonic() - start
     return summary
 

@@ -81,11 +81,18 @@ class FileResult:
 # --------------------------------------------------------------------------- inputs
 
 
-def expand_inputs(items: Sequence[str], *, suffixes: Sequence[str] | None = None) -> list[Path]:
+def expand_inputs(
+    items: Sequence[str],
+    *,
+    suffixes: Sequence[str] | None = None,
+    project_dir: str | os.PathLike | None = None,
+) -> list[Path]:
     """Files from paths, directories (their image files), glob patterns and RELION STAR lists.
 
     Missing paths are kept (and reported later as failures) so that a typo is
-    not silently skipped; duplicates are dropped, order is kept.
+    not silently skipped; duplicates are dropped, order is kept. Relative names
+    in STAR lists are resolved against ``project_dir`` (default: the working
+    directory) first.
     """
     from ..io import IMAGE_SUFFIXES, read_star_micrographs
 
@@ -98,7 +105,7 @@ def expand_inputs(items: Sequence[str], *, suffixes: Sequence[str] | None = None
                 p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes
             )
         elif path.suffix.lower() == ".star" and path.is_file():
-            found += list(read_star_micrographs(path))
+            found += list(read_star_micrographs(path, project_dir=project_dir))
         elif any(c in item for c in "*?[") and not path.exists():
             matches = sorted(glob.glob(os.path.expanduser(item)))
             if not matches:
@@ -106,7 +113,7 @@ def expand_inputs(items: Sequence[str], *, suffixes: Sequence[str] | None = None
             for m in matches:
                 p = Path(m)
                 if p.suffix.lower() == ".star":
-                    found += list(read_star_micrographs(p))
+                    found += list(read_star_micrographs(p, project_dir=project_dir))
                 elif p.is_file():
                     found.append(p)
         else:
@@ -596,6 +603,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="RELION STAR list of the denoised files (default: "
         "OUTDIR/denoised_micrographs.star for MRC output)",
     )
+    relion = p.add_argument_group(
+        "RELION STAR output",
+        "STAR inputs keep every block, column and value; files, folders and globs get a "
+        "RELION 3.1+ STAR with an optics block (pixel size from the headers).",
+    )
+    relion.add_argument(
+        "--project-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="RELION project directory: STAR paths are relative to it (default: here)",
+    )
+    for option, unit, what in (
+        ("--voltage", "KV", "acceleration voltage in kV"),
+        ("--cs", "MM", "spherical aberration in mm"),
+        ("--amplitude-contrast", "F", "amplitude contrast (e.g. 0.1)"),
+    ):
+        relion.add_argument(
+            option, type=float, default=None, metavar=unit, help=f"{what}, for data_optics"
+        )
     batch = p.add_argument_group(
         "many files on a Dask cluster",
         "One task per file (very large stacks and volumes: one per group of planes). Outputs "
@@ -677,7 +704,8 @@ def run(args: argparse.Namespace) -> int:
     set_threads(settings.threads)
     try:
         resolve_device(settings.device)
-        inputs = expand_inputs(args.inputs)
+        star_plan = _star_plan(args, settings)
+        inputs = expand_inputs(args.inputs, project_dir=args.project_dir)
     except CryoDenoiseError as err:
         raise CLIError(str(err)) from None
     if not inputs:
@@ -691,7 +719,7 @@ def run(args: argparse.Namespace) -> int:
     except CryoDenoiseError as err:
         raise CLIError(str(err)) from None
     if args.cluster or args.scheduler:
-        return _run_on_cluster(args, inputs, outdir, names, settings)
+        return _run_on_cluster(args, inputs, outdir, names, settings, star_plan)
     if args.planes_per_task is not None:
         raise CLIError(
             "--planes-per-task splits work over workers: use it with --cluster/--scheduler"
@@ -701,7 +729,7 @@ def run(args: argparse.Namespace) -> int:
     counts = {"done": 0, "skipped": 0, "failed": 0}
     outputs: set[str] = set()
     protected = frozenset(os.path.realpath(p) for p in inputs)
-    finished: list[Path] = []
+    finished: list[tuple[Path, Path, bool]] = []
     for i, path in enumerate(inputs, 1):
         out_path = output_path(path, outdir, settings.fmt)
         label = f"[{i}/{len(inputs)}] {path.name}"
@@ -725,23 +753,53 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 bar.close()
         counts[res.status] += 1
-        if res.status != "failed":
-            finished.append(res.output)
+        finished.append((path, res.output, res.status != "failed"))
         if res.status == "failed":
             print(f"cryodenoise denoise: error: {res.message}", file=sys.stderr)
         elif res.status == "done":
             print(f"{label} -> {res.output} ({res.seconds:.1f} s)", file=sys.stderr)
     star = _out_star(args, outdir, settings)
-    if star is not None and finished:
-        from ..distributed import write_output_star
-
-        write_output_star(star, finished)
+    if star is not None:
+        _write_star(star, finished, star_plan)
     elapsed = time.perf_counter() - t0
     print(
         f"denoised {counts['done']}, skipped {counts['skipped']}, failed {counts['failed']} "
         f"in {elapsed:.1f} s"
     )
     return 1 if counts["failed"] else 0
+
+
+def _star_plan(args: argparse.Namespace, settings: DenoiseSettings):
+    """The STAR inputs and RELION settings of the output STAR (read before any work)."""
+    from ..io.star_micrographs import OpticsValues, OutputStarPlan, star_inputs
+
+    project = args.project_dir
+    if project is not None and not Path(project).is_dir():
+        raise InputError(f"--project-dir {project}: no such folder")
+    optics = OpticsValues(args.voltage, args.cs, args.amplitude_contrast)
+    binned = settings.bin_factor != 1 or settings.pixel_size is not None
+    return OutputStarPlan(
+        tuple(star_inputs(args.inputs, project)),
+        project,
+        optics,
+        rescaled=binned and not settings.restore_size,
+    )
+
+
+def _write_star(star: Path, finished: list[tuple[Path, Path, bool]], plan) -> None:
+    """List every output of the run (done now or before), in input order."""
+    from ..distributed import output_is_complete, write_output_star
+    from ..io.star_micrographs import listed_outputs
+
+    listed = listed_outputs(finished, output_is_complete)
+    if listed:
+        write_output_star(
+            star,
+            [o for _, o in listed],
+            inputs=[i for i, _ in listed],
+            plan=plan,
+            log=lambda text: print(f"cryodenoise denoise: note: {text}", file=sys.stderr),
+        )
 
 
 def _out_star(args: argparse.Namespace, outdir: Path, settings: DenoiseSettings) -> Path | None:
@@ -756,6 +814,7 @@ def _run_on_cluster(
     outdir: Path,
     names: list[str],
     settings: DenoiseSettings,
+    star_plan: Any = None,
 ) -> int:
     """``--cluster``/``--scheduler``: Dask tasks per file or planes group, resumable."""
     from ..distributed import StderrProgress, run_batch
@@ -778,6 +837,7 @@ def _run_on_cluster(
             overwrite=settings.overwrite,
             threads_per_worker=settings.threads,
             out_star=_out_star(args, outdir, settings),
+            star_plan=star_plan,
             progress=bar,
             log=bar.message,
             planes_per_task=args.planes_per_task,

@@ -5,7 +5,9 @@ Three kinds of input:
 * ``--movies``: movie stacks (MRC, TIFF, EER); each gives an even/odd pair (optionally a frame
   range, a gain reference and global drift correction);
 * ``--even`` / ``--odd``: ready-made half sums (files in the same order, or
-  two folders matched by file name);
+  two folders matched by file name, also ``X_EVN``/``X_ODD``, ``X_even``/``X_odd``);
+* ``--pairs``: one folder of MotionCor2 ``-SplitSum 1`` halves (``X_EVN``/``X_ODD``);
+* ``--star``: a RELION STAR with ``rlnMicrographNameEven``/``rlnMicrographNameOdd``;
 * ``--single``: single exposures, trained with blind-spot masking.
 """
 
@@ -51,6 +53,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         metavar="FILE",
         help="even-frame half sums (files, or one folder matched by name with --odd)",
+    )
+    src.add_argument(
+        "--pairs",
+        metavar="DIR",
+        help="a folder of half sums named X_EVN/X_ODD (MotionCor2/3 -SplitSum 1) or X_even/X_odd",
+    )
+    src.add_argument(
+        "--star",
+        metavar="STAR",
+        help="RELION STAR with rlnMicrographNameEven/rlnMicrographNameOdd (RELION 5 motion "
+        "correction) or rlnTomoReconstructedTomogramHalf1/Half2; with only rlnMicrographName, "
+        "the X_EVN/X_ODD files beside each micrograph",
     )
     src.add_argument(
         "--single",
@@ -207,6 +221,8 @@ def _load_pairs(args: argparse.Namespace):
         ), [Path(m) for m in args.movies] + ([Path(args.gain)] if args.gain else [])
     if args.frames or args.align or args.gain or args.save_pairs or args.eer_grouping:
         raise CLIError("--frames, --align, --gain, --eer-grouping and --save-pairs need --movies")
+    if args.star or args.pairs:
+        return _load_half_sources(args)
     if args.even:
         if not args.odd:
             raise CLIError("--even needs --odd (the other half of each pair)")
@@ -214,6 +230,29 @@ def _load_pairs(args: argparse.Namespace):
     if args.odd:
         raise CLIError("--odd goes with --even")
     return read_single_images(args.single), [Path(x) for x in args.single]
+
+
+def _load_half_sources(args: argparse.Namespace):
+    from ..training.pair_sources import (
+        load_file_pairs,
+        pair_files_from_star,
+        pairs_from_pair_folder,
+    )
+    from . import CLIError
+
+    if args.odd:
+        raise CLIError("--odd goes with --even")
+    if args.star:
+        files = pair_files_from_star(args.star)
+        return load_file_pairs(files), [Path(args.star)] + [p for pair in files for p in pair]
+    pairs, unpaired = pairs_from_pair_folder(args.pairs)
+    if unpaired and not args.quiet:
+        print(
+            f"{len(unpaired)} half sums without their other half are not used "
+            f"(e.g. {unpaired[0]})",
+            file=sys.stderr,
+        )
+    return pairs, [Path(args.pairs)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -226,7 +265,11 @@ def run(args: argparse.Namespace) -> int:
         device = "cpu" if int(device) < 0 else f"cuda:{int(device)}"
     inputs = [
         Path(x)
-        for x in (args.movies or []) + (args.even or []) + (args.odd or []) + (args.single or [])
+        for x in (args.movies or [])
+        + (args.even or [])
+        + (args.odd or [])
+        + (args.single or [])
+        + [a for a in (args.star, args.pairs) if a]
     ]
     _check_outputs(args, inputs)
     t0 = time.perf_counter()

@@ -1,16 +1,316 @@
-"""Minimal RELION STAR reading and writing for micrograph lists."""
+"""RELION STAR files: read every block exactly, write them back atomically.
+
+Reading follows the STAR grammar as RELION writes it: ``data_NAME`` blocks, each
+either a ``loop_`` table (labels ``_rlnLabel #N``, then one row per line) or
+``_label value`` pairs; values separated by whitespace, quoted with ``"`` or
+``'`` when they contain spaces (``""`` is an empty string); ``#`` starts a
+comment at the beginning of a token. Every value is kept as the exact string of
+the file (no float reformatting), so a table written back carries the same
+values. Anything else (a row with too few or too many values, a stray line, an
+unterminated quote, non-UTF-8 bytes) is an :class:`~napari_cryodenoise.errors.InputError`
+naming the file and the line, never silently dropped.
+
+The values are read by a small tokenizer rather than by ``starfile.read``: that
+parser cannot report line numbers, silently pads short rows, and cuts values at
+``#`` (``mic#1.mrc`` becomes ``mic``). Tables are pandas DataFrames of strings,
+as ``starfile`` gives them, and are written with ``starfile``.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from ..errors import InputError
+from .atomic import atomic_write_text
+
+__all__ = [
+    "RELION_VERSION",
+    "StarBlock",
+    "find_star_table",
+    "read_star",
+    "read_star_micrographs",
+    "read_star_tables",
+    "resolve_star_path",
+    "star_text",
+    "write_star",
+    "write_star_micrographs",
+]
+
+#: The version comment RELION 3.1 and 4 write before every block.
+RELION_VERSION = "# version 30001"
+
+_TOKEN = re.compile(r"""'(.*?)'(?=\s|$)|"(.*?)"(?=\s|$)|(\S+)""")
+_LABEL = re.compile(r"_(\S+)(?:\s+#\d+)?\s*$")
+_MAX_BYTES = 1 << 30
+
+
+@dataclass
+class StarBlock:
+    """One ``data_NAME`` block of a STAR file.
+
+    Attributes
+    ----------
+    name : str
+        The block name without ``data_`` (``"optics"``, ``"micrographs"``, or
+        ``""`` for RELION 3.0's nameless block).
+    table : pandas.DataFrame
+        The values as strings, one column per label (without ``_``) in file
+        order. A ``loop_`` block has one row per data line, a block of
+        ``_label value`` pairs exactly one row.
+    loop : bool
+        True for a ``loop_`` table.
+    comments : tuple of str
+        Comment lines just before ``data_NAME`` (RELION: ``# version 30001``),
+        written back in front of the block.
+    line : int
+        Line number of ``data_NAME`` in the file read (0 for a new block).
+    row_lines : tuple of int
+        Line number of each row in the file read (empty for a new block).
+
+    """
+
+    name: str
+    table: pd.DataFrame
+    loop: bool = True
+    comments: tuple[str, ...] = (RELION_VERSION,)
+    line: int = 0
+    row_lines: tuple[int, ...] = field(default_factory=tuple)
+
+    @property
+    def columns(self) -> list[str]:
+        """Labels in file order, without the leading underscore."""
+        return [str(c) for c in self.table.columns]
+
+    def records(self) -> list[dict[str, str]]:
+        """The rows as dicts keyed by label."""
+        return self.table.to_dict("records")
+
+    @classmethod
+    def from_rows(
+        cls,
+        name: str,
+        columns: Sequence[str],
+        rows: Iterable[Sequence[str]],
+        *,
+        comments: Sequence[str] = (RELION_VERSION,),
+    ) -> StarBlock:
+        """A new ``loop_`` block from rows of strings."""
+        values = [[str(v) for v in row] for row in rows]
+        table = pd.DataFrame(values, columns=list(columns), dtype=object)
+        return cls(name, table, loop=True, comments=tuple(comments))
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _decode(path: Path) -> str:
+    try:
+        if path.stat().st_size > _MAX_BYTES:
+            raise InputError(f"{path}: over 1 GiB, too large for a STAR file")
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a STAR file") from None
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such STAR file") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read STAR file ({err.strerror or err})") from None
+    if b"\0" in raw:
+        line = raw[: raw.index(b"\0")].count(b"\n") + 1
+        raise InputError(f"{path} line {line}: binary data (NUL byte), not a STAR text file")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        raise InputError(
+            f"{path} line {line}: not UTF-8 text (byte 0x{raw[err.start]:02x}); "
+            "save the STAR file as UTF-8"
+        ) from None
+
+
+def _tokens(text: str, path: Path, number: int) -> list[str]:
+    """The values of one line (a ``#`` at a token's start ends the line)."""
+    out: list[str] = []
+    for match in _TOKEN.finditer(text):
+        single, double, bare = match.groups()
+        if bare is not None:
+            if bare.startswith("#"):
+                break
+            if bare[0] in "'\"":
+                raise InputError(f"{path} line {number}: unterminated quote in {bare!r}")
+            out.append(bare)
+        else:
+            out.append(single if single is not None else double)
+    return out
+
+
+class _Parser:
+    """Line-by-line STAR reader that knows where every value came from."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.blocks: dict[str, StarBlock] = {}
+        self.pending: list[str] = []  # comments since the last content line
+        self.block: _Open | None = None
+
+    def error(self, number: int, message: str) -> InputError:
+        return InputError(f"{self.path} line {number}: {message}")
+
+    def parse(self, text: str) -> dict[str, StarBlock]:
+        for number, raw in enumerate(text.splitlines(), 1):
+            line = raw.strip()
+            if not line:
+                continue
+            if line.startswith("#"):
+                self.pending.append(line)
+                continue
+            if line.startswith("data_"):
+                self.close()
+                name = line.split()[0][5:]
+                if len(line.split()) > 1:
+                    raise self.error(number, f"unexpected text after data_{name}")
+                if name in self.blocks:
+                    raise self.error(
+                        number, f"data_{name} appears twice (also line {self.blocks[name].line})"
+                    )
+                self.block = _Open(name, number, tuple(self.pending))
+                self.pending = []
+                continue
+            self.pending = []
+            if self.block is None:
+                raise self.error(number, f"expected data_NAME, found {_short(line)}")
+            self.block.add(self, number, line, raw)
+        self.close()
+        return self.blocks
+
+    def close(self) -> None:
+        if self.block is not None:
+            self.blocks[self.block.name] = self.block.finish(self)
+            self.block = None
+
+
+def _short(text: str) -> str:
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+class _Open:
+    """The block being read."""
+
+    def __init__(self, name: str, line: int, comments: tuple[str, ...]) -> None:
+        self.name, self.line, self.comments = name, line, comments
+        self.loop: bool | None = None
+        self.labels: list[str] = []
+        self.label_lines: list[int] = []
+        self.rows: list[list[str]] = []
+        self.row_lines: list[int] = []
+        self.in_header = False
+
+    def add(self, parser: _Parser, number: int, line: str, raw: str) -> None:
+        if line.split()[0] == "loop_":
+            if len(line.split()) > 1:
+                raise parser.error(number, "unexpected text after loop_")
+            if self.loop is not None:
+                raise parser.error(
+                    number, f"a second table in data_{self.name}; one table per block is supported"
+                )
+            self.loop, self.in_header = True, True
+            return
+        if self.loop and self.in_header and line.startswith("_"):
+            match = _LABEL.match(line)
+            if match is None:
+                raise parser.error(number, f"malformed label {_short(line)}")
+            label = match.group(1)
+            if label in self.labels:
+                raise parser.error(number, f"label _{label} appears twice in data_{self.name}")
+            self.labels.append(label)
+            self.label_lines.append(number)
+            return
+        if self.loop:
+            self.in_header = False
+            if not self.labels:
+                raise parser.error(number, f"loop_ in data_{self.name} has no _labels")
+            if line.startswith("_"):
+                raise parser.error(
+                    number, f"label {_short(line)} after the rows of data_{self.name}"
+                )
+            values = _tokens(line, parser.path, number)
+            if not values:  # a line holding only a comment
+                return
+            if len(values) != len(self.labels):
+                raise parser.error(
+                    number,
+                    f"row has {len(values)} value{'s' * (len(values) != 1)} but "
+                    f"data_{self.name} has "
+                    f"{len(self.labels)} columns: {_short(raw.strip())}",
+                )
+            self.rows.append(values)
+            self.row_lines.append(number)
+            return
+        # a block of `_label value` pairs
+        if not line.startswith("_"):
+            raise parser.error(
+                number, f"expected loop_ or _label value in data_{self.name}, found {_short(line)}"
+            )
+        self.loop = False
+        values = _tokens(line, parser.path, number)
+        if len(values) != 2:
+            raise parser.error(number, f"expected _label value, found {_short(line)}")
+        label = values[0][1:]
+        if label in self.labels:
+            raise parser.error(number, f"label _{label} appears twice in data_{self.name}")
+        self.labels.append(label)
+        self.label_lines.append(number)
+        self.rows = [[*(self.rows[0] if self.rows else []), values[1]]]
+
+    def finish(self, parser: _Parser) -> StarBlock:
+        if self.loop is None:
+            table = pd.DataFrame()
+        else:
+            table = pd.DataFrame(self.rows, columns=self.labels, dtype=object)
+        return StarBlock(
+            self.name,
+            table,
+            loop=self.loop is not False,
+            comments=self.comments,
+            line=self.line,
+            row_lines=tuple(self.row_lines if self.loop else self.label_lines[:1]),
+        )
+
+
+def read_star(path: str | os.PathLike) -> dict[str, StarBlock]:
+    """Read every block of a STAR file, values as exact strings.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        A STAR file (UTF-8 or ASCII text).
+
+    Returns
+    -------
+    dict of str to StarBlock
+        Blocks by name (without ``data_``), in file order.
+
+    Raises
+    ------
+    InputError
+        One line naming the file (and the line) for an unreadable, non-UTF-8 or
+        malformed file, or one without any ``data_`` block.
+
+    """
+    path = Path(path)
+    blocks = _Parser(path).parse(_decode(path))
+    if not blocks:
+        raise InputError(f"{path}: no data_ block; not a STAR file")
+    return blocks
 
 
 def read_star_tables(path: str | os.PathLike) -> list[list[dict[str, str]]]:
-    """Read every ``loop_`` table of a STAR file that has rows.
+    """Every ``loop_`` table of a STAR file that has rows, as lists of row dicts.
 
     Parameters
     ----------
@@ -21,65 +321,110 @@ def read_star_tables(path: str | os.PathLike) -> list[list[dict[str, str]]]:
     -------
     list of list of dict
         Per table, one dict per row, keyed by label without the leading
-        underscore (e.g. ``"rlnMicrographName"``).
+        underscore (e.g. ``"rlnMicrographName"``); values are strings.
+
+    Raises
+    ------
+    InputError
+        A malformed file (see :func:`read_star`) or one without table rows.
 
     """
-    path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as err:
-        raise InputError(f"{path}: cannot read STAR file ({err})") from err
-    tables: list[list[dict[str, str]]] = []
-    labels: list[str] = []
-    rows: list[dict[str, str]] = []
-    in_loop = False
-    for raw in lines + ["data_"]:
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("data_") or line == "loop_":
-            if rows:
-                tables.append(rows)
-            labels, rows, in_loop = [], [], line == "loop_"
-            continue
-        if in_loop and line.startswith("_"):
-            labels.append(line.split()[0][1:])
-        elif in_loop and labels:
-            values = line.split()
-            if len(values) >= len(labels):
-                rows.append(dict(zip(labels, values, strict=False)))
+    tables = [b.records() for b in read_star(path).values() if b.loop and len(b.table)]
     if not tables:
         raise InputError(f"{path}: no table rows found in STAR file")
     return tables
 
 
 def find_star_table(path: str | os.PathLike, label: str) -> list[dict[str, str]]:
-    """The first table of a STAR file that has the column ``label``."""
+    """The first table of a STAR file that has the column ``label``, as row dicts."""
     for table in read_star_tables(path):
         if label in table[0]:
             return table
     raise InputError(f"{path}: STAR file has no {label} column")
 
 
-def _resolve(name: str, star_dir: Path) -> Path:
+def resolve_star_path(
+    name: str, star_path: str | os.PathLike, project_dir: str | os.PathLike | None = None
+) -> Path:
+    """Where a file named in a STAR file is.
+
+    RELION writes paths relative to its project directory (where it runs).
+    An absolute name is kept; a relative one is looked for in ``project_dir``
+    (default: the working directory), then beside the STAR file and in its two
+    parent folders. A name found nowhere is returned relative to
+    ``project_dir`` when one is given, else beside the STAR file, so that the
+    error that follows names a sensible path.
+    """
     candidate = Path(name)
     if candidate.is_absolute():
         return candidate
-    for base in (Path.cwd(), star_dir, star_dir.parent, star_dir.parent.parent):
+    star_dir = Path(star_path).parent
+    project = Path(project_dir) if project_dir is not None else Path.cwd()
+    for base in (project, star_dir, star_dir.parent, star_dir.parent.parent):
         if (base / candidate).exists():
             return base / candidate
-    return star_dir / candidate
+    return (project if project_dir is not None else star_dir) / candidate
 
 
-def read_star_micrographs(path: str | os.PathLike) -> list[Path]:
+def read_star_micrographs(
+    path: str | os.PathLike, *, project_dir: str | os.PathLike | None = None
+) -> list[Path]:
     """Micrograph paths listed in a RELION STAR file (``rlnMicrographName``).
 
-    Relative names are resolved against the working directory, then the STAR
-    file's folder and its parents (RELION writes paths relative to the project).
+    Relative names are resolved by :func:`resolve_star_path`.
     """
     path = Path(path)
     table = find_star_table(path, "rlnMicrographName")
-    return [_resolve(row["rlnMicrographName"], path.parent) for row in table]
+    return [resolve_star_path(row["rlnMicrographName"], path, project_dir) for row in table]
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def star_text(blocks: Mapping[str, StarBlock] | Iterable[StarBlock], *, title: str = "") -> str:
+    """The STAR text of ``blocks``, each after its comment lines (``# version 30001``).
+
+    Values are written as the strings they are (numbers in other dtypes with
+    pandas' default formatting); strings with spaces and empty strings are
+    quoted with ``"``, as RELION does.
+    """
+    import starfile
+
+    items = list(blocks.values()) if isinstance(blocks, Mapping) else list(blocks)
+    repeated = bool(items) and title in items[0].comments  # a file we wrote, read back
+    lines = [title, ""] if title and not repeated else [""]
+    for block in items:
+        if block.loop:
+            data = block.table.astype(object).map(lambda v, b=block: _prequote(v, b))
+        else:
+            data = {c: _prequote(block.table.iloc[0][c], block) for c in block.columns}
+        text = starfile.to_string({block.name: data}, float_format="%s")
+        body = text.split("\n", 1)[1].strip("\n").splitlines()  # drop starfile's banner
+        lines += [*block.comments, "", *body, "", ""]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _prequote(value: object, block: StarBlock) -> str:
+    """``value`` as starfile should write it; starfile itself quotes spaces and ``""``."""
+    text = str(value)
+    if any(c in text for c in "\n\r\t") or (" " in text and '" ' in text):
+        raise InputError(f"data_{block.name}: value {text!r} cannot be written to a STAR file")
+    if " " in text or not text:
+        return text
+    if text[0] in "#_'\"" or text in ("loop_", "stop_") or text.startswith(("data_", "save_")):
+        quote = "'" if '"' in text else '"'
+        return f"{quote}{text}{quote}"
+    return text
+
+
+def write_star(
+    path: str | os.PathLike,
+    blocks: Mapping[str, StarBlock] | Iterable[StarBlock],
+    *,
+    title: str = "# written by napari-cryodenoise",
+) -> Path:
+    """Write ``blocks`` to ``path`` atomically (see :func:`star_text`)."""
+    return atomic_write_text(path, star_text(blocks, title=title))
 
 
 def write_star_micrographs(
@@ -88,25 +433,11 @@ def write_star_micrographs(
     *,
     pixel_size: float | None = None,
 ) -> Path:
-    """Write a RELION micrograph list (``data_micrographs`` with rlnMicrographName).
+    """Write a one-table micrograph list (``data_micrographs`` with rlnMicrographName).
 
-    The file is written atomically.
+    A RELION 3.0-style list; :mod:`napari_cryodenoise.io.star_micrographs` writes
+    the RELION 3.1+ one with an optics block. The file is written atomically.
     """
-    path = Path(path)
-    lines = [
-        "",
-        "# written by napari-cryodenoise",
-        "",
-        "data_micrographs",
-        "",
-        "loop_",
-        "_rlnMicrographName #1",
-    ]
-    if pixel_size is not None:
-        lines.append("_rlnMicrographPixelSize #2")
-    for m in micrographs:
-        lines.append(f"{m}" if pixel_size is None else f"{m} {pixel_size:.6f}")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, path)
-    return path
+    columns = ["rlnMicrographName"] + (["rlnMicrographPixelSize"] if pixel_size else [])
+    rows = [[str(m)] + ([f"{pixel_size:.6f}"] if pixel_size else []) for m in micrographs]
+    return write_star(path, [StarBlock.from_rows("micrographs", columns, rows)])

@@ -29,6 +29,7 @@ from .noise2noise import (
     train_noise2noise,
     validation_loss,
 )
+from .pair_sources import pairs_from_pair_folder, pairs_from_star
 from .pairs import (
     ImagePair,
     MovieReader,
@@ -65,6 +66,8 @@ __all__ = [
     "pairs_from_files",
     "pairs_from_folders",
     "pairs_from_movies",
+    "pairs_from_pair_folder",
+    "pairs_from_star",
     "parse_frame_range",
     "read_single_images",
     "save_network",

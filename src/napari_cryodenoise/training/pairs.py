@@ -28,7 +28,6 @@ from ..errors import Cancelled, InputError
 from ..io import (
     DEFAULT_EER_GROUPING,
     EER_SUFFIXES,
-    IMAGE_SUFFIXES,
     EerMovie,
     read_image,
     write_mrc,
@@ -648,27 +647,16 @@ def pairs_from_files(
     return pairs
 
 
-def _image_files(folder: Path) -> dict[str, Path]:
-    if not folder.is_dir():
-        raise InputError(f"{folder}: no such folder")
-    return {
-        p.name: p
-        for p in sorted(folder.iterdir())
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    }
-
-
 def pairs_from_folders(even_dir: str | os.PathLike, odd_dir: str | os.PathLike) -> list[ImagePair]:
-    """Pairs from two folders, matched by file name (``a.mrc`` with ``a.mrc``)."""
-    even_files = _image_files(Path(even_dir))
-    odd_files = _image_files(Path(odd_dir))
-    common = sorted(set(even_files) & set(odd_files))
-    if not common:
-        raise InputError(
-            f"{even_dir} and {odd_dir} have no image files with the same name; the halves of "
-            "one micrograph must share a file name in the two folders"
-        )
-    return pairs_from_files([even_files[n] for n in common], [odd_files[n] for n in common])
+    """Pairs from two folders, matched by file name (``a.mrc`` with ``a.mrc``).
+
+    Also matched up to the half tag (``a_EVN.mrc`` with ``a_ODD.mrc``, ``a_even``
+    with ``a_odd``); see :func:`.pair_sources.match_half_folders`.
+    """
+    from .pair_sources import match_half_folders
+
+    files = match_half_folders(even_dir, odd_dir)
+    return pairs_from_files([e for e, _ in files], [o for _, o in files])
 
 
 def read_single_images(paths: Sequence[str | os.PathLike | np.ndarray]) -> list[ImagePair]:

@@ -1,0 +1,362 @@
+"""The RELION micrograph STAR of a denoising run, as a RELION step writes it.
+
+A RELION step keeps every block and column of its input STAR and replaces its
+own: denoising replaces ``rlnMicrographName``. So when the inputs of a run come
+from RELION STAR lists, the output STAR is the input's blocks (optics, CTF,
+motion, any other) with the same columns in the same order and the same values,
+as strings, and only ``rlnMicrographName`` pointing at the denoised files,
+relative to the project directory. Only when denoising changed the pixel size
+(``--bin``/``--pixel-size`` without ``--restore-size``) is the micrograph pixel
+size scaled by the same factor, since it must describe the files listed.
+
+Inputs given as files, folders or globs get a RELION 3.1+ STAR: ``data_optics``
+(one optics group per pixel size, from the headers; voltage, Cs and amplitude
+contrast when given) and ``data_micrographs`` (``rlnMicrographName``,
+``rlnOpticsGroup``), which RELION 4/5 import accepts.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import InputError
+from .star import RELION_VERSION, StarBlock, read_star, resolve_star_path, write_star
+
+__all__ = [
+    "MicrographStar",
+    "OpticsValues",
+    "OutputStarPlan",
+    "listed_outputs",
+    "read_micrograph_star",
+    "relion_path",
+    "star_inputs",
+]
+
+MIC = "rlnMicrographName"
+GROUP = "rlnOpticsGroup"
+PIXEL = "rlnMicrographPixelSize"
+Pair = tuple[Path, Path]
+
+
+@dataclass(frozen=True)
+class MicrographStar:
+    """A RELION micrograph STAR as read: its blocks and the file of every row.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The STAR file.
+    blocks : dict of str to StarBlock
+        Every block, in file order.
+    block : str
+        Name of the block with ``rlnMicrographName`` (``"micrographs"`` in
+        RELION 3.1+).
+    micrographs : tuple of pathlib.Path
+        Each row's micrograph, resolved as :func:`~.star.resolve_star_path` does.
+
+    """
+
+    path: Path
+    blocks: dict[str, StarBlock] = field(hash=False, compare=False)
+    block: str
+    micrographs: tuple[Path, ...]
+
+
+def read_micrograph_star(
+    path: str | os.PathLike, project_dir: str | os.PathLike | None = None
+) -> MicrographStar:
+    """Read a RELION micrograph STAR (the first table with ``rlnMicrographName``).
+
+    Raises
+    ------
+    InputError
+        Malformed file (file and line named) or no ``rlnMicrographName`` column.
+
+    """
+    path = Path(path)
+    blocks = read_star(path)
+    for name, block in blocks.items():
+        if block.loop and MIC in block.columns:
+            names = block.table[MIC].tolist()
+            mics = tuple(resolve_star_path(n, path, project_dir) for n in names)
+            return MicrographStar(path, blocks, name, mics)
+    raise InputError(f"{path}: STAR file has no {MIC} column")
+
+
+def star_inputs(
+    items: Sequence[str | os.PathLike], project_dir: str | os.PathLike | None = None
+) -> list[MicrographStar]:
+    """The STAR lists among command-line inputs (STAR files and globs matching them)."""
+    out: list[MicrographStar] = []
+    for item in items:
+        path = Path(item).expanduser()
+        if path.suffix.lower() == ".star" and path.is_file():
+            out.append(read_micrograph_star(path, project_dir))
+        elif any(c in str(item) for c in "*?[") and not path.exists():
+            for match in sorted(glob.glob(os.path.expanduser(str(item)))):
+                if Path(match).suffix.lower() == ".star" and Path(match).is_file():
+                    out.append(read_micrograph_star(match, project_dir))
+    return out
+
+
+def relion_path(path: str | os.PathLike, project_dir: str | os.PathLike | None = None) -> str:
+    """``path`` as RELION names it: relative to the project directory when inside it."""
+    project = Path(os.path.abspath(project_dir if project_dir is not None else os.getcwd()))
+    absolute = Path(os.path.abspath(path))
+    for base, target in ((project, absolute), (project.resolve(), absolute.resolve())):
+        if target.is_relative_to(base):
+            return target.relative_to(base).as_posix()
+    return absolute.as_posix()
+
+
+def listed_outputs(
+    results: Sequence[tuple[Path, Path, bool]], complete: Callable[[Path], bool]
+) -> list[Pair]:
+    """The (input, output) pairs an output STAR lists, in input order.
+
+    ``results`` holds ``(input, output, ok)`` per input; an output is listed when
+    its item succeeded (done now or skipped as done before), or failed but
+    ``complete(output)`` says a finished output is there from an earlier run
+    (e.g. "exists, use --overwrite"). Each output once, never an input file.
+    """
+    inputs = {os.path.abspath(i) for i, _, _ in results}
+    seen: set[str] = set()
+    out: list[Pair] = []
+    for inp, outp, ok in results:
+        key = os.path.abspath(outp)
+        if key in seen or key in inputs:
+            continue
+        if ok or complete(Path(outp)):
+            seen.add(key)
+            out.append((Path(inp), Path(outp)))
+    return out
+
+
+@dataclass(frozen=True)
+class OpticsValues:
+    """Microscope values for a new optics block (None: not written).
+
+    Raises
+    ------
+    InputError
+        A value out of range, named by its command-line option.
+
+    """
+
+    voltage: float | None = None
+    cs: float | None = None
+    amplitude_contrast: float | None = None
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("--voltage", self.voltage, lambda v: v > 0, "a positive number of kV"),
+            ("--cs", self.cs, lambda v: v >= 0, "a number of mm >= 0"),
+            ("--amplitude-contrast", self.amplitude_contrast, lambda v: 0 <= v < 1, "in [0, 1)"),
+        )
+        for option, value, ok, what in checks:
+            if value is not None and not (math.isfinite(value) and ok(value)):
+                raise InputError(f"{option} must be {what}, got {value}")
+
+    def columns(self) -> list[tuple[str, float]]:
+        """``(label, value)`` of the values given, in RELION's column order."""
+        pairs = (
+            ("rlnVoltage", self.voltage),
+            ("rlnSphericalAberration", self.cs),
+            ("rlnAmplitudeContrast", self.amplitude_contrast),
+        )
+        return [(label, v) for label, v in pairs if v is not None]
+
+
+def _pixel_size(path: Path) -> float | None:
+    """In-plane pixel size from the header (None: unreadable or a placeholder)."""
+    from . import read_image
+
+    try:
+        _, info = read_image(path, mmap=True)
+    except (InputError, OSError, ValueError):
+        return None
+    return None if info.voxel_size_is_placeholder else float(info.pixel_size)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.6f}"
+
+
+@dataclass(frozen=True)
+class OutputStarPlan:
+    """How to write the output STAR of a run: its STAR inputs and RELION settings.
+
+    Attributes
+    ----------
+    sources : tuple of MicrographStar
+        The STAR lists the inputs came from (:func:`star_inputs`).
+    project_dir : pathlib.Path or None
+        RELION project directory for the paths written (default: the working
+        directory at write time).
+    optics : OpticsValues
+        Voltage, Cs, amplitude contrast for a new optics block.
+    rescaled : bool
+        Denoising changed the pixel size (binning without ``--restore-size``):
+        pixel sizes of carried-over STAR rows are scaled to match the outputs.
+
+    """
+
+    sources: tuple[MicrographStar, ...] = ()
+    project_dir: Path | None = None
+    optics: OpticsValues = field(default_factory=OpticsValues)
+    rescaled: bool = False
+
+    def blocks(self, pairs: Sequence[Pair]) -> tuple[list[StarBlock], list[str]]:
+        """The blocks of the output STAR listing ``pairs`` (input, output), and notes.
+
+        The notes say, one line each, what could not be carried over and why.
+        """
+        notes: list[str] = []
+        index: dict[str, tuple[int, int]] = {}
+        for s, source in enumerate(self.sources):
+            for r, mic in enumerate(source.micrographs):
+                index.setdefault(os.path.abspath(mic), (s, r))
+        hits = [index.get(os.path.abspath(inp)) for inp, _ in pairs]
+        if self.sources and pairs:
+            if all(h is not None for h in hits):
+                used = sorted({h[0] for h in hits})
+                base = self.sources[used[0]]
+                odd = [self.sources[i] for i in used[1:] if not _compatible(base, self.sources[i])]
+                if not odd:
+                    return self._carried(base, pairs, hits, notes), notes
+                notes.append(
+                    f"{odd[0].path} has other blocks, columns or optics than {base.path}: "
+                    "writing a new STAR without their columns"
+                )
+            else:
+                notes.append(
+                    "the inputs mix STAR lists and other files: writing a new STAR "
+                    "without the STAR lists' columns"
+                )
+        return self._new(pairs, notes), notes
+
+    def write(
+        self,
+        path: str | os.PathLike,
+        pairs: Sequence[Pair],
+        log: Callable[[str], None] | None = None,
+    ) -> Path:
+        """Write the output STAR listing ``pairs`` atomically; notes go to ``log``."""
+        blocks, notes = self.blocks(pairs)
+        for note in notes:
+            if log is not None:
+                log(f"{path}: {note}")
+        return write_star(path, blocks)
+
+    # ------------------------------------------------------------------ STAR inputs
+
+    def _carried(self, base: MicrographStar, pairs, hits, notes: list[str]) -> list[StarBlock]:
+        mic = base.blocks[base.block]
+        rows = [
+            self.sources[s].blocks[self.sources[s].block].table.iloc[r].tolist() for s, r in hits
+        ]
+        table = pd.DataFrame(rows, columns=mic.columns, dtype=object)
+        table[MIC] = [relion_path(out, self.project_dir) for _, out in pairs]
+        blocks = {
+            name: StarBlock(b.name, b.table.copy(), loop=b.loop, comments=b.comments)
+            for name, b in base.blocks.items()
+        }
+        blocks[base.block] = StarBlock(mic.name, table, loop=True, comments=mic.comments)
+        if self.rescaled:
+            self._rescale(blocks, base.block, pairs, notes)
+        return list(blocks.values())
+
+    def _rescale(self, blocks: dict[str, StarBlock], name: str, pairs, notes) -> None:
+        """Scale pixel sizes of the listed rows by output/input header pixel size."""
+        ratios: list[float | None] = []
+        for inp, out in pairs:
+            a, b = _pixel_size(Path(inp)), _pixel_size(Path(out))
+            ratios.append(b / a if a and b else None)
+        table = blocks[name].table
+        if PIXEL in table.columns:  # RELION 3.0 style: per micrograph
+            column = table.columns.get_loc(PIXEL)
+            for r, ratio in enumerate(ratios):
+                if ratio is not None:
+                    table.iloc[r, column] = _scaled(table.iloc[r, column], ratio)
+        optics = blocks.get("optics")
+        if optics is None or PIXEL not in optics.columns or GROUP not in table.columns:
+            if PIXEL not in table.columns:
+                notes.append("no rlnMicrographPixelSize to update for the new pixel size")
+            return
+        for group in dict.fromkeys(table[GROUP]):
+            mine = {ratios[r] for r in range(len(ratios)) if table[GROUP].iloc[r] == group}
+            rows = optics.table.index[optics.table[GROUP] == group]
+            if len(mine) != 1 or None in mine or not len(rows):
+                notes.append(
+                    f"optics group {group}: pixel size not updated (headers disagree or lack one)"
+                )
+                continue
+            ratio = mine.pop()
+            for r in rows:
+                optics.table.loc[r, PIXEL] = _scaled(optics.table.loc[r, PIXEL], ratio)
+
+    # ------------------------------------------------------------------ new STAR
+
+    def _new(self, pairs: Sequence[Pair], notes: list[str]) -> list[StarBlock]:
+        sizes = [(_pixel_size(Path(inp)), _pixel_size(Path(out))) for inp, out in pairs]
+        known = all(b is not None for _, b in sizes)
+        if not known and pairs:
+            notes.append(
+                "pixel size unknown in some headers: the optics block has no "
+                "rlnMicrographPixelSize (set it when importing into RELION)"
+            )
+        original = known and all(a is not None for a, _ in sizes)
+        keys = [
+            (round(a, 6) if original else None, round(b, 6) if known else None) for a, b in sizes
+        ]
+        groups = list(dict.fromkeys(keys)) or [(None, None)]
+        columns = ["rlnOpticsGroupName", GROUP]
+        columns += ["rlnMicrographOriginalPixelSize"] if original else []
+        columns += [label for label, _ in self.optics.columns()]
+        columns += [PIXEL] if known else []
+        rows = []
+        for g, (orig, pixel) in enumerate(groups, 1):
+            row = [f"opticsGroup{g}", str(g)]
+            row += [_fmt(orig)] if original else []
+            row += [_fmt(v) for _, v in self.optics.columns()]
+            row += [_fmt(pixel)] if known else []
+            rows.append(row)
+        optics = StarBlock.from_rows("optics", columns, rows, comments=(RELION_VERSION,))
+        mics = StarBlock.from_rows(
+            "micrographs",
+            [MIC, GROUP],
+            [
+                [relion_path(out, self.project_dir), str(groups.index(key) + 1)]
+                for (_, out), key in zip(pairs, keys, strict=True)
+            ],
+        )
+        return [optics, mics]
+
+
+def _scaled(value: str, ratio: float) -> str:
+    if abs(ratio - 1) < 1e-6:
+        return value
+    try:
+        return _fmt(float(value) * ratio)
+    except ValueError:
+        return value
+
+
+def _compatible(a: MicrographStar, b: MicrographStar) -> bool:
+    """Same blocks and columns, and the same values outside the micrograph table."""
+    if list(a.blocks) != list(b.blocks) or a.block != b.block:
+        return False
+    for name, block in a.blocks.items():
+        other = b.blocks[name]
+        if block.columns != other.columns:
+            return False
+        if name != a.block and not block.table.equals(other.table):
+            return False
+    return True
