@@ -10,7 +10,7 @@ import mrcfile
 import numpy as np
 import pytest
 
-from napari_cryodenoise.engine.binning import (
+from napari_cryodenoise.binning import (
     AUTO,
     auto_bin,
     auto_bin_text,

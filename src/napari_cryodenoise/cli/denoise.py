@@ -315,8 +315,8 @@ class _Plan:
 
 def _plan(in_path: Path, models: object, settings: DenoiseSettings, models_3d: object) -> _Plan:
     """Read the header, pick 2D or 3D models and resolve binning (raises InputError)."""
+    from ..binning import AUTO, auto_bin_text, resolve_bin
     from ..engine import load_models
-    from ..engine.binning import AUTO, auto_bin_text, resolve_bin
     from ..io import read_image
 
     if not in_path.exists():

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..binning import resolve_bin
 from ..errors import Cancelled, CryoDenoiseError, ImageTooSmallError, InputError
-from .binning import resolve_bin
 from .device import (
     available_memory,
     empty_cache,
@@ -716,7 +716,7 @@ def resolve_bin_factor(
 ) -> float:
     """``target_pixel_size / pixel_size`` when a target is given, ``"auto"``, else ``bin_factor``.
 
-    The rule lives in :func:`napari_cryodenoise.engine.binning.resolve_bin`.
+    The rule lives in :func:`napari_cryodenoise.binning.resolve_bin`.
     """
     return resolve_bin(bin_factor, pixel_size, target_pixel_size)
 

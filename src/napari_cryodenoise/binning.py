@@ -1,4 +1,4 @@
-"""Which Fourier-binning factor to use: the one pixel-size rule of the package (no Qt).
+"""Which Fourier-binning factor to use: the one pixel-size rule of the package (no Qt, no torch).
 
 The general pretrained 2D models (``unet``, ``unet-small``, ``fcnn``, ...)
 were trained on micrographs of roughly 2-3 Angstrom per pixel. Sub-Angstrom
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from ..errors import InputError
+from .errors import InputError
 
 __all__ = [
     "AUTO",
