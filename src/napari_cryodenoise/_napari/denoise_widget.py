@@ -900,7 +900,10 @@ class DenoiseWidget(Container):
                 layer.events.metadata.connect(self._show_provenance)
             self._info_layer = layer
         text, tip = provenance_text(layer, self._saved.get(id(layer)) if layer else None)
-        self.info.value, self.info.tooltip = text, tip
+        try:
+            self.info.value, self.info.tooltip = text, tip
+        except RuntimeError:  # the widget is closed; the viewer still tells it
+            pass
 
     def _save_dialog(self, *_: Any) -> None:
         from qtpy.QtWidgets import QFileDialog
