@@ -92,6 +92,8 @@ def test_whole_image_from_reader_with_model_file(widget, qtbot, tmp_path):
     widget.mode.value = MODE_WHOLE
     widget.gaussian.value = 1.0
     assert widget.input.value is raw
+    assert widget.bin_factor.value == "auto" and widget.bin_value() == 3  # 0.85 A/px
+    widget.bin_factor.value = 1
     assert f"cryodenoise denoise {path}" in widget.command.value
     assert "--gaussian 1" in widget.command.value
     widget.run()

@@ -32,6 +32,7 @@ from napari.utils import cancelable_progress
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
 
+from ..binning import AUTO, AUTO_TARGET, auto_bin, auto_bin_text
 from ..errors import Cancelled, CryoDenoiseError, InputError
 from .compare import SideBySide, flick
 from .compute import (
@@ -43,7 +44,10 @@ from .compute import (
     output_shape,
     read_only,
 )
+from .form_memory import FormMemory
 from .live import LiveView, ensure_pool_threads
+from .measure import layer_pixel_size
+from .result_info import provenance_text
 from .results import (
     contrast_limits_for,
     data_key,
@@ -72,6 +76,8 @@ FROM_FILE = "__file__"
 OUTPUT_NEW = "add a new layer"
 OUTPUT_UPDATE = "update the last result"
 FLICK_KEY = "Shift-F"
+#: Explicit bin factors offered besides "auto".
+BIN_CHOICES = (1, 2, 3, 4, 5, 6, 8)
 
 
 def source_array(layer: Any) -> Any:
@@ -141,12 +147,12 @@ class DenoiseWidget(Container):
         self.device = ComboBox(label="device", choices=device_choices())
         self.precision = ComboBox(label="precision", choices=list(PRECISIONS), value="fp32")
         self.patch_size = SpinBox(label="patch/tile (0=auto)", min=0, max=8192, step=32, value=0)
-        self.bin_factor = SpinBox(
+        self.bin_factor = ComboBox(
             label="bin",
-            min=1,
-            max=16,
-            value=1,
-            tooltip="Fourier-bin the image by this factor first",
+            choices=self._bin_choices,
+            value=AUTO,
+            tooltip="Fourier-bin the image by this factor first. auto: from the header pixel "
+            f"size towards ~{AUTO_TARGET:g} A/px (the general models were trained at ~2-3 A/px)",
         )
         self.lowpass = FloatSpinBox(
             label="low-pass",
@@ -178,6 +184,9 @@ class DenoiseWidget(Container):
         self.command.native.setReadOnly(True)
         self.copy_button = PushButton(text="Copy command")
         self.status = Label(value="")
+        self.info = Label(value="")  # provenance of the selected result layer
+        self.info.native.setWordWrap(True)
+        self.reset_button = PushButton(text="Reset settings")
         self.extend(
             [
                 self.input,
@@ -200,6 +209,8 @@ class DenoiseWidget(Container):
                 self.command,
                 self.copy_button,
                 self.status,
+                self.info,
+                self.reset_button,
             ]
         )
 
@@ -227,7 +238,9 @@ class DenoiseWidget(Container):
             self.fill,
         ):
             w.changed.connect(self._on_settings_changed)
+        self.input.changed.connect(self.bin_factor.reset_choices)
         self.input.changed.connect(self._update_command)
+        self.reset_button.changed.connect(self.reset_settings)
         self.mode.changed.connect(self._update_command)
         events = viewer.layers.events
         for name in ("inserted", "removed", "reordered"):
@@ -237,6 +250,27 @@ class DenoiseWidget(Container):
             viewer.bind_key(FLICK_KEY, self._flick_key, overwrite=True)
         except Exception:  # noqa: BLE001 - keybindings are a convenience
             log.debug("could not bind %s", FLICK_KEY)
+        self.memory = FormMemory(
+            "denoise",
+            {
+                "model_file": self.model_file,
+                "model": self.model,
+                "mode": self.mode,
+                "device": self.device,
+                "precision": self.precision,
+                "patch_size": self.patch_size,
+                "bin": self.bin_factor,
+                "lowpass": self.lowpass,
+                "gaussian": self.gaussian,
+                "output": self.output,
+                "fill": self.fill,
+            },
+        )
+        self.memory.restore()
+        self.memory.connect()
+        self._saved: dict[int, str] = {}  # id(result layer) -> file it was saved to
+        self._info_layer: Any = None
+        viewer.layers.selection.events.active.connect(self._show_provenance)
         self._on_layers_changed()
         self._update_command()
         self.native.destroyed.connect(lambda *_: shutdown_quietly(self))
@@ -304,13 +338,12 @@ class DenoiseWidget(Container):
         if new is not None and new in values and not is_result(new):
             self.input.value = new  # a newly opened image is what the user wants to denoise
         elif current is None or current not in values:
-            layers = self._image_layers()
             selected = self.viewer.layers.selection.active
-            values = [v for _, v in layers]
-            if selected in values:
+            inputs = [v for v in values if not is_result(v)]  # never a result or a preview
+            if selected in inputs:
                 self.input.value = selected
-            elif values:
-                self.input.value = values[-1]
+            elif inputs or values:
+                self.input.value = (inputs or values)[-1]
 
     def _on_layer_removed(self, event: Any) -> None:
         layer = event.value
@@ -343,6 +376,29 @@ class DenoiseWidget(Container):
         self.status.value = f"model: {path.name}"
 
     # -- settings -------------------------------------------------------------------------
+    def _input_pixel_size(self) -> float | None:
+        layer = getattr(self, "input", None)
+        layer = layer.value if layer is not None else None
+        if layer is None:
+            return None
+        pixel, real = layer_pixel_size(layer)
+        return pixel if real else None
+
+    def _bin_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
+        return [(auto_bin_text(self._input_pixel_size()), AUTO)] + [
+            (str(n), n) for n in BIN_CHOICES
+        ]
+
+    def bin_value(self) -> int:
+        """The bin factor: the chosen one, or the automatic one for the input's pixel size."""
+        value = self.bin_factor.value
+        return auto_bin(self._input_pixel_size()) if value == AUTO else int(value)
+
+    def reset_settings(self, *_: Any) -> None:
+        """Back to the default settings, and forget the remembered ones."""
+        self.memory.reset()
+        self.status.value = "settings reset to the defaults"
+
     def settings(self) -> DenoiseSettings:
         """The form as frozen settings."""
         model = self.model.value
@@ -361,7 +417,7 @@ class DenoiseWidget(Container):
             patch_size=int(self.patch_size.value) or None,
             gaussian=float(self.gaussian.value),
             lowpass=float(self.lowpass.value),
-            bin_factor=int(self.bin_factor.value),
+            bin_factor=self.bin_value(),
             mode=str(self.mode.value),
         )
 
@@ -831,6 +887,24 @@ class DenoiseWidget(Container):
         self.flick()
 
     # -- saving ---------------------------------------------------------------------------
+    def _show_provenance(self, *_: Any) -> None:
+        """Info line and tooltip: how the selected (or last) result layer was made."""
+        layer = self.viewer.layers.selection.active
+        if layer is None or not is_result(layer):
+            layer = self.result_layer if self.result_layer in self.viewer.layers else None
+        if layer is not self._info_layer:  # follow in-place updates of this layer
+            for old in (self._info_layer, layer):
+                if old is not None:
+                    old.events.metadata.disconnect(self._show_provenance)
+            if layer is not None:
+                layer.events.metadata.connect(self._show_provenance)
+            self._info_layer = layer
+        text, tip = provenance_text(layer, self._saved.get(id(layer)) if layer else None)
+        try:
+            self.info.value, self.info.tooltip = text, tip
+        except RuntimeError:  # the widget is closed; the viewer still tells it
+            pass
+
     def _save_dialog(self, *_: Any) -> None:
         from qtpy.QtWidgets import QFileDialog
 
@@ -884,6 +958,8 @@ class DenoiseWidget(Container):
             show_error(f"Save failed: {err}")
             return
         self.status.value = f"saved {out}"
+        self._saved[id(layer)] = str(out)
+        self._show_provenance()
         show_info(f"saved {out}")
 
     def _save_after_whole(self, path: str | Path, layer: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import zlib
 from typing import Any
 
@@ -58,7 +59,11 @@ def result_metadata(
     stacked: bool = False,
     live: bool = False,
 ) -> dict[str, Any]:
-    """``layer.metadata`` for a result: input facts, model, settings, version, command."""
+    """``layer.metadata`` for a result: input facts, model, settings, version, command.
+
+    This is the full provenance record; saved MRC files carry it packed into
+    their header labels (:func:`napari_cryodenoise.provenance.mrc_labels`).
+    """
     facts = source_facts(source)
     path = facts.pop("path", None) or source_path(source)
     facts["source_path"] = path
@@ -74,10 +79,22 @@ def result_metadata(
         "package": "napari-cryodenoise",
         "version": __version__,
         "command": cli_command(settings, path, stack=stacked),
+        "device_used": _device_used(settings.device),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     if settings.bin_factor > 1:
         facts[RESULT_KEY]["note"] = "binned: the pixel size is bin x the input's"
     return {METADATA_KEY: facts}
+
+
+def _device_used(device: str) -> str | None:
+    """The device ``"auto"`` (or any choice) resolves to here, e.g. ``"cpu"``."""
+    try:
+        from ..engine import resolve_device
+
+        return str(resolve_device(device))
+    except Exception:  # noqa: BLE001 - provenance is best effort
+        return None
 
 
 def result_geometry(source: Any, out_shape: tuple[int, ...]) -> dict[str, Any]:

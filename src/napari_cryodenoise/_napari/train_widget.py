@@ -27,6 +27,7 @@ from qtpy.QtWidgets import QVBoxLayout, QWidget
 from ..errors import Cancelled, CryoDenoiseError, InputError
 from ..training import TrainConfig, TrainResult, TrainStatus
 from .dock import fill_with_scroll_area
+from .handover import open_denoise_dock, select_input
 from .live import ensure_pool_threads
 from .plot import make_loss_plot
 from .train_widget_form import TrainForm
@@ -34,8 +35,6 @@ from .train_widget_jobs import result_text, run_training, status_text
 from .train_widget_preview import TrainingPreview
 from .workers import Relay, bar_updater, is_cpu, shutdown_quietly
 
-PLUGIN = "napari-cryodenoise"
-DENOISE_WIDGET = "Denoise"  # display_name in napari.yaml
 REDRAW_MS = 250
 CPU_WARNING = (
     "Training on the CPU: this is slow (a CUDA GPU is typically 20-100x faster). Fine-tuning "
@@ -71,6 +70,7 @@ class TrainWidget(TrainForm):
         super().__init__(getattr(napari_viewer, "__wrapped__", napari_viewer), parent)
         self.result: TrainResult | None = None
         self.model_path: Path | None = None
+        self._trained_for: Any = None  # the layer the model learns from (handed to Denoise)
         self._worker: Any = None
         self._cancel: threading.Event | None = None
         self._keep: list[Any] = []  # relay, events, progress bar of the running job
@@ -127,7 +127,8 @@ class TrainWidget(TrainForm):
             return None
         self._reset(config)
         preview = self.preview.value if config.snapshot_every else None
-        self.live_preview.reset(preview, config.device)
+        self.live_preview.reset(preview, config.device, sum_frames=self.preview_sum())
+        self._trained_for = self.trained_layer() or preview
         cancel = threading.Event()
         pbar = cancelable_progress(total=0, desc="training", cancel_callback=cancel.set)
         relay = Relay(bar_updater(pbar))
@@ -269,18 +270,25 @@ class TrainWidget(TrainForm):
 
     # -- hand over -----------------------------------------------------------------------
     def use_in_denoise(self, *_: Any) -> Any:
-        """Open (or find) the Denoise widget and select the trained model file there."""
+        """Find (or open) the Denoise widget; select the trained model and its layer there.
+
+        An open Denoise dock is reused however it was opened (Plugins or
+        Layers menu); the input becomes the layer the model was trained on,
+        never a result or a training preview.
+        """
         path = self.model_path
         if path is None or not Path(path).is_file():
             show_warning("no trained model yet: train first (the best model is saved as it runs)")
             return None
         try:
-            dock, widget = self.viewer.window.add_plugin_dock_widget(PLUGIN, DENOISE_WIDGET)
+            dock, widget = open_denoise_dock(self.viewer)
             widget.use_model_file(path)
+            select_input(widget, self._trained_for)
         except (CryoDenoiseError, RuntimeError, KeyError, ValueError) as err:
             show_error(f"cannot hand the model to the Denoise widget: {err}")
             return None
-        dock.show()
-        dock.raise_()
+        if dock is not None:
+            dock.show()
+            dock.raise_()
         show_info(f"Denoise now uses {Path(path).name}; press Denoise to run it")
         return widget

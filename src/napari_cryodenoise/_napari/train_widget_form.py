@@ -63,10 +63,13 @@ IMAGE_FILTER = "Images (*.mrc *.mrcs *.tif *.tiff *.map *.rec);;All files (*)"
 FORM_ROWS = (
     "source even odd movie movie_files even_files odd_files single frames eer_grouping align gain "
     "network "
-    "_budget_row crop batch lr device preview preview_every val_every checkpoint_every output "
+    "_budget_row crop batch lr device preview preview_frames preview_every val_every "
+    "checkpoint_every output "
     "_buttons use_button"
 ).split()
-COMBOS = "source even odd movie single network device preview budget_unit".split()
+COMBOS = "source even odd movie single network device preview preview_frames budget_unit".split()
+#: How a movie (or stack) layer is previewed: the sum of its frames, or the frame shown.
+PREVIEW_SUM, PREVIEW_FRAME = "sum of frames", "current frame"
 #: Which form rows each data source shows.
 SOURCE_ROWS = {
     SOURCE_LAYERS: ("even", "odd"),
@@ -115,6 +118,7 @@ class TrainForm(QWidget):
         self._touched: set[str] = set()  # choices the user made (not overridden by defaults)
         self._quiet = False
         self._layer_events: list[Any] = []
+        self._preview_stack = False  # the preview layer has frames (or slices)
         self._build_form()
         self._connect_form()
         self._on_layers_changed()
@@ -167,6 +171,13 @@ class TrainForm(QWidget):
         self.lr.tooltip = "blank = 1e-4 when fine-tuning, 1e-3 from scratch"
         self.device = ComboBox(label="device", choices=device_choices())
         self.preview = ComboBox(label="preview on", choices=images, nullable=True)
+        self.preview_frames = ComboBox(
+            label="preview frames", choices=[PREVIEW_SUM, PREVIEW_FRAME], value=PREVIEW_SUM
+        )
+        self.preview_frames.tooltip = (
+            "a movie is previewed on the sum of its frames (one raw frame has a fraction of "
+            "the dose and looks blotchy)"
+        )
         self.preview_every = SpinBox(label="preview every (steps)", min=0, max=100000, value=5)
         self.val_every = SpinBox(label="validate every (steps)", min=1, max=100000, value=10)
         self.checkpoint_every = SpinBox(
@@ -197,11 +208,12 @@ class TrainForm(QWidget):
 
     def _connect_form(self) -> None:
         self.source.changed.connect(self._on_source_changed)
-        for name in ("source", "even", "odd", "movie", "single", "preview"):
+        for name in ("source", "even", "odd", "movie", "single", "preview", "preview_frames"):
             getattr(self, name).changed.connect(lambda *_, n=name: self._touch(n))
         for w in (self.even, self.movie, self.movie_files, self.even_files, self.single):
             w.changed.connect(self._on_data_changed)
         self.output.changed.connect(lambda *_: self._touch("output"))
+        self.preview.changed.connect(self._update_preview_frames)
         self._layer_events = [
             getattr(self.viewer.layers.events, n) for n in ("inserted", "removed", "reordered")
         ]
@@ -289,11 +301,38 @@ class TrainForm(QWidget):
             }.get(self.source.value)
             choices = [v for _, v in self._image_choices()]
             self._set(self.preview, layer if layer in choices else None)
+        self._update_preview_frames()
         current = _path_or_none(self.output.value)
         if "output" not in self._touched or current is None or current == self._auto_output:
             self._auto_output = default_model_path(self._data_name())
             self._set(self.output, self._auto_output)
             self._touched.discard("output")
+
+    def _update_preview_frames(self, *_: Any) -> None:
+        """Offer "sum of frames" for a movie preview layer, and default to it for movies."""
+        layer = self.preview.value
+        stack = layer is not None and source_array(layer).ndim == 3 and not is_volume(layer)
+        self.preview_frames.visible = self._preview_stack = stack
+        if stack and "preview_frames" not in self._touched:
+            self._set(self.preview_frames, PREVIEW_SUM if self._is_movie(layer) else PREVIEW_FRAME)
+
+    def _is_movie(self, layer: Any) -> bool:
+        """A layer of frames of one exposure (not a stack of independent images)."""
+        if self.source.value == SOURCE_MOVIE and layer is self.movie.value:
+            return True
+        return source_facts(layer).get("kind") == "movie"
+
+    def trained_layer(self) -> Any:
+        """The layer whose data the form trains on (even, movie or single), or None."""
+        return {
+            SOURCE_LAYERS: self.even.value,
+            SOURCE_MOVIE: self.movie.value,
+            SOURCE_SINGLE: self.single.value,
+        }.get(self.source.value)
+
+    def preview_sum(self) -> bool:
+        """Preview on the sum of the preview layer's frames."""
+        return self._preview_stack and self.preview_frames.value == PREVIEW_SUM
 
     def _data_name(self) -> str:
         kind = self.source.value

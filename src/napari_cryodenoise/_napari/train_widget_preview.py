@@ -8,10 +8,13 @@ a napari worker with the engine's region API. Snapshots that arrive while a
 preview is computed are coalesced: only the newest is used. The result goes
 into one ``<layer> [training preview]`` layer placed exactly over its source
 region; panning or zooming recomputes it (debounced) with the latest snapshot.
+A movie layer is previewed on the sum of its frames (computed once, in the
+first preview's worker): one raw frame has a fraction of the dose.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
@@ -28,6 +31,33 @@ from .train_widget_jobs import PREVIEW_MAX, PREVIEW_MAX_3D, compute_preview, pre
 #: Key in ``layer.metadata["cryodenoise"]`` of preview layers.
 PREVIEW_KEY = "training_preview"
 VIEW_DEBOUNCE_MS = 400
+
+
+def frame_sum(movie: Any) -> np.ndarray:
+    """Sum of the frames of a ``(frames, y, x)`` array, as float32, one frame at a time."""
+    out = np.zeros(tuple(movie.shape[1:]), np.float32)
+    for i in range(int(movie.shape[0])):
+        out += np.asarray(movie[i], dtype=np.float32)
+    return out
+
+
+class FrameSum(Prepared):
+    """A :class:`Prepared` movie frame sum, computed on first use (in a worker), thread-safe."""
+
+    def __init__(self, movie: Any) -> None:  # noqa: D107 - no super(): ``image`` is lazy
+        self._movie = movie
+        self._sum: np.ndarray | None = None
+        self._sum_lock = threading.Lock()
+        self._stats = None
+        self._lock = threading.Lock()
+
+    @property
+    def image(self) -> np.ndarray:  # type: ignore[override]
+        """The frame sum."""
+        with self._sum_lock:
+            if self._sum is None:
+                self._sum = read_only(frame_sum(self._movie))
+            return self._sum
 
 
 def preview_name(source_name: str) -> str:
@@ -54,6 +84,7 @@ class TrainingPreview(QObject):
         self.source: Any = None
         self.layer: Any = None
         self.device = "cpu"
+        self.sum_frames = False
         self.model: Any = None
         self.step = 0
         self._pending: Any = None
@@ -73,9 +104,13 @@ class TrainingPreview(QObject):
         """True while a preview is computed."""
         return self._worker is not None
 
-    def reset(self, source: Any, device: str) -> None:
-        """Preview ``source`` (an image layer, or None for no preview) from now on."""
+    def reset(self, source: Any, device: str, *, sum_frames: bool = False) -> None:
+        """Preview ``source`` (an image layer, or None for no preview) from now on.
+
+        With ``sum_frames``, a 3D (frames, y, x) source is previewed on its frame sum.
+        """
         self.source, self.device = source, device
+        self.sum_frames = bool(sum_frames)
         self.model = self._pending = None
         self.step = 0
 
@@ -124,10 +159,14 @@ class TrainingPreview(QObject):
             return None
         plane = current_plane(self.viewer, layer) if arr.ndim == 3 else None
         stacked = arr.ndim == 3 and not model3d
-        image = arr[plane] if stacked else arr
-        prepared = self._prepared.get(
-            (data_key(arr), plane if stacked else -1), lambda: Prepared(read_only(image))
-        )
+        summed = stacked and self.sum_frames
+        if summed:
+            prepared = self._prepared.get((data_key(arr), "sum"), lambda: FrameSum(arr))
+        else:
+            image = arr[plane] if stacked else arr
+            prepared = self._prepared.get(
+                (data_key(arr), plane if stacked else -1), lambda: Prepared(read_only(image))
+            )
         cap = PREVIEW_MAX_3D if model3d else PREVIEW_MAX
         region = preview_region(arr.shape[-2:], visible_box(self.viewer, layer), cap)
         step = self.step
@@ -141,7 +180,7 @@ class TrainingPreview(QObject):
             _start_thread=False,
             _ignore_errors=True,
         )
-        worker.returned.connect(lambda out: self.show(layer, out, region, step))
+        worker.returned.connect(lambda out: self.show(layer, out, region, step, summed=summed))
         worker.errored.connect(lambda err: self.failed.emit(f"preview failed: {err}"))
         worker.finished.connect(lambda: self._done(worker))
         self._worker = worker
@@ -153,7 +192,15 @@ class TrainingPreview(QObject):
             self._worker = None
             self._start()  # a newer snapshot may be waiting
 
-    def show(self, source: Any, out: np.ndarray, region: tuple[slice, slice], step: int) -> Any:
+    def show(
+        self,
+        source: Any,
+        out: np.ndarray,
+        region: tuple[slice, slice],
+        step: int,
+        *,
+        summed: bool = False,
+    ) -> Any:
         """Put a preview into the preview layer over its source region (main thread)."""
         if source not in self.viewer.layers:
             return None
@@ -162,7 +209,11 @@ class TrainingPreview(QObject):
         translate = np.asarray(source.translate, float)[-2:] + scale * offset
         facts = {
             "source_layer": source.name,
-            PREVIEW_KEY: {"step": step, "region": [[s.start, s.stop] for s in region]},
+            PREVIEW_KEY: {
+                "step": step,
+                "region": [[s.start, s.stop] for s in region],
+                "frames": "sum" if summed else "current",
+            },
             "denoise": {"model": "training snapshot", "mode": "training preview"},
         }
         target = self.layer

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..io import write_mrc
+from ..provenance import mrc_labels
 from .layers import METADATA_KEY
 
 
@@ -49,7 +50,7 @@ def write_mrc_layer(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
         voxel = scale if array.ndim == 3 else (scale[0], scale[0], scale[1])
     origin = translate if array.ndim == 3 else (0.0, *translate)
     protect = [p for p in (facts.get("path"), facts.get("source_path")) if p]
-    labels = [f"{k}={v}" for k, v in facts.get("settings", {}).items()][:8]
+    labels = mrc_labels(facts)  # a result's provenance (input, model, settings, version)
     out = write_mrc(
         Path(path),
         array,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-__all__ = ["fraction", "positive_float", "positive_int"]
+__all__ = ["bin_arg", "fraction", "positive_float", "positive_int"]
 
 
 def positive_int(text: str) -> int:
@@ -30,3 +30,15 @@ def fraction(text: str) -> float:
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
     return value
+
+
+def bin_arg(text: str) -> float | str:
+    """Parse a binning factor: a positive number or ``auto`` (from the header pixel size)."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return positive_float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a positive number or 'auto', got {text}"
+        ) from None

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import Cancelled, CryoDenoiseError, InputError
-from ._types import positive_float, positive_int
+from ._types import bin_arg, positive_float, positive_int
 
 __all__ = [
     "DenoiseSettings",
@@ -51,7 +51,7 @@ class DenoiseSettings:
     patch_size: int | None = None
     padding: int | None = None
     batch_size: int | None = None
-    bin_factor: float = 1.0
+    bin_factor: float | str = 1.0  # or "auto": from the header pixel size
     pixel_size: float | None = None
     restore_size: bool = False
     gaussian: float = 0.0
@@ -264,6 +264,7 @@ def denoise_file(
         if not in_path.exists():
             raise InputError(f"{in_path}: no such file")
         plan = _plan(in_path, models, settings, models_3d)
+        result.message = plan.note
         data, info, mods = plan.data, plan.info, plan.models
         kw = dict(plan.engine_kw, progress=progress, cancel=cancel)
         if plan.per_slice:
@@ -303,6 +304,7 @@ class _Plan:
     models: list
     per_slice: bool
     engine_kw: dict
+    note: str = ""  # e.g. the automatic bin factor, for the per-file log line
 
     def output_voxel_size(self, out_shape: tuple[int, ...]) -> tuple[float, float, float]:
         """Voxel size ``(z, y, x)`` of the written grid (binning changes it)."""
@@ -320,6 +322,7 @@ class _Plan:
 
 def _plan(in_path: Path, models: object, settings: DenoiseSettings, models_3d: object) -> _Plan:
     """Read the header, pick 2D or 3D models and resolve binning (raises InputError)."""
+    from ..binning import AUTO, auto_bin_text, resolve_bin
     from ..engine import load_models
     from ..io import read_image
 
@@ -342,21 +345,19 @@ def _plan(in_path: Path, models: object, settings: DenoiseSettings, models_3d: o
         if int(mods[0].ndim) != 2:
             raise InputError(f"{in_path}: a {kind} needs 2D models, got 3D ones")
         per_slice = data.ndim == 3
-    bin_factor = float(settings.bin_factor or 1.0)
-    if settings.pixel_size:
-        if info.voxel_size_is_placeholder:
-            raise InputError(
-                f"{in_path}: the header has no pixel size, so --pixel-size cannot be "
-                "used; use --bin instead"
-            )
-        bin_factor = float(settings.pixel_size) / float(info.pixel_size)
-        if bin_factor < 1:
-            raise InputError(
-                f"{in_path}: target pixel size {settings.pixel_size} A is finer than the "
-                f"input's {info.pixel_size} A"
-            )
-    if abs(bin_factor - 1.0) < 1e-6:
-        bin_factor = 1.0
+    pixel = None if info.voxel_size_is_placeholder else float(info.pixel_size)
+    note = ""
+    if settings.pixel_size and pixel is None:
+        raise InputError(
+            f"{in_path}: the header has no pixel size, so --pixel-size cannot be "
+            "used; use --bin instead"
+        )
+    try:
+        bin_factor = resolve_bin(settings.bin_factor, pixel, settings.pixel_size)
+    except InputError as err:
+        raise InputError(f"{in_path}: {err}") from None
+    if settings.bin_factor == AUTO and not settings.pixel_size:
+        note = f"bin {auto_bin_text(pixel, int(bin_factor))}"
     kw = dict(
         device=settings.device,
         precision=settings.precision,
@@ -370,7 +371,7 @@ def _plan(in_path: Path, models: object, settings: DenoiseSettings, models_3d: o
         restore_size=settings.restore_size,
         threads=settings.threads,
     )
-    return _Plan(data, info, mods, per_slice, kw)
+    return _Plan(data, info, mods, per_slice, kw, note)
 
 
 def splittable_planes(
@@ -526,10 +527,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     size.add_argument(
         "--bin",
         dest="bin_factor",
-        type=positive_float,
+        type=bin_arg,
         default=1.0,
-        metavar="N",
-        help="Fourier-bin by N (may be fractional) before denoising",
+        metavar="N|auto",
+        help="Fourier-bin by N (may be fractional) before denoising; 'auto': from the "
+        "header pixel size towards ~2.4 A/px, e.g. x4 at 0.67 A/px (default 1: no binning)",
     )
     size.add_argument(
         "--pixel-size",
@@ -757,7 +759,8 @@ def run(args: argparse.Namespace) -> int:
         if res.status == "failed":
             print(f"cryodenoise denoise: error: {res.message}", file=sys.stderr)
         elif res.status == "done":
-            print(f"{label} -> {res.output} ({res.seconds:.1f} s)", file=sys.stderr)
+            note = f"; {res.message}" if res.message else ""
+            print(f"{label} -> {res.output} ({res.seconds:.1f} s{note})", file=sys.stderr)
     star = _out_star(args, outdir, settings)
     if star is not None:
         _write_star(star, finished, star_plan)

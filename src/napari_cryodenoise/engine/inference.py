@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ..binning import resolve_bin
 from ..errors import Cancelled, CryoDenoiseError, ImageTooSmallError, InputError
 from .device import (
     available_memory,
@@ -709,20 +710,15 @@ def denoise(
 
 
 def resolve_bin_factor(
-    bin_factor: float = 1, pixel_size: float | None = None, target_pixel_size: float | None = None
+    bin_factor: float | str = 1,
+    pixel_size: float | None = None,
+    target_pixel_size: float | None = None,
 ) -> float:
-    """``target_pixel_size / pixel_size`` when both are given, else ``bin_factor``."""
-    if target_pixel_size is None:
-        return float(bin_factor or 1)
-    if not pixel_size or pixel_size <= 0:
-        raise InputError("target_pixel_size needs the input's pixel_size")
-    factor = float(target_pixel_size) / float(pixel_size)
-    if factor < 1 - 1e-6:
-        raise InputError(
-            f"target pixel size {target_pixel_size} A is finer than the input's "
-            f"{pixel_size} A (only binning is supported)"
-        )
-    return 1.0 if abs(factor - 1) < 1e-6 else factor
+    """``target_pixel_size / pixel_size`` when a target is given, ``"auto"``, else ``bin_factor``.
+
+    The rule lives in :func:`napari_cryodenoise.binning.resolve_bin`.
+    """
+    return resolve_bin(bin_factor, pixel_size, target_pixel_size)
 
 
 def _denoise_one(
