@@ -3,16 +3,22 @@ import pytest
 
 from napari_cryodenoise._napari.reader import napari_get_reader
 from napari_cryodenoise._napari.writer import write_mrc_layer
+from napari_cryodenoise.errors import InputError
 from napari_cryodenoise.io import read_image, write_mrc
 
 
-def test_reader_claims_only_what_it_can_read(tmp_path):
+def test_reader_claims_our_suffixes_and_explains_bad_files(tmp_path):
     good = write_mrc(tmp_path / "a.mrc", np.ones((16, 16), np.float32), voxel_size=1.3)
     assert napari_get_reader(str(good)) is not None
     bad = tmp_path / "b.mrc"
     bad.write_bytes(b"\x00" * 10)
-    assert napari_get_reader(str(bad)) is None
+    reader = napari_get_reader(str(bad))  # claimed, so napari shows our error
+    assert reader is not None
+    with pytest.raises(InputError, match="b.mrc: file is only 10 bytes"):
+        reader(str(bad))
     assert napari_get_reader(str(tmp_path / "c.png")) is None
+    assert napari_get_reader(str(tmp_path / "missing.mrc")) is None
+    assert napari_get_reader(str(tmp_path)) is None
 
 
 def test_reader_layer_data(tmp_path):
