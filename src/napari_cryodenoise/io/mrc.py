@@ -117,8 +117,8 @@ def _compression(path: Path, size: int) -> str | None:
         return fmt
     if fmt in ("xz", "zstd", "zip"):
         raise InputError(
-            f"{path}: is a {fmt} archive; only gzip (.gz) and bzip2 (.bz2) MRC files are read: "
-            "decompress it first"
+            f"{path}: is compressed with {fmt}; only gzip (.gz) and bzip2 (.bz2) MRC files "
+            "are read: decompress it first"
         )
     if fmt is not None:
         hint = SUFFIX_OF_FORMAT.get(fmt, "")

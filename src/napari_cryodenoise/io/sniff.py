@@ -112,7 +112,7 @@ def check_regular_file(path: str | os.PathLike) -> int:
             if stat.S_ISSOCK(st.st_mode)
             else "a device"
         )
-        raise InputError(f"{path}: is not a regular file ({what}); cannot read it as an image")
+        raise InputError(f"{path}: is not a regular file but {what}; cannot read it as an image")
     if not os.access(path, os.R_OK):
         raise InputError(f"{path}: cannot read it (permission denied)")
     return int(st.st_size)

@@ -9,10 +9,13 @@ line naming the file and the problem.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import warnings
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -47,6 +50,18 @@ _ANGSTROM_PER_UNIT = {
 
 #: Rec. 601 luma weights for converting RGB to grey.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+@contextmanager
+def _quiet_tifffile() -> Iterator[None]:
+    """Silence tifffile's log messages about damaged files: our error says it in one line."""
+    logger = logging.getLogger("tifffile")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _unit_angstrom(unit: object) -> float | None:
@@ -201,9 +216,9 @@ def read_tiff(path: str | os.PathLike, *, mmap: bool = True) -> tuple[np.ndarray
     size = check_regular_file(path)
     _refuse_other_formats(path, size)
     try:
-        with tifffile.TiffFile(path) as tif:
+        with _quiet_tifffile(), tifffile.TiffFile(path) as tif:
             if not tif.series:
-                raise InputError(f"{path}: the TIFF file contains no images")
+                raise InputError(f"{path}: the TIFF file contains no images (damaged?)")
             series = tif.series[0]
             axes, shape = str(series.axes), tuple(int(n) for n in series.shape)
             _check_complete(path, series, size)

@@ -28,8 +28,8 @@ from ..errors import Cancelled, InputError
 from ..io import (
     DEFAULT_EER_GROUPING,
     EER_SUFFIXES,
-    IMAGE_SUFFIXES,
     EerMovie,
+    is_image_path,
     read_image,
     write_mrc,
 )
@@ -654,7 +654,7 @@ def _image_files(folder: Path) -> dict[str, Path]:
     return {
         p.name: p
         for p in sorted(folder.iterdir())
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        if p.is_file() and is_image_path(p)
     }
 
 
