@@ -62,6 +62,9 @@ _HEADER_BYTES = 1024
 #: Above this many decompressed bytes, reading a compressed file warns about memory.
 LARGE_DECOMPRESS_BYTES = 2**30
 
+#: Bytes decompressed per read (the decompressor copies each read once).
+_CHUNK = 16 * 2**20
+
 #: A size no real file has (1 PiB): a header describing more is damaged, not truncated.
 _ABSURD_BYTES = 2**50
 
@@ -254,7 +257,7 @@ def _read_compressed(
         with opener(path, "rb") as fh:
             skipped = len(fh.read(offset))
             while skipped == offset and done < nbytes:
-                got = fh.readinto(view[done:])
+                got = fh.readinto(view[done : done + _CHUNK])  # bounded temporary copies
                 if not got:
                     break
                 done += got
