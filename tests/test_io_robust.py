@@ -341,7 +341,7 @@ def test_compressed_maps_open_like_plain_ones(tmp_path):
 
 
 def test_compressed_reading_warns_for_big_maps_and_refuses_impossible_ones(tmp_path, monkeypatch):
-    from napari_cryodenoise.io import mrc as mrc_mod
+    from napari_cryodenoise.io import compressed as mrc_mod
 
     raw = write_mrc(tmp_path / "a.map", np.ones((8, 16, 16), np.float32)).read_bytes()
     gz = tmp_path / "a.map.gz"

@@ -11,12 +11,8 @@ an input file is never overwritten.
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import math
 import os
 import warnings
-import zlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -26,6 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from .atomic import atomic_path
+from .compressed import read_compressed_block
 from .image_info import ImageInfo, ImageKind
 from .sniff import (
     SUFFIX_OF_FORMAT,
@@ -58,12 +55,6 @@ _KIND_BY_SUFFIX: dict[str, ImageKind] = {
 MRC_SUFFIXES = (".mrc", ".mrcs", ".st", ".rec", ".map", ".ali")
 
 _HEADER_BYTES = 1024
-
-#: Above this many decompressed bytes, reading a compressed file warns about memory.
-LARGE_DECOMPRESS_BYTES = 2**30
-
-#: Bytes decompressed per read (the decompressor copies each read once).
-_CHUNK = 16 * 2**20
 
 #: A size no real file has (1 PiB): a header describing more is damaged, not truncated.
 _ABSURD_BYTES = 2**50
@@ -219,61 +210,6 @@ def read_mrc_header(path: str | os.PathLike) -> tuple[np.recarray, int]:
     return header, _HEADER_BYTES + ext_bytes
 
 
-def _physical_memory() -> int | None:
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, OSError, ValueError):
-        return None
-
-
-def _gib(n: int) -> str:
-    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
-
-
-def _read_compressed(
-    path: Path, compression: str, offset: int, dtype: np.dtype, shape: tuple[int, int, int]
-) -> np.ndarray:
-    """Decompress the data block of a gzip/bzip2 MRC file into memory (one copy)."""
-    nbytes = math.prod(shape) * dtype.itemsize
-    memory = _physical_memory()
-    if memory is not None and nbytes > memory:
-        raise InputError(
-            f"{path}: the header describes {_gib(nbytes)} of data, more than this machine's "
-            f"memory ({_gib(memory)}); a compressed file is read into memory: decompress it "
-            "first so that it can be memory-mapped"
-        )
-    if nbytes > LARGE_DECOMPRESS_BYTES:
-        warnings.warn(
-            f"{path.name}: decompressing {_gib(nbytes)} into memory (compressed files cannot "
-            "be memory-mapped; decompress it once to open it faster)",
-            UserWarning,
-            stacklevel=3,
-        )
-    data = np.empty(shape, dtype=dtype)
-    view = memoryview(data.reshape(-1).view(np.uint8))
-    opener = gzip.open if compression == "gzip" else bz2.open
-    done = 0
-    try:
-        with opener(path, "rb") as fh:
-            skipped = len(fh.read(offset))
-            while skipped == offset and done < nbytes:
-                got = fh.readinto(view[done : done + _CHUNK])  # bounded temporary copies
-                if not got:
-                    break
-                done += got
-    except (EOFError, OSError, ValueError, zlib.error) as err:
-        raise InputError(
-            f"{path}: the {compression} data are damaged or truncated ({err})"
-        ) from None
-    if done < nbytes:
-        nz, ny, nx = shape
-        raise InputError(
-            f"{path}: file is truncated: the header describes {nx} x {ny} x {nz} voxels "
-            f"({nbytes} bytes) but the decompressed data hold only {max(done, 0)} bytes"
-        )
-    return data
-
-
 def read_mrc(path: str | os.PathLike, *, mmap: bool = True) -> tuple[np.ndarray, ImageInfo]:
     """Read an MRC file without copying or converting its data.
 
@@ -308,7 +244,7 @@ def read_mrc(path: str | os.PathLike, *, mmap: bool = True) -> tuple[np.ndarray,
     count = nx * ny * nz  # Python ints: no overflow for absurd headers
     compression = file_format(path) if compression_of(path) else None
     if compression in ("gzip", "bzip2"):
-        data = _read_compressed(path, compression, offset, dtype, shape)
+        data = read_compressed_block(path, compression, offset, dtype, shape)
     else:
         expected = offset + count * dtype.itemsize
         actual = path.stat().st_size

@@ -651,11 +651,7 @@ def pairs_from_files(
 def _image_files(folder: Path) -> dict[str, Path]:
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
-    return {
-        p.name: p
-        for p in sorted(folder.iterdir())
-        if p.is_file() and is_image_path(p)
-    }
+    return {p.name: p for p in sorted(folder.iterdir()) if p.is_file() and is_image_path(p)}
 
 
 def pairs_from_folders(even_dir: str | os.PathLike, odd_dir: str | os.PathLike) -> list[ImagePair]:
