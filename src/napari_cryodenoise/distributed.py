@@ -10,13 +10,14 @@ their inputs and write their outputs themselves (a shared file system is
 assumed), so only paths and small result records travel over the network.
 
 Safety comes from the writers: every output is written to a hidden temporary
-file next to its target and renamed over it (:func:`napari_cryodenoise.io.write_mrc`
-and the TIFF/PNG writers of ``cryodenoise denoise``), so a file at an output
-path is always whole. A killed worker leaves at most a ``.NAME.PID.partial``
-file, which the run removes; its micrograph is rescheduled by Dask on another
-worker. :func:`output_is_complete` also checks the header against the file
-size, so a truncated file written by any other tool is redone rather than
-trusted.
+file next to its target, flushed to disk and renamed over it
+(:func:`napari_cryodenoise.io.atomic.atomic_path`, used by
+:func:`napari_cryodenoise.io.write_mrc` and the TIFF/PNG writers of ``cryodenoise
+denoise``), so a file at an output path is always whole. A killed worker leaves at
+most a ``.NAME.TAG.partialSUFFIX`` file, which the run removes; its micrograph is
+rescheduled by Dask on another worker. :func:`output_is_complete` also checks the
+header against the file size, so a truncated file written by any other tool is redone
+rather than trusted.
 
 Each worker process keeps the loaded networks in a module-level cache keyed by
 the model specs and the device, so every model is loaded once per worker, not
@@ -308,15 +309,24 @@ def _tiff_complete(path: Path) -> bool:
 def _partials(output: Path) -> list[Path]:
     """Leftover temporary files of an output from a killed writer.
 
-    ``.NAME.PID.partial`` (MRC writer) and ``.STEM.PID.partialSUFFIX`` (TIFF/PNG writer).
+    Those of :func:`napari_cryodenoise.io.atomic.partial_files` (``.NAME.TAG.partialSUFFIX``,
+    which also matches the older MRC writer's ``.NAME.PID.partial``), plus the older
+    TIFF/PNG writer's ``.STEM.PID.partialSUFFIX`` left by earlier versions.
     """
-    found: list[Path] = []
-    for pattern in (f".{output.name}.*.partial", f".{output.stem}.*.partial{output.suffix}"):
-        try:
-            found += [p for p in output.parent.glob(pattern) if p not in found]
-        except OSError:
-            pass
+    from .io.atomic import partial_files
+
+    output = Path(output)
+    found = partial_files(output)
+    try:
+        old = output.parent.glob(f".{_glob_escape(output.stem)}.*.partial{output.suffix}")
+        found += [p for p in old if p not in found]
+    except OSError:
+        pass
     return found
+
+
+def _glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def remove_partials(outputs: Sequence[Path]) -> int:
@@ -324,9 +334,11 @@ def remove_partials(outputs: Sequence[Path]) -> int:
 
     Only call this when no writer of these outputs is running.
     """
-    removed = 0
+    from .io.atomic import remove_partials as remove_new
+
+    removed = remove_new(outputs)
     for out in outputs:
-        for tmp in _partials(Path(out)):
+        for tmp in _partials(Path(out)):  # only the old-style names are left now
             try:
                 tmp.unlink()
                 removed += 1

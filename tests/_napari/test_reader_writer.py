@@ -3,16 +3,22 @@ import pytest
 
 from napari_cryodenoise._napari.reader import napari_get_reader
 from napari_cryodenoise._napari.writer import write_mrc_layer
+from napari_cryodenoise.errors import InputError
 from napari_cryodenoise.io import read_image, write_mrc
 
 
-def test_reader_claims_only_what_it_can_read(tmp_path):
+def test_reader_claims_our_suffixes_and_explains_bad_files(tmp_path):
     good = write_mrc(tmp_path / "a.mrc", np.ones((16, 16), np.float32), voxel_size=1.3)
     assert napari_get_reader(str(good)) is not None
     bad = tmp_path / "b.mrc"
     bad.write_bytes(b"\x00" * 10)
-    assert napari_get_reader(str(bad)) is None
+    reader = napari_get_reader(str(bad))  # claimed, so napari shows our error
+    assert reader is not None
+    with pytest.raises(InputError, match="b.mrc: file is only 10 bytes"):
+        reader(str(bad))
     assert napari_get_reader(str(tmp_path / "c.png")) is None
+    assert napari_get_reader(str(tmp_path / "missing.mrc")) is None
+    assert napari_get_reader(str(tmp_path)) is None
 
 
 def test_reader_layer_data(tmp_path):
@@ -62,3 +68,117 @@ def test_large_micrographs_get_block_averaged_display_levels(tmp_path):
     assert isinstance(levels[0], np.memmap) and levels[0].shape == (2100, 2300)
     assert [lv.shape for lv in levels[1:]] == [(1050, 1150), (525, 575)]
     np.testing.assert_allclose(levels[1][0, 0], data[:2, :2].mean(), rtol=1e-5)
+
+
+# ----------------------------------------------------------------- opened as a user opens them
+
+
+def _in_thread(fn, timeout=5.0):
+    import threading
+
+    box = []
+
+    def run():
+        try:
+            box.append(fn())
+        except BaseException as err:  # noqa: BLE001 - handed back to the test
+            box.append(err)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    return (not t.is_alive()), (box[0] if box else None)
+
+
+def test_viewer_opens_a_compressed_emdb_map(make_napari_viewer, tmp_path):
+    import gzip
+
+    viewer = make_napari_viewer()
+    data = np.random.default_rng(0).normal(size=(8, 12, 10)).astype(np.float32)
+    raw = write_mrc(tmp_path / "x.map", data, voxel_size=4.2).read_bytes()
+    path = tmp_path / "emd_1234.map.gz"
+    path.write_bytes(gzip.compress(raw))
+    (layer,) = viewer.open(str(path), plugin="napari-cryodenoise")
+    assert layer.name == "emd_1234"
+    np.testing.assert_array_equal(np.asarray(layer.data), data)
+    np.testing.assert_allclose(layer.scale, (4.2, 4.2, 4.2))
+    assert tuple(layer.axis_labels) == ("z", "y", "x")
+
+
+def test_viewer_declines_a_fifo_at_once(make_napari_viewer, tmp_path):
+    import os
+
+    viewer = make_napari_viewer()
+    fifo = tmp_path / "pipe.mrc"
+    os.mkfifo(fifo)
+    try:
+        done, reader = _in_thread(lambda: napari_get_reader(str(fifo)))
+        assert done, "napari_get_reader blocked on a FIFO"
+        assert reader is None
+        with pytest.raises(ValueError, match="pipe.mrc"):
+            viewer.open(str(fifo), plugin="napari-cryodenoise")
+    finally:
+        try:  # release a reader stuck in open() if the check above failed
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            pass
+    assert len(viewer.layers) == 0
+
+
+def test_viewer_shows_our_error_for_a_damaged_mrc(make_napari_viewer, tmp_path):
+    import tifffile
+
+    viewer = make_napari_viewer()
+    renamed = tmp_path / "scan.mrc"
+    tifffile.imwrite(renamed, np.zeros((8, 8), np.uint8))
+    with pytest.raises(InputError, match="scan.mrc: is a TIFF file, not MRC; rename it scan.tif"):
+        viewer.open(str(renamed), plugin="napari-cryodenoise")
+    empty = tmp_path / "empty.mrc"
+    empty.touch()
+    with pytest.raises(InputError, match="empty.mrc: file is empty"):
+        viewer.open(str(empty), plugin="napari-cryodenoise")
+    assert len(viewer.layers) == 0
+
+
+def _imagej_tomogram(path):
+    import tifffile
+
+    data = np.random.default_rng(1).integers(0, 255, (12, 30, 20), dtype=np.uint8)
+    tifffile.imwrite(
+        path,
+        data,
+        imagej=True,
+        resolution=(1 / 1.052, 1 / 1.052),
+        metadata={"axes": "ZYX", "unit": "nm", "spacing": 1.052},
+    )
+    return data
+
+
+def test_viewer_opens_a_tiff_tomogram_as_an_isotropic_volume(make_napari_viewer, tmp_path):
+    viewer = make_napari_viewer()
+    path = tmp_path / "tomo.tif"
+    data = _imagej_tomogram(path)
+    (layer,) = viewer.open(str(path), plugin="napari-cryodenoise")
+    np.testing.assert_array_equal(np.asarray(layer.data), data)
+    np.testing.assert_allclose(layer.scale, (10.52, 10.52, 10.52), rtol=1e-6)
+    assert tuple(layer.axis_labels) == ("z", "y", "x")
+    assert layer.metadata["cryodenoise"]["kind"] == "volume"
+
+
+def test_viewer_opens_the_real_tomograms_as_volumes(make_napari_viewer, shared_data):
+    viewer = make_napari_viewer()
+    for name in ("13pf_MT.tif", "14pf_MT.tif"):
+        (layer,) = viewer.open(str(shared_data / "tomograms" / name), plugin="napari-cryodenoise")
+        np.testing.assert_allclose(layer.scale, (10.52, 10.52, 10.52), rtol=1e-6)
+        assert tuple(layer.axis_labels) == ("z", "y", "x")
+
+
+def test_viewer_opens_an_rgb_tiff_as_one_grey_image(make_napari_viewer, tmp_path):
+    import tifffile
+
+    viewer = make_napari_viewer()
+    path = tmp_path / "photo.tif"
+    tifffile.imwrite(path, np.full((64, 64, 3), 100, np.uint8))
+    with pytest.warns(UserWarning, match="converted to grey"):
+        (layer,) = viewer.open(str(path), plugin="napari-cryodenoise")
+    assert layer.data.shape == (64, 64) and layer.ndim == 2

@@ -6,8 +6,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from ..io import IMAGE_SUFFIXES, is_mrc_file, read_image
-from ..io.tiff import TIFF_SUFFIXES
+from ..io import is_image_path, read_image
+from ..io.sniff import is_regular_file
 from .layers import display_pyramid, layer_kwargs
 
 LayerData = tuple  # (data, kwargs, layer_type)
@@ -15,20 +15,22 @@ PathOrPaths = str | list[str]
 
 
 def _claims(path: str) -> bool:
-    p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix not in IMAGE_SUFFIXES:
-        return False
-    if suffix in TIFF_SUFFIXES:
-        return p.is_file()
-    return is_mrc_file(p)
+    """A regular file with one of our suffixes (MRC ones also as ``.gz``/``.bz2``).
+
+    Nothing is opened: a FIFO, a device or a folder is declined at once (opening a
+    FIFO would block napari). A file with our suffix is claimed even if it turns out
+    unreadable, so that napari shows our one-line error rather than "no reader".
+    """
+    return is_image_path(path) and is_regular_file(path)
 
 
 def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | None:
     """Return a reader for MRC/TIFF paths this plugin can open, else None.
 
-    The check is cheap (suffix and MRC header words), so napari can offer the
-    file to other readers when it is not one of ours.
+    The check looks only at the name and the file type (never the contents), so it
+    returns at once; a damaged file with an MRC or TIFF suffix is claimed and reading
+    it raises an :class:`~napari_cryodenoise.errors.InputError` naming the file and
+    the problem, which napari shows.
     """
     paths = [path] if isinstance(path, str) else list(path)
     if not paths or not all(_claims(str(p)) for p in paths):
@@ -50,7 +52,7 @@ def read_layers(path: PathOrPaths) -> list[LayerData]:
         data, info = read_image(p)
         if info.voxel_size_is_placeholder:
             warnings.warn(
-                f"{Path(p).name}: the file gives no pixel size (0 or 1.0 in the header); "
+                f"{Path(p).name}: the file gives no pixel size (0, 1.0, negative or NaN); "
                 "showing it at 1 A/pixel.",
                 UserWarning,
                 stacklevel=2,

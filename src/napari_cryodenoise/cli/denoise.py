@@ -146,13 +146,10 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _atomic_write(path: Path, writer: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
-    try:
+    from ..io.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
         writer(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:

@@ -18,20 +18,26 @@ from .mrc import (
     read_mrc,
     write_mrc,
 )
+from .sniff import COMPRESSION_SUFFIXES, check_regular_file, compression_of, image_suffix
 from .star import read_star_micrographs, read_star_tables, write_star_micrographs
 from .tiff import TIFF_SUFFIXES, read_tiff
 
+#: Image suffixes; MRC files may also carry a compression suffix (``.map.gz``), see
+#: :func:`is_image_path` and :func:`image_suffix`.
 IMAGE_SUFFIXES = MRC_SUFFIXES + TIFF_SUFFIXES
 
 __all__ = [
     "DEFAULT_EER_GROUPING",
     "EER_SUFFIXES",
+    "COMPRESSION_SUFFIXES",
     "EerMovie",
     "IMAGE_SUFFIXES",
     "ImageInfo",
     "ImageKind",
     "SUPPORTED_MODES",
     "concatenate_mrc",
+    "image_suffix",
+    "is_image_path",
     "is_mrc_file",
     "read_image",
     "read_mrc",
@@ -43,13 +49,26 @@ __all__ = [
 ]
 
 
+def is_image_path(path: str | os.PathLike) -> bool:
+    """Whether the name of ``path`` is one of an image file we read.
+
+    MRC suffixes count with or without a ``.gz``/``.bz2`` compression suffix
+    (``emd_1832.map.gz``); TIFF only uncompressed. Nothing is opened.
+    """
+    suffix = image_suffix(path)
+    if suffix in TIFF_SUFFIXES:
+        return compression_of(path) is None
+    return suffix in MRC_SUFFIXES
+
+
 def read_image(path: str | os.PathLike, *, mmap: bool = True) -> tuple[np.ndarray, ImageInfo]:
     """Read an MRC or TIFF image, stack, movie or volume.
 
     Parameters
     ----------
     path : str or PathLike
-        ``.mrc``, ``.mrcs``, ``.st``, ``.rec``, ``.map``, ``.ali``, ``.tif`` or ``.tiff``.
+        ``.mrc``, ``.mrcs``, ``.st``, ``.rec``, ``.map``, ``.ali`` (each also as
+        ``.gz``/``.bz2``, decompressed into memory), ``.tif`` or ``.tiff``.
     mmap : bool
         Memory-map the data when the format allows (default).
 
@@ -63,15 +82,28 @@ def read_image(path: str | os.PathLike, *, mmap: bool = True) -> tuple[np.ndarra
     Raises
     ------
     InputError
-        If the file is missing, of an unknown type, truncated or unreadable.
+        One line naming the file and the problem: missing, a folder or FIFO, of an
+        unknown or mislabelled type, truncated, compressed under a plain name, or
+        otherwise unreadable.
 
     """
     path = Path(path)
-    suffix = path.suffix.lower()
+    if path.is_dir():
+        check_regular_file(path)  # "is a folder", not "unknown image type"
+    suffix = image_suffix(path)
     if suffix in TIFF_SUFFIXES:
+        if compression_of(path):
+            raise InputError(
+                f"{path}: compressed TIFF files are not read; decompress it first "
+                f"(only MRC files may be {'/'.join(COMPRESSION_SUFFIXES)})"
+            )
         return read_tiff(path, mmap=mmap)
     if suffix in MRC_SUFFIXES or is_mrc_file(path):
         return read_mrc(path, mmap=mmap)
+    if os.path.lexists(path):
+        check_regular_file(path)  # a FIFO, device or symlink loop says so
+    shown = "".join(Path(path).suffixes[-2:]).lower() if compression_of(path) else suffix
     raise InputError(
-        f"{path}: unknown image type {suffix!r}; expected one of {', '.join(IMAGE_SUFFIXES)}"
+        f"{path}: unknown image type {shown!r}; expected one of {', '.join(IMAGE_SUFFIXES)} "
+        "(MRC files also as .gz or .bz2)"
     )

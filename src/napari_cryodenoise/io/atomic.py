@@ -9,17 +9,26 @@ name, never an empty or half-written one; what it may leave is a ``.partial`` fi
 
 The temporary name ends with the target's own suffix, so writers that choose a format
 from the file name (tifffile, matplotlib) write the right one.
+
+A full disk, a quota, a read-only file system or a missing permission while writing
+becomes an :class:`OutputWriteError`: one line naming the final file and the problem
+("no space left on device"), with the temporary file removed.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..errors import CryoDenoiseError
+
 __all__ = [
+    "OutputWriteError",
+    "as_write_error",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -31,6 +40,42 @@ __all__ = [
 ]
 
 _MARK = ".partial"
+
+#: Errors of the disk or the folder, not of the program: reported as one line.
+_DISK_ERRNOS = frozenset(
+    getattr(errno, name)
+    for name in ("ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EACCES", "EPERM")
+    if hasattr(errno, name)
+)
+
+
+class OutputWriteError(CryoDenoiseError, OSError):
+    """An output could not be written (disk full, quota, read-only, permission).
+
+    Still an :class:`OSError` (with the original ``errno``) for code that catches
+    those; its message is one line naming the file: ``PATH: cannot write it: no
+    space left on device``.
+    """
+
+    def __init__(self, path: str | os.PathLike, cause: OSError) -> None:
+        reason = (cause.strerror or str(cause) or type(cause).__name__).lower()
+        self.message = f"{path}: cannot write it: {reason}"
+        super().__init__(cause.errno, self.message)
+        self.filename = os.fspath(path)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def as_write_error(path: str | os.PathLike, err: BaseException) -> BaseException:
+    """``err`` as an :class:`OutputWriteError` when it is a disk or permission error."""
+    if (
+        isinstance(err, OSError)
+        and not isinstance(err, CryoDenoiseError)
+        and err.errno in _DISK_ERRNOS
+    ):
+        return OutputWriteError(path, err)
+    return err
 
 
 def partial_path(path: str | os.PathLike) -> Path:
@@ -110,17 +155,28 @@ def atomic_path(path: str | os.PathLike, *, mkdir: bool = True) -> Iterator[Path
         The temporary file to write (beside ``path``, same suffix). If the block raises,
         or is interrupted, the temporary file is removed and ``path`` is untouched.
 
+    Raises
+    ------
+    OutputWriteError
+        For a full disk, a quota, a read-only file system or a missing permission.
+
     """
     path = Path(path)
     if mkdir:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise as_write_error(path, err) from err
     tmp = partial_path(path)
     try:
         yield tmp
         _fsync_file(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        friendly = as_write_error(path, err)
+        if friendly is not err:
+            raise friendly from err
         raise
     fsync_dir(path.parent)
 

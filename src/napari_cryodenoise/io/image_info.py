@@ -78,8 +78,13 @@ class ImageInfo:
 
     @property
     def name(self) -> str:
-        """The file's stem, or ``"image"`` without a file."""
-        return self.path.stem if self.path is not None else "image"
+        """The file's stem (``emd_1832`` for ``emd_1832.map.gz``); ``"image"`` if none."""
+        if self.path is None:
+            return "image"
+        stem = Path(self.path).stem
+        if Path(self.path).suffix.lower() in (".gz", ".bz2") and Path(stem).suffix:
+            stem = Path(stem).stem
+        return stem
 
     def as_metadata(self) -> dict[str, Any]:
         """Plain-Python dict for napari layer metadata and JSON."""

@@ -2,17 +2,18 @@
 
 Reading memory-maps the data block directly (no copy, no float64), after
 validating the header with :mod:`mrcfile` in permissive mode so that FEI/EPU
-extended headers and other real-world quirks open. Writing goes to a temporary
-file next to the target which is then renamed over it, so a crash never leaves
-a half-written output, and an input file is never overwritten.
+extended headers and other real-world quirks open. gzip/bzip2-compressed files
+(``emd_NNNN.map.gz``) are decompressed into memory instead. Writing goes through
+:func:`napari_cryodenoise.io.atomic.atomic_path` (a temporary file next to the target,
+flushed to disk and renamed over it), so a crash never leaves a half-written output, and
+an input file is never overwritten.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import mrcfile
@@ -20,7 +21,18 @@ import mrcfile.utils
 import numpy as np
 
 from ..errors import InputError
+from .atomic import atomic_path
+from .compressed import read_compressed_block
 from .image_info import ImageInfo, ImageKind
+from .sniff import (
+    SUFFIX_OF_FORMAT,
+    check_regular_file,
+    compression_of,
+    file_format,
+    image_suffix,
+    is_regular_file,
+    strip_compression,
+)
 
 #: MRC modes we read, with the numpy type each holds.
 SUPPORTED_MODES: dict[int, str] = {
@@ -44,13 +56,19 @@ MRC_SUFFIXES = (".mrc", ".mrcs", ".st", ".rec", ".map", ".ali")
 
 _HEADER_BYTES = 1024
 
+#: A size no real file has (1 PiB): a header describing more is damaged, not truncated.
+_ABSURD_BYTES = 2**50
+
 
 def is_mrc_file(path: str | os.PathLike) -> bool:
-    """Return True if ``path`` starts with something that looks like an MRC header.
+    """Return True if ``path`` is a regular file starting with something like an MRC header.
 
-    This is a cheap check (reads 1 kB) used by the napari reader to decide
-    whether to claim a file; it does not validate the data block.
+    This is a cheap check (reads 1 kB; a FIFO, device or folder is declined without
+    being opened) used to recognise MRC files under unusual suffixes; it does not
+    validate the data block and does not look inside compressed files.
     """
+    if not is_regular_file(path):
+        return False
     try:
         with open(path, "rb") as fh:
             raw = fh.read(_HEADER_BYTES)
@@ -69,11 +87,58 @@ def is_mrc_file(path: str | os.PathLike) -> bool:
 def _kind_for(path: Path, nz: int, ispg: int) -> ImageKind:
     if nz <= 1:
         return "image"
-    by_suffix = _KIND_BY_SUFFIX.get(path.suffix.lower())
+    by_suffix = _KIND_BY_SUFFIX.get(image_suffix(path))
     if by_suffix is not None:
         return by_suffix
     # .mrc: the space group tells a stack of images (0) from a volume (1, 401...)
     return "stack" if ispg == 0 else "volume"
+
+
+def _compression(path: Path, size: int) -> str | None:
+    """The compression of an MRC file ("gzip", "bzip2" or None), refusing other formats.
+
+    Raises a one-line :class:`InputError` for a file that is recognisably something
+    else (TIFF, PNG, xz, zip ...) or compressed under a plain name.
+    """
+    fmt = file_format(path)
+    if fmt in ("gzip", "bzip2"):
+        suffix = ".gz" if fmt == "gzip" else ".bz2"
+        if compression_of(path) is None:
+            raise InputError(
+                f"{path}: is a {fmt}-compressed file under a plain name; rename it "
+                f"{path.name}{suffix} (or decompress it) to open it"
+            )
+        return fmt
+    if fmt in ("xz", "zstd", "zip"):
+        raise InputError(
+            f"{path}: is compressed with {fmt}; only gzip (.gz) and bzip2 (.bz2) MRC files "
+            "are read: decompress it first"
+        )
+    if fmt is not None:
+        hint = SUFFIX_OF_FORMAT.get(fmt, "")
+        rename = f"; rename it {strip_compression(path).stem}{hint}" if fmt == "tiff" else ""
+        raise InputError(f"{path}: is a {fmt.upper()} file, not MRC{rename}")
+    if size == 0:
+        raise InputError(f"{path}: file is empty")
+    if size < _HEADER_BYTES:
+        raise InputError(
+            f"{path}: file is only {size} bytes, too short for an MRC header ({_HEADER_BYTES} "
+            "bytes); is it truncated?"
+        )
+    return None
+
+
+def _raw_extended_size(path: Path) -> int | None:
+    """The extended header size word of a plain MRC file, in the stamped byte order."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(_HEADER_BYTES)
+    except OSError:
+        return None
+    if len(raw) < _HEADER_BYTES:
+        return None
+    order = ">" if raw[212] == 0x11 else "<"
+    return int(np.frombuffer(raw, f"{order}i4", count=1, offset=92)[0])
 
 
 def read_mrc_header(path: str | os.PathLike) -> tuple[np.recarray, int]:
@@ -82,39 +147,55 @@ def read_mrc_header(path: str | os.PathLike) -> tuple[np.recarray, int]:
     Parameters
     ----------
     path : str or PathLike
-        The file.
+        The file (plain, or gzip/bzip2-compressed with a ``.gz``/``.bz2`` suffix).
 
     Returns
     -------
     header : numpy.recarray
         The 1024-byte main header.
     data_offset : int
-        Byte offset of the data block (header plus extended header).
+        Byte offset of the data block (header plus extended header), in the
+        decompressed stream for a compressed file.
 
     Raises
     ------
     InputError
-        If the file is missing, not an MRC file, or of a mode we cannot read.
+        If the file is missing, not a regular file, not an MRC file (another format,
+        a wrong map identifier, invalid dimensions) or of a mode we cannot read.
 
     """
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
+    size = check_regular_file(path)
+    compressed = _compression(path, size)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             with mrcfile.open(path, mode="r", permissive=True, header_only=True) as mrc:
-                header = mrc.header.copy()
-                ext_bytes = int(mrc.header.nsymbt)
+                header = mrc.header.copy() if mrc.header is not None else None
+                ext_bytes = int(mrc.header.nsymbt) if header is not None else 0
         except Exception as err:  # mrcfile raises ValueError, EOFError, ...
-            raise InputError(f"{path}: not a readable MRC file ({err})") from err
+            if compressed:
+                raise InputError(
+                    f"{path}: the {compressed} data are damaged or truncated ({err})"
+                ) from None
+            ext = _raw_extended_size(path)
+            if ext is not None and ext < 0:
+                raise InputError(
+                    f"{path}: invalid MRC header: extended header size {ext}"
+                ) from None
+            raise InputError(f"{path}: not a readable MRC file ({err})") from None
     problems = [str(w.message) for w in caught]
     if header is None:
         raise InputError(f"{path}: not a readable MRC file ({'; '.join(problems) or 'no header'})")
-    map_id = bytes(header.map).strip(b"\x00 ")
+    map_id = bytes(header.map)
     nx, ny, nz = int(header.nx), int(header.ny), int(header.nz)
     mode = int(header.mode)
-    if map_id not in (b"MAP", b"MAP\x00") and not (nx > 0 and ny > 0 and nz > 0):
+    if map_id.strip(b"\x00 ") not in (b"MAP", b""):
+        raise InputError(
+            f"{path}: not an MRC file: wrong map identifier {map_id!r} at byte 208 "
+            "(expected b'MAP ')"
+        )
+    if map_id.strip(b"\x00 ") == b"" and not (nx > 0 and ny > 0 and nz > 0):
         raise InputError(f"{path}: not an MRC file (no 'MAP' identifier and an invalid size)")
     if nx <= 0 or ny <= 0 or nz <= 0:
         raise InputError(f"{path}: invalid MRC dimensions {nx} x {ny} x {nz}")
@@ -124,7 +205,9 @@ def read_mrc_header(path: str | os.PathLike) -> tuple[np.recarray, int]:
             f"{path}: MRC mode {mode} is not supported; supported modes are {known}. "
             "Convert the file to float32 (mode 2), e.g. with IMOD's newstack -mode 2."
         )
-    return header, _HEADER_BYTES + max(ext_bytes, 0)
+    if ext_bytes < 0:
+        raise InputError(f"{path}: invalid MRC header: extended header size {ext_bytes}")
+    return header, _HEADER_BYTES + ext_bytes
 
 
 def read_mrc(path: str | os.PathLike, *, mmap: bool = True) -> tuple[np.ndarray, ImageInfo]:
@@ -134,10 +217,11 @@ def read_mrc(path: str | os.PathLike, *, mmap: bool = True) -> tuple[np.ndarray,
     ----------
     path : str or PathLike
         An MRC image, stack (``.mrcs``, ``.st``, ``.ali``), movie or volume
-        (``.rec``, ``.map``).
+        (``.rec``, ``.map``), plain or compressed (``.gz``, ``.bz2``).
     mmap : bool
         If True (default) the data is a read-only memory map; otherwise it is
-        read into memory in its stored dtype.
+        read into memory in its stored dtype. Compressed files are always
+        decompressed into memory.
 
     Returns
     -------
@@ -157,20 +241,35 @@ def read_mrc(path: str | os.PathLike, *, mmap: bool = True) -> tuple[np.ndarray,
     nx, ny, nz, mode = int(header.nx), int(header.ny), int(header.nz), int(header.mode)
     dtype = mrcfile.utils.data_dtype_from_header(header)
     shape = (nz, ny, nx)
-    expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    actual = path.stat().st_size
-    if actual < expected:
-        raise InputError(
-            f"{path}: file is truncated: the header describes {nx} x {ny} x {nz} voxels of mode "
-            f"{mode} ({expected} bytes) but the file has only {actual} bytes. "
-            "Was the transfer or acquisition interrupted?"
-        )
-    if mmap:
-        data = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+    count = nx * ny * nz  # Python ints: no overflow for absurd headers
+    compression = file_format(path) if compression_of(path) else None
+    if compression in ("gzip", "bzip2"):
+        data = read_compressed_block(path, compression, offset, dtype, shape)
     else:
-        with open(path, "rb") as fh:
-            fh.seek(offset)
-            data = np.fromfile(fh, dtype=dtype, count=int(np.prod(shape))).reshape(shape)
+        expected = offset + count * dtype.itemsize
+        actual = path.stat().st_size
+        if offset > actual:
+            raise InputError(
+                f"{path}: the header declares a {offset - _HEADER_BYTES}-byte extended header "
+                f"but the file has only {actual} bytes (damaged header or truncated file)"
+            )
+        if actual < expected and expected > _ABSURD_BYTES:
+            raise InputError(
+                f"{path}: damaged MRC header: it describes {nx} x {ny} x {nz} voxels "
+                f"({expected} bytes) but the file has only {actual} bytes"
+            )
+        if actual < expected:
+            raise InputError(
+                f"{path}: file is truncated: the header describes {nx} x {ny} x {nz} voxels of "
+                f"mode {mode} ({expected} bytes) but the file has only {actual} bytes. "
+                "Was the transfer or acquisition interrupted?"
+            )
+        if mmap:
+            data = np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+        else:
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                data = np.fromfile(fh, dtype=dtype, count=count).reshape(shape)
     if nz == 1:
         data = data[0]
     voxel = (float(header.cella.z), float(header.cella.y), float(header.cella.x))
@@ -179,7 +278,7 @@ def read_mrc(path: str | os.PathLike, *, mmap: bool = True) -> tuple[np.ndarray,
     origin = (float(header.origin.z), float(header.origin.y), float(header.origin.x))
     labels = tuple(
         bytes(lbl).rstrip(b"\x00 ").decode("ascii", "replace")
-        for lbl in header.label[: int(header.nlabl)]
+        for lbl in header.label[: max(0, min(int(header.nlabl), 10))]
     )
     info = ImageInfo.build(
         path=path,
@@ -277,26 +376,14 @@ def write_mrc(
     out = np.ascontiguousarray(data, dtype=np.dtype(dtype))
     vz, vy, vx = _zyx(voxel_size, fill=None)
     if kind is None:
-        kind = _KIND_BY_SUFFIX.get(path.suffix.lower(), "image" if out.ndim == 2 else "volume")
-    with _atomic(path) as tmp, mrcfile.new(tmp, overwrite=True) as mrc:
+        kind = _KIND_BY_SUFFIX.get(image_suffix(path), "image" if out.ndim == 2 else "volume")
+    packing = compression_of(path)
+    with atomic_path(path) as tmp, mrcfile.new(tmp, overwrite=True, compression=packing) as mrc:
         mrc.set_data(out)
         origin_zyx = None if origin is None else _zyx(origin, fill=0.0)
         _describe(mrc, kind=kind, voxel_size=(vz, vy, vx), origin=origin_zyx, labels=labels)
         mrc.update_header_stats()
     return path
-
-
-@contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """A temporary file next to ``path``, renamed over it if the block succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _describe(
@@ -373,7 +460,9 @@ def concatenate_mrc(
     n = 0
     mean = m2 = 0.0
     lo, hi = np.inf, -np.inf
-    with _atomic(path) as tmp, mrcfile.new_mmap(tmp, shape, mrc_mode=2, overwrite=True) as mrc:
+    if compression_of(path):
+        raise InputError(f"{path}: joined outputs cannot be written compressed; use .mrc")
+    with atomic_path(path) as tmp, mrcfile.new_mmap(tmp, shape, mrc_mode=2, overwrite=True) as mrc:
         z = 0
         for data, _ in arrays:
             for plane in data:

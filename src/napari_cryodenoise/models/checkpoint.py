@@ -20,7 +20,6 @@ import io
 import os
 import pickle
 import re
-import tempfile
 import types
 import warnings
 from collections import OrderedDict
@@ -32,6 +31,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from ..io.atomic import atomic_path
 from .fast_unet import FAST_ARCHS, FastUNet, build_fast_model
 from .simple import FCNN, AffineFilter
 from .unet import UNET_ARCHS, UNet, UNetSpec
@@ -436,19 +436,20 @@ def export_topaz_state_dict(model: nn.Module) -> OrderedDict[str, torch.Tensor]:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """``torch.save`` to ``path`` atomically and durably (:func:`~..io.atomic.atomic_path`).
+
+    Raises
+    ------
+    OutputWriteError
+        One line naming ``path`` for a full disk, a quota or a missing permission; no
+        temporary file is left behind.
+
+    """
+    path = Path(path)
     buf = io.BytesIO()
     torch.save(obj, buf)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getbuffer())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with atomic_path(path) as tmp, open(tmp, "xb") as f:
+        f.write(buf.getbuffer())
 
 
 def save_model(model: nn.Module, path: str | os.PathLike, *, metadata: dict | None = None) -> Path:

