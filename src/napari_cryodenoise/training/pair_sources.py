@@ -61,9 +61,7 @@ def half_of(path: str | os.PathLike) -> tuple[str, str] | None:
 def _image_files(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and is_image_path(p)
-    )
+    return sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p))
 
 
 def _by_base(files: list[Path], which: str) -> dict[str, Path]:
