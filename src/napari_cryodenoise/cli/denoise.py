@@ -20,7 +20,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import Cancelled, CryoDenoiseError, InputError
-from ._types import positive_float, positive_int
+from ._common import add_allow_pickle
+from ._types import (
+    bin_factor,
+    gaussian_sigma,
+    int_range,
+    lowpass_factor,
+    nonnegative_int,
+    positive_float,
+)
 
 __all__ = [
     "DenoiseSettings",
@@ -43,7 +51,9 @@ class DenoiseSettings:
     """Everything that :func:`denoise_file` needs besides paths and models.
 
     ``bin_factor`` and ``pixel_size`` (target Angstrom/px) are alternatives;
-    ``stack`` forces slice-by-slice denoising of 3D files.
+    ``stack`` forces slice-by-slice denoising of 3D files. ``explicit_model``: the
+    user chose the models, so a 2D choice is never swapped for the default 3D model
+    on a volume (an error says why instead).
     """
 
     device: str = "auto"
@@ -63,6 +73,7 @@ class DenoiseSettings:
     overwrite: bool = False
     skip_existing: bool = False
     threads: int | None = None
+    explicit_model: bool = False
 
 
 @dataclass
@@ -81,11 +92,17 @@ class FileResult:
 # --------------------------------------------------------------------------- inputs
 
 
-def expand_inputs(items: Sequence[str], *, suffixes: Sequence[str] | None = None) -> list[Path]:
+def expand_inputs(
+    items: Sequence[str],
+    *,
+    suffixes: Sequence[str] | None = None,
+    lists: list[Path] | None = None,
+) -> list[Path]:
     """Files from paths, directories (their image files), glob patterns and RELION STAR lists.
 
     Missing paths are kept (and reported later as failures) so that a typo is
-    not silently skipped; duplicates are dropped, order is kept.
+    not silently skipped; duplicates are dropped, order is kept. The STAR lists
+    read are appended to ``lists`` when given (they are inputs too).
     """
     from ..io import IMAGE_SUFFIXES, read_star_micrographs
 
@@ -99,6 +116,8 @@ def expand_inputs(items: Sequence[str], *, suffixes: Sequence[str] | None = None
             )
         elif path.suffix.lower() == ".star" and path.is_file():
             found += list(read_star_micrographs(path))
+            if lists is not None:
+                lists.append(path)
         elif any(c in item for c in "*?[") and not path.exists():
             matches = sorted(glob.glob(os.path.expanduser(item)))
             if not matches:
@@ -107,6 +126,8 @@ def expand_inputs(items: Sequence[str], *, suffixes: Sequence[str] | None = None
                 p = Path(m)
                 if p.suffix.lower() == ".star":
                     found += list(read_star_micrographs(p))
+                    if lists is not None:
+                        lists.append(p)
                 elif p.is_file():
                     found.append(p)
         else:
@@ -131,21 +152,11 @@ def output_path(in_path: Path, outdir: Path, fmt: str, *, kind: str | None = Non
 # --------------------------------------------------------------------------- writing
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
-    except OSError:
-        return False
-
-
 def _atomic_write(path: Path, writer: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
-    try:
+    from ..io.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
         writer(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:
@@ -171,8 +182,6 @@ def _write(out_path: Path, data: np.ndarray, fmt: str, *, voxel_size, origin, ki
             labels=("denoised with napari-cryodenoise",),
         )
         return
-    if any(_same_file(out_path, Path(p)) for p in protect):
-        raise InputError(f"{out_path}: refusing to overwrite an input file")
     if fmt == "tiff":
         import tifffile
 
@@ -224,33 +233,33 @@ def denoise_file(
     progress, cancel : callable, optional
         Engine callbacks (tiles done/total; True to stop).
     protect : collection of path
-        Files never to overwrite (the inputs of a batch); ``in_path`` always is.
-        For big batches pass a set of ``os.path.realpath`` strings (checked by
-        membership instead of one file-system look-up per entry).
+        Files never to overwrite (other inputs); ``in_path`` always is. Checked with
+        :func:`~napari_cryodenoise.io.output_guard.check_outputs` (symlinks, hard
+        links, ``..``). A batch checks all its outputs once instead (as the CLI does).
 
     Returns
     -------
     FileResult
-        ``status`` "done", "skipped" (output exists and ``skip_existing``) or
-        "failed" with a one-line ``message``. :class:`~napari_cryodenoise.errors.Cancelled`
+        ``status`` "done", "skipped" (a complete output exists and
+        ``skip_existing``; an incomplete one is redone) or "failed" with a
+        one-line ``message``. :class:`~napari_cryodenoise.errors.Cancelled`
         and ``KeyboardInterrupt`` propagate.
 
     """
+    from ..distributed import output_is_complete
     from ..engine import denoise, denoise_stack
+    from ..io.output_guard import check_outputs
 
     in_path, out_path = Path(in_path), Path(out_path)
     start = time.perf_counter()
     result = FileResult(in_path, out_path, "failed")
-    if not isinstance(protect, (set, frozenset)):
-        protect = {os.path.realpath(p) for p in protect}
     try:
-        if os.path.realpath(out_path) in protect or _same_file(out_path, in_path):
-            raise InputError(f"{out_path}: output would overwrite an input file")
-        if out_path.exists():
-            if settings.skip_existing:
+        check_outputs([("output", out_path)], [in_path, *protect])
+        if os.path.lexists(out_path):
+            if settings.skip_existing and output_is_complete(out_path):
                 result.status, result.message = "skipped", "output exists"
                 return result
-            if not settings.overwrite:
+            if not (settings.overwrite or settings.skip_existing):
                 raise InputError(
                     f"{out_path} exists (use --overwrite to replace it or --skip-existing)"
                 )
@@ -275,6 +284,7 @@ def denoise_file(
         )
         result.status = "done"
         result.shape = tuple(out.shape)
+        result.message = plan.note
     except (Cancelled, KeyboardInterrupt):
         raise
     except (CryoDenoiseError, OSError, ValueError, MemoryError) as err:
@@ -296,6 +306,7 @@ class _Plan:
     models: list
     per_slice: bool
     engine_kw: dict
+    note: str = ""
 
     def output_voxel_size(self, out_shape: tuple[int, ...]) -> tuple[float, float, float]:
         """Voxel size ``(z, y, x)`` of the written grid (binning changes it)."""
@@ -315,6 +326,7 @@ def _plan(in_path: Path, models: object, settings: DenoiseSettings, models_3d: o
     """Read the header, pick 2D or 3D models and resolve binning (raises InputError)."""
     from ..engine import load_models
     from ..io import read_image
+    from ._denoise_checks import check_binned_size, explicit_2d_on_volume
 
     if not in_path.exists():
         raise InputError(f"{in_path}: no such file")
@@ -322,8 +334,13 @@ def _plan(in_path: Path, models: object, settings: DenoiseSettings, models_3d: o
     kind = info.kind
     mods = load_models(models)
     as_volume = kind == "volume" or settings.volume
+    note = ""
     if data.ndim == 3 and as_volume and not settings.stack:
         if int(mods[0].ndim) != 3:
+            if models_3d is None and settings.explicit_model:
+                raise explicit_2d_on_volume(in_path, mods)
+            if models_3d is None:
+                note = f"a volume: the default 3D model {_DEFAULT_3D} was used"
             mods = load_models(models_3d if models_3d is not None else _DEFAULT_3D)
         if int(mods[0].ndim) != 3:
             raise InputError(
@@ -350,6 +367,9 @@ def _plan(in_path: Path, models: object, settings: DenoiseSettings, models_3d: o
             )
     if abs(bin_factor - 1.0) < 1e-6:
         bin_factor = 1.0
+    else:
+        plane = data.shape[1:] if per_slice else data.shape
+        check_binned_size(in_path, plane, bin_factor, mods, settings)
     kw = dict(
         device=settings.device,
         precision=settings.precision,
@@ -363,7 +383,7 @@ def _plan(in_path: Path, models: object, settings: DenoiseSettings, models_3d: o
         restore_size=settings.restore_size,
         threads=settings.threads,
     )
-    return _Plan(data, info, mods, per_slice, kw)
+    return _Plan(data, info, mods, per_slice, kw, note)
 
 
 def splittable_planes(
@@ -486,7 +506,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--model",
         action="append",
         metavar="NAME|PATH",
-        help="model alias or file; repeat to average several (default: unet, unet-3d for volumes)",
+        help="model alias or file; repeat to average several, or to give 2D models for "
+        "micrographs and 3D ones for volumes (default: unet, unet-3d for volumes)",
     )
     p.add_argument(
         "-d",
@@ -497,14 +518,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "-s",
         "--patch-size",
-        type=positive_int,
+        type=int_range(16, 32768, "pixels"),
         default=None,
         help="output pixels per tile side (default: from free memory)",
     )
     p.add_argument(
         "-p",
         "--padding",
-        type=int,
+        type=int_range(0, 4096, "pixels"),
         default=None,
         help="context pixels per tile side (default: the model's receptive "
         "radius, which makes tiling exact)",
@@ -519,10 +540,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     size.add_argument(
         "--bin",
         dest="bin_factor",
-        type=positive_float,
+        type=bin_factor,
         default=1.0,
         metavar="N",
-        help="Fourier-bin by N (may be fractional) before denoising",
+        help="Fourier-bin by N >= 1 (may be fractional) before denoising; the result must "
+        "keep at least 16 px per side",
     )
     size.add_argument(
         "--pixel-size",
@@ -538,17 +560,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--gaussian",
-        type=float,
+        type=gaussian_sigma,
         default=0.0,
         metavar="SIGMA",
-        help="Gaussian pre-filter sigma in pixels (after normalisation)",
+        help="Gaussian pre-filter sigma in pixels, 0 to 100 (after normalisation)",
     )
     p.add_argument(
         "--lowpass",
-        type=float,
+        type=lowpass_factor,
         default=None,
         metavar="F",
-        help="hard Fourier low-pass by this factor in pixels before denoising",
+        help="hard Fourier low-pass by this factor (1 to 1000; keeps frequencies up to "
+        "1/(2F) cycles/px) before denoising",
     )
     p.add_argument(
         "--normalize",
@@ -574,17 +597,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="treat 3D files as volumes (3D models), e.g. ZYX TIFF tomograms",
     )
     exist = p.add_mutually_exclusive_group()
-    exist.add_argument("--skip-existing", action="store_true", help="skip existing outputs")
+    exist.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="keep complete existing outputs (an incomplete one is redone); without this "
+        "or --overwrite, existing outputs stop the run before any work",
+    )
     exist.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_allow_pickle(p)
     p.add_argument(
         "--batch-size",
-        type=positive_int,
+        type=int_range(1, 4096, "tiles"),
         default=None,
         help="tiles per forward pass (default 1 on CPUs, from memory on GPUs)",
     )
     p.add_argument(
         "--threads",
-        type=positive_int,
+        type=int_range(1, 4096, "threads"),
         default=None,
         help="CPU threads for torch (default: torch's; per worker with --cluster)",
     )
@@ -593,8 +622,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="PATH",
-        help="RELION STAR list of the denoised files (default: "
-        "OUTDIR/denoised_micrographs.star for MRC output)",
+        help="RELION STAR list of the denoised files, done now or by an earlier run (default: "
+        "OUTDIR/denoised_micrographs.star for MRC output); never one of the inputs",
     )
     batch = p.add_argument_group(
         "many files on a Dask cluster",
@@ -618,14 +647,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     batch.add_argument(
         "--retries",
-        type=int,
+        type=nonnegative_int,
         default=2,
         metavar="N",
         help="extra attempts for a file that failed (default 2)",
     )
     batch.add_argument(
         "--planes-per-task",
-        type=int,
+        type=nonnegative_int,
         default=None,
         metavar="N",
         help="split stacks and volumes into tasks of N planes, joined when all are done "
@@ -635,14 +664,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _settings_from_args(args: argparse.Namespace) -> DenoiseSettings:
-    if args.gaussian < 0:
-        from . import CLIError
-
-        raise CLIError(f"--gaussian must be >= 0, got {args.gaussian}")
-    if args.padding is not None and args.padding < 0:
-        from . import CLIError
-
-        raise CLIError(f"--padding must be >= 0, got {args.padding}")
     device = str(args.device)
     if device.lstrip("-").isdigit():  # Topaz style: -1 = CPU, N = GPU N
         device = "cpu" if int(device) < 0 else f"cuda:{int(device)}"
@@ -664,77 +685,73 @@ def _settings_from_args(args: argparse.Namespace) -> DenoiseSettings:
         overwrite=args.overwrite,
         skip_existing=args.skip_existing,
         threads=args.threads,
+        explicit_model=bool(args.model),
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cryodenoise denoise``; exit code 0, or 1 when any file failed."""
+    from ..distributed import remove_partials, write_output_star
     from ..engine import load_models, resolve_device, set_threads
     from . import CLIError
+    from ._denoise_checks import guard_denoise, refuse_existing
 
     t0 = time.perf_counter()
     settings = _settings_from_args(args)
+    clustered = bool(args.cluster or args.scheduler)
+    if args.planes_per_task is not None and not clustered:
+        raise CLIError(
+            "--planes-per-task splits work over workers: use it with --cluster/--scheduler"
+        )
     set_threads(settings.threads)
+    lists: list[Path] = []
     try:
         resolve_device(settings.device)
-        inputs = expand_inputs(args.inputs)
+        inputs = expand_inputs(args.inputs, lists=lists)
     except CryoDenoiseError as err:
         raise CLIError(str(err)) from None
     if not inputs:
         raise CLIError("no input files found")
     outdir = Path(args.output)
-    if outdir.exists() and not outdir.is_dir():
-        raise CLIError(f"{outdir} exists and is not a folder")
+    star = _out_star(args, outdir, settings)
     names = args.model or [_DEFAULT_2D]
+    # the one output guard, before any work: nothing is read, loaded or written before it
+    pairs = guard_denoise(args, inputs, lists, outdir, settings.fmt, star, names)
+    if not clustered:
+        refuse_existing(pairs, settings)
     try:
-        models = load_models(names)
+        if clustered:
+            load_models(names)  # a bad name or file fails now, once
+            return _run_on_cluster(args, inputs, outdir, names, settings)
+        # 2D models for micrographs and stacks, 3D ones for volumes: -m 2d.pt -m 3d.pt
+        loaded = [load_models(name)[0] for name in names]
+        models_2d = [m for m in loaded if int(m.ndim) == 2]
+        models_3d = [m for m in loaded if int(m.ndim) == 3] or None
+        models = models_2d or models_3d
     except CryoDenoiseError as err:
         raise CLIError(str(err)) from None
-    if args.cluster or args.scheduler:
-        return _run_on_cluster(args, inputs, outdir, names, settings)
-    if args.planes_per_task is not None:
-        raise CLIError(
-            "--planes-per-task splits work over workers: use it with --cluster/--scheduler"
-        )
-    models_3d = models if int(models[0].ndim) == 3 else None
     interactive = sys.stderr.isatty()
     counts = {"done": 0, "skipped": 0, "failed": 0}
-    outputs: set[str] = set()
-    protected = frozenset(os.path.realpath(p) for p in inputs)
     finished: list[Path] = []
-    for i, path in enumerate(inputs, 1):
-        out_path = output_path(path, outdir, settings.fmt)
+    every_output = [out for _, out in pairs] + ([star] if star is not None else [])
+    remove_partials(every_output)  # leftovers of an interrupted run
+    for i, (path, out_path) in enumerate(pairs, 1):
         label = f"[{i}/{len(inputs)}] {path.name}"
-        if os.path.abspath(out_path) in outputs:
-            res = FileResult(
-                path, out_path, "failed", message=f"{path}: another input also writes {out_path}"
-            )
-        else:
-            outputs.add(os.path.abspath(out_path))
-            bar = _Bar(label, interactive)
-            try:
-                res = denoise_file(
-                    path,
-                    out_path,
-                    models,
-                    settings,
-                    models_3d=models_3d,
-                    progress=bar,
-                    protect=protected,
-                )
-            finally:
-                bar.close()
+        bar = _Bar(label, interactive)
+        try:
+            res = denoise_file(path, out_path, models, settings, models_3d=models_3d, progress=bar)
+        finally:
+            bar.close()
         counts[res.status] += 1
         if res.status != "failed":
             finished.append(res.output)
         if res.status == "failed":
             print(f"cryodenoise denoise: error: {res.message}", file=sys.stderr)
         elif res.status == "done":
-            print(f"{label} -> {res.output} ({res.seconds:.1f} s)", file=sys.stderr)
-    star = _out_star(args, outdir, settings)
+            note = f"; {res.message}" if res.message else ""
+            print(f"{label} -> {res.output} ({res.seconds:.1f} s{note})", file=sys.stderr)
     if star is not None and finished:
-        from ..distributed import write_output_star
-
+        # every complete output of this run, done now or by an earlier one (--skip-existing)
         write_output_star(star, finished)
     elapsed = time.perf_counter() - t0
     print(
@@ -761,10 +778,6 @@ def _run_on_cluster(
     from ..distributed import StderrProgress, run_batch
     from . import CLIError
 
-    if args.retries < 0:
-        raise CLIError(f"--retries must be >= 0, got {args.retries}")
-    if args.planes_per_task is not None and args.planes_per_task < 0:
-        raise CLIError(f"--planes-per-task must be >= 0, got {args.planes_per_task}")
     items = [(path, output_path(path, outdir, settings.fmt)) for path in inputs]
     bar = StderrProgress("denoise")
     try:
