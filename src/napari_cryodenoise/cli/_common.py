@@ -114,14 +114,20 @@ def guarded_outputs(args: argparse.Namespace) -> list[Path]:
 
 
 def cleanup(args: argparse.Namespace) -> None:
-    """Remove the temporary files of the run's outputs after a failure."""
-    from ..io.atomic import remove_partials
+    """Remove the temporary files this process left for the run's outputs after a failure.
 
-    outs = guarded_outputs(args)
-    if outs:
+    Only files tagged with this process id (``.NAME.PID...partial...``): another run's
+    temporary files, perhaps still being written, are left alone.
+    """
+    from ..io.atomic import partial_files
+
+    tag = f".{os.getpid()}"
+    for out in guarded_outputs(args):
         try:
-            remove_partials(outs)
-        except Exception:  # noqa: BLE001 - best effort while reporting another error
+            for tmp in partial_files(out):
+                if tmp.name.startswith(f".{out.name}{tag}"):
+                    tmp.unlink(missing_ok=True)
+        except OSError:  # best effort while reporting another error
             pass
 
 

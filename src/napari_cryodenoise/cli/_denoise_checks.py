@@ -53,9 +53,13 @@ def guard_denoise(
 
     check_folder("-o", outdir)
     pairs = [(path, output_path(path, outdir, fmt)) for path in inputs]
-    outputs: list[tuple[str, str | os.PathLike]] = [(f"output for {p}", o) for p, o in pairs]
+    outputs: list[tuple[str, str | os.PathLike]] = [
+        (f"-o {outdir} (output of {p.name})", o) for p, o in pairs
+    ]
     if star is not None:
-        what = "--out-star" if args.out_star is not None else "the default --out-star"
+        what = "--out-star"
+        if args.out_star is None:
+            what = "the default --out-star (choose one with --out-star PATH)"
         outputs.append((what, star))
     ins: list[tuple[str, str | os.PathLike]] = [("input", p) for p in inputs]
     ins += [("input list", p) for p in lists]

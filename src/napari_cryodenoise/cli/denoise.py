@@ -288,7 +288,9 @@ def denoise_file(
     except (Cancelled, KeyboardInterrupt):
         raise
     except (CryoDenoiseError, OSError, ValueError, MemoryError) as err:
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        from ._common import one_line
+
+        message = one_line(err)
         if str(in_path) not in message and str(out_path) not in message:
             message = f"{in_path}: {message}"
         result.message = message
@@ -692,7 +694,6 @@ def _settings_from_args(args: argparse.Namespace) -> DenoiseSettings:
 def run(args: argparse.Namespace) -> int:
     """Run ``cryodenoise denoise``; exit code 0, or 1 when any file failed."""
     from ..distributed import remove_partials, write_output_star
-    from ..engine import load_models, resolve_device, set_threads
     from . import CLIError
     from ._denoise_checks import guard_denoise, refuse_existing
 
@@ -703,10 +704,8 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(
             "--planes-per-task splits work over workers: use it with --cluster/--scheduler"
         )
-    set_threads(settings.threads)
     lists: list[Path] = []
     try:
-        resolve_device(settings.device)
         inputs = expand_inputs(args.inputs, lists=lists)
     except CryoDenoiseError as err:
         raise CLIError(str(err)) from None
@@ -715,10 +714,17 @@ def run(args: argparse.Namespace) -> int:
     outdir = Path(args.output)
     star = _out_star(args, outdir, settings)
     names = args.model or [_DEFAULT_2D]
-    # the one output guard, before any work: nothing is read, loaded or written before it
+    # the one output guard, before any work: no image is read, no model loaded, nothing written
     pairs = guard_denoise(args, inputs, lists, outdir, settings.fmt, star, names)
     if not clustered:
         refuse_existing(pairs, settings)
+    from ..engine import load_models, resolve_device, set_threads
+
+    set_threads(settings.threads)
+    try:
+        resolve_device(settings.device)
+    except CryoDenoiseError as err:
+        raise CLIError(str(err)) from None
     try:
         if clustered:
             load_models(names)  # a bad name or file fails now, once

@@ -190,7 +190,6 @@ def _folder_files(items: list[str]) -> list[Path]:
 def _check_outputs(args: argparse.Namespace) -> None:
     """The one output guard, before any work: no output is an input or another output."""
     from ..io.output_guard import check_outputs
-    from ..training.noise2noise import TrainConfig, _default_checkpoint
     from ._common import check_folder, guard_outputs
 
     sources = (args.movies or []) + (args.even or []) + (args.odd or []) + (args.single or [])
@@ -198,11 +197,15 @@ def _check_outputs(args: argparse.Namespace) -> None:
     for option, value in (("--gain", args.gain), ("--init", args.init)):
         if value and os.path.exists(value):
             inputs.append((option, value))
-    checkpoint = _default_checkpoint(TrainConfig(output=args.output, checkpoint=args.checkpoint))
-    outputs: list[tuple[str, str | os.PathLike]] = [("-o", args.output)]
-    if checkpoint is not None:
-        label = "--checkpoint" if args.checkpoint else "the default --checkpoint"
-        outputs.append((label, checkpoint))
+    out = Path(args.output)
+    # the trainer's rule (training.noise2noise._default_checkpoint): MODEL stem + .ckpt.pt
+    checkpoint = (
+        Path(args.checkpoint)
+        if args.checkpoint
+        else out.with_name(out.name.removesuffix(out.suffix) + ".ckpt.pt")
+    )
+    label = "--checkpoint" if args.checkpoint else "the default --checkpoint"
+    outputs: list[tuple[str, str | os.PathLike]] = [("-o", out), (label, checkpoint)]
     if args.export_topaz:
         outputs.append(("--export-topaz", args.export_topaz))
     if args.save_pairs and args.movies:
@@ -246,13 +249,14 @@ def _load_pairs(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cryodenoise train``; exit code 0 (or 130 when interrupted)."""
-    from ..training import TrainConfig, TrainingCancelled, train
     from . import CLIError
 
     device = str(args.device)
     if device.lstrip("-").isdigit():
         device = "cpu" if int(device) < 0 else f"cuda:{int(device)}"
-    _check_outputs(args)
+    _check_outputs(args)  # before any work (and before importing torch)
+    from ..training import TrainConfig, TrainingCancelled, train
+
     t0 = time.perf_counter()
     try:
         pairs, _ = _load_pairs(args)
