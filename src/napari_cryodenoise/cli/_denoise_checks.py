@@ -88,11 +88,14 @@ def refuse_existing(pairs: Sequence[tuple[Path, Path]], settings) -> None:
 def check_binned_size(
     path: Path, shape: Sequence[int], factor: float, models: Sequence, settings
 ) -> None:
-    """Refuse binning that leaves fewer than :data:`MIN_BINNED_SIDE` (or the net's grid) px."""
+    """Refuse binning that leaves fewer than :data:`MIN_BINNED_SIDE` px along an axis.
+
+    ``models`` is accepted for a future per-network minimum; the engine pads smaller
+    images to the networks' grid itself.
+    """
     from ..engine.filters import bin_shape
 
-    grid = max(int(getattr(m, "grid", 1) or 1) for m in models)
-    need = max(MIN_BINNED_SIDE, grid)
+    need = MIN_BINNED_SIDE
     binned = bin_shape(tuple(int(n) for n in shape), float(factor))
     if min(binned) >= need:
         return
@@ -106,7 +109,7 @@ def check_binned_size(
     after = " x ".join(str(n) for n in binned[::-1])
     hint = f"bin by at most {largest:g}" if largest >= 1 else "do not bin it"
     raise InputError(
-        f"{path}: {option} would shrink {size} px to {after} px; the network needs at least "
+        f"{path}: {option} would shrink {size} px to {after} px; the result needs at least "
         f"{need} px per side ({hint})"
     )
 
