@@ -81,9 +81,9 @@ def test_micrographs_directory_star_and_summary(tmp_path, model_files, capsys):
     )
     assert "skipped 1" in capsys.readouterr().out
     assert (
-        main(["denoise", str(src / "a.mrc"), "-o", str(out), "--model", str(model_files[0])]) == 1
+        main(["denoise", str(src / "a.mrc"), "-o", str(out), "--model", str(model_files[0])]) == 2
     )
-    assert "exists" in capsys.readouterr().err
+    assert "already exist" in capsys.readouterr().err  # before any work, nothing written
     assert (
         main(
             [
@@ -180,19 +180,12 @@ def test_stack_and_volume(tmp_path, model_files, monkeypatch):
     v_path = _write(tmp_path / "v.rec", vol)
     out = tmp_path / "o"
     monkeypatch.setattr(cli_denoise, "_DEFAULT_3D", str(model_files[1]))
-    code = main(
-        [
-            "denoise",
-            str(s_path),
-            str(v_path),
-            "-o",
-            str(out),
-            "-m",
-            str(model_files[0]),
-            "--device",
-            "cpu",
-        ]
-    )
+    # an explicit 2D model is never swapped for the default 3D one on a volume
+    args = ["denoise", str(s_path), str(v_path), "-o", str(out), "--device", "cpu"]
+    assert main([*args, "-m", str(model_files[0])]) == 1
+    assert not (out / "v.mrc").exists()
+    # 2D models for the stack, 3D models for the volume
+    code = main([*args, "-m", str(model_files[0]), "-m", str(model_files[1]), "--overwrite"])
     assert code == 0
     from napari_cryodenoise.engine import denoise, denoise_stack
 

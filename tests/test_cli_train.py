@@ -93,7 +93,7 @@ def test_train_from_halves_and_single_images(tmp_path):
 
 def test_user_errors_are_one_line(movies, tmp_path, capsys):
     assert main(["train", "--movies", str(movies[0]), "-o", str(movies[0]), "--steps", "1"]) == 2
-    assert "refusing to overwrite" in capsys.readouterr().err
+    assert "would overwrite the input" in capsys.readouterr().err
     assert main(["train", "--even", str(movies[0]), "-o", str(tmp_path / "x.pt")]) == 2
     assert "--even needs --odd" in capsys.readouterr().err
     eer = tmp_path / "a.eer"

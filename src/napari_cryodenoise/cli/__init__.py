@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from .. import __version__
 
@@ -19,9 +21,18 @@ class CLIError(Exception):
     """An error to report to the user as one line, with a non-zero exit code."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (and a pointer to ``--help``)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``PROG: error: MESSAGE (see PROG --help)`` and exit with code 2."""
+        first = message.strip().splitlines()[0] if message.strip() else "invalid arguments"
+        self.exit(2, f"{self.prog}: error: {first} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every available subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cryodenoise",
         description="Denoise cryo-EM micrographs, movies and tomograms with deep networks.",
     )
@@ -39,20 +50,56 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the process exit code."""
+    """Run the command line; return the process exit code.
+
+    Every error reaches the user as one line ``cryodenoise COMMAND: error: ...`` naming the
+    file or option and the problem, with a non-zero exit code and the temporary files of
+    the run's outputs removed; ``CRYODENOISE_DEBUG=1`` shows the traceback of an
+    unexpected one.
+    """
+    from ..errors import CryoDenoiseError
+    from ..io.output_guard import OutputPathError
+    from ._common import DEBUG_ENV, allow_pickle_scope, cleanup, guarded_outputs, one_line
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        if exit_.code in (0, None):  # --help, --version
+            raise
+        return exit_.code if isinstance(exit_.code, int) else 2  # usage error, one line shown
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    prog = f"cryodenoise {args.command}"
+    debug = os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
     try:
-        return int(args.func(args) or 0)
-    except CLIError as err:
-        print(f"cryodenoise {args.command}: error: {err}", file=sys.stderr)
+        with allow_pickle_scope(args):
+            return int(args.func(args) or 0)
+    except (CLIError, OutputPathError) as err:
+        cleanup(args)
+        print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"cryodenoise {args.command}: interrupted", file=sys.stderr)
+        cleanup(args)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except (CryoDenoiseError, OSError, MemoryError) as err:
+        cleanup(args)
+        if debug:
+            raise
+        print(f"{prog}: error: {one_line(err, guarded_outputs(args))}", file=sys.stderr)
+        return 1
+    except Exception as err:  # noqa: BLE001 - last resort: never a traceback for users
+        cleanup(args)
+        if debug:
+            raise
+        print(
+            f"{prog}: internal error: {type(err).__name__}: {one_line(err)} "
+            f"(run with {DEBUG_ENV}=1 for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

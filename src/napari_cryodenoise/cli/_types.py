@@ -1,34 +1,161 @@
-"""Argument types shared by the ``cryodenoise`` subcommands (argparse ``type=`` callables)."""
+"""Argument types shared by the ``cryodenoise`` subcommands (argparse ``type=`` callables).
+
+Every number a user types is checked here, at parse time, before any file is read or
+written: ``nan``, ``inf`` and values outside a sensible range are refused with one line
+that says what the option accepts (argparse prefixes the option name).
+"""
 
 from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 
-__all__ = ["bin_arg", "fraction", "positive_float", "positive_int"]
+__all__ = [
+    "GAUSSIAN_MAX",
+    "LOWPASS_MAX",
+    "bin_arg",
+    "bin_factor",
+    "check_gaussian",
+    "check_lowpass",
+    "fraction",
+    "gaussian_sigma",
+    "int_range",
+    "lowpass_factor",
+    "nonnegative_float",
+    "nonnegative_int",
+    "positive_float",
+    "positive_int",
+]
+
+#: Largest Gaussian pre-filter sigma in pixels: wider blurs away any micrograph.
+GAUSSIAN_MAX = 100.0
+#: Largest low-pass factor: 1000 keeps only the lowest thousandth of the spectrum.
+LOWPASS_MAX = 1000.0
+#: Largest binning factor accepted at parse time (the image size is checked later).
+BIN_MAX = 1000.0
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
 
 
 def positive_int(text: str) -> int:
     """Parse an integer >= 1."""
-    value = int(text)
+    value = _integer(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
     return value
 
 
+def nonnegative_int(text: str) -> int:
+    """Parse an integer >= 0."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def int_range(lo: int, hi: int, what: str = "") -> Callable[[str], int]:
+    """An integer type accepting ``lo <= value <= hi``."""
+    unit = f" {what}" if what else ""
+
+    def parse(text: str) -> int:
+        value = _integer(text)
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be from {lo} to {hi}{unit}, got {text}")
+        return value
+
+    parse.__name__ = "integer"
+    return parse
+
+
 def positive_float(text: str) -> float:
     """Parse a finite number > 0."""
-    value = float(text)
-    if not (value > 0 and math.isfinite(value)):
+    value = _number(text)
+    if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def nonnegative_float(text: str) -> float:
+    """Parse a finite number >= 0."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
 
 
 def fraction(text: str) -> float:
     """Parse a number in [0, 1)."""
-    value = float(text)
+    value = _number(text)
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def check_gaussian(value: float) -> str | None:
+    """Why ``value`` is not a usable Gaussian sigma in pixels (None if it is)."""
+    if not math.isfinite(value) or not 0 <= value <= GAUSSIAN_MAX:
+        return (
+            f"the Gaussian sigma must be from 0 to {GAUSSIAN_MAX:g} pixels (0 = off), "
+            f"got {value:g}"
+        )
+    return None
+
+
+def check_lowpass(value: float) -> str | None:
+    """Why ``value`` is not a usable low-pass factor (None if it is)."""
+    if not math.isfinite(value) or not 1 <= value <= LOWPASS_MAX:
+        return (
+            f"the low-pass factor must be from 1 to {LOWPASS_MAX:g} (keeps frequencies up to "
+            f"1/(2*F) cycles/px; 1 keeps all), got {value:g}"
+        )
+    return None
+
+
+def gaussian_sigma(text: str) -> float:
+    """Parse ``--gaussian``: a finite sigma in pixels, 0 (off) to :data:`GAUSSIAN_MAX`."""
+    value = _number(text)
+    problem = check_gaussian(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+def lowpass_factor(text: str) -> float:
+    """Parse ``--lowpass``: a finite factor from 1 (no-op) to :data:`LOWPASS_MAX`."""
+    value = _number(text)
+    problem = check_lowpass(value)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return value
+
+
+def bin_factor(text: str) -> float:
+    """Parse ``--bin``: a finite factor from 1 (no binning) to :data:`BIN_MAX`.
+
+    Whether the binned image keeps enough pixels is checked per file, once its size is
+    known.
+    """
+    value = _number(text)
+    if not 1 <= value <= BIN_MAX:
+        raise argparse.ArgumentTypeError(
+            f"the binning factor must be from 1 (no binning) to {BIN_MAX:g}, got {text}"
+        )
     return value
 
 
@@ -37,8 +164,6 @@ def bin_arg(text: str) -> float | str:
     if text.strip().lower() == "auto":
         return "auto"
     try:
-        return positive_float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be a positive number or 'auto', got {text}"
-        ) from None
+        return bin_factor(text)
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"{err} (or 'auto')") from None

@@ -20,7 +20,15 @@ from typing import Any
 import numpy as np
 
 from ..errors import Cancelled, CryoDenoiseError, InputError
-from ._types import bin_arg, positive_float, positive_int
+from ._common import add_allow_pickle
+from ._types import (
+    bin_arg,
+    gaussian_sigma,
+    int_range,
+    lowpass_factor,
+    nonnegative_int,
+    positive_float,
+)
 
 __all__ = [
     "DenoiseSettings",
@@ -43,7 +51,9 @@ class DenoiseSettings:
     """Everything that :func:`denoise_file` needs besides paths and models.
 
     ``bin_factor`` and ``pixel_size`` (target Angstrom/px) are alternatives;
-    ``stack`` forces slice-by-slice denoising of 3D files.
+    ``stack`` forces slice-by-slice denoising of 3D files. ``explicit_model``: the
+    user chose the models, so a 2D choice is never swapped for the default 3D model
+    on a volume (an error says why instead).
     """
 
     device: str = "auto"
@@ -63,6 +73,7 @@ class DenoiseSettings:
     overwrite: bool = False
     skip_existing: bool = False
     threads: int | None = None
+    explicit_model: bool = False
 
 
 @dataclass
@@ -86,13 +97,15 @@ def expand_inputs(
     *,
     suffixes: Sequence[str] | None = None,
     project_dir: str | os.PathLike | None = None,
+    lists: list[Path] | None = None,
 ) -> list[Path]:
     """Files from paths, directories (their image files), glob patterns and RELION STAR lists.
 
     Missing paths are kept (and reported later as failures) so that a typo is
     not silently skipped; duplicates are dropped, order is kept. Relative names
     in STAR lists are resolved against ``project_dir`` (default: the working
-    directory) first.
+    directory) first. The STAR lists read are appended to ``lists`` when given
+    (they are inputs too).
     """
     from ..io import IMAGE_SUFFIXES, read_star_micrographs
 
@@ -106,6 +119,8 @@ def expand_inputs(
             )
         elif path.suffix.lower() == ".star" and path.is_file():
             found += list(read_star_micrographs(path, project_dir=project_dir))
+            if lists is not None:
+                lists.append(path)
         elif any(c in item for c in "*?[") and not path.exists():
             matches = sorted(glob.glob(os.path.expanduser(item)))
             if not matches:
@@ -114,6 +129,8 @@ def expand_inputs(
                 p = Path(m)
                 if p.suffix.lower() == ".star":
                     found += list(read_star_micrographs(p, project_dir=project_dir))
+                    if lists is not None:
+                        lists.append(p)
                 elif p.is_file():
                     found.append(p)
         else:
@@ -136,13 +153,6 @@ def output_path(in_path: Path, outdir: Path, fmt: str, *, kind: str | None = Non
 
 
 # --------------------------------------------------------------------------- writing
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
-    except OSError:
-        return False
 
 
 def _atomic_write(path: Path, writer: Callable[[Path], None]) -> None:
@@ -175,8 +185,6 @@ def _write(out_path: Path, data: np.ndarray, fmt: str, *, voxel_size, origin, ki
             labels=("denoised with napari-cryodenoise",),
         )
         return
-    if any(_same_file(out_path, Path(p)) for p in protect):
-        raise InputError(f"{out_path}: refusing to overwrite an input file")
     if fmt == "tiff":
         import tifffile
 
@@ -228,33 +236,33 @@ def denoise_file(
     progress, cancel : callable, optional
         Engine callbacks (tiles done/total; True to stop).
     protect : collection of path
-        Files never to overwrite (the inputs of a batch); ``in_path`` always is.
-        For big batches pass a set of ``os.path.realpath`` strings (checked by
-        membership instead of one file-system look-up per entry).
+        Files never to overwrite (other inputs); ``in_path`` always is. Checked with
+        :func:`~napari_cryodenoise.io.output_guard.check_outputs` (symlinks, hard
+        links, ``..``). A batch checks all its outputs once instead (as the CLI does).
 
     Returns
     -------
     FileResult
-        ``status`` "done", "skipped" (output exists and ``skip_existing``) or
-        "failed" with a one-line ``message``. :class:`~napari_cryodenoise.errors.Cancelled`
+        ``status`` "done", "skipped" (a complete output exists and
+        ``skip_existing``; an incomplete one is redone) or "failed" with a
+        one-line ``message``. :class:`~napari_cryodenoise.errors.Cancelled`
         and ``KeyboardInterrupt`` propagate.
 
     """
+    from ..distributed import output_is_complete
     from ..engine import denoise, denoise_stack
+    from ..io.output_guard import check_outputs
 
     in_path, out_path = Path(in_path), Path(out_path)
     start = time.perf_counter()
     result = FileResult(in_path, out_path, "failed")
-    if not isinstance(protect, (set, frozenset)):
-        protect = {os.path.realpath(p) for p in protect}
     try:
-        if os.path.realpath(out_path) in protect or _same_file(out_path, in_path):
-            raise InputError(f"{out_path}: output would overwrite an input file")
-        if out_path.exists():
-            if settings.skip_existing:
+        check_outputs([("output", out_path)], [in_path, *protect])
+        if os.path.lexists(out_path):
+            if settings.skip_existing and output_is_complete(out_path):
                 result.status, result.message = "skipped", "output exists"
                 return result
-            if not settings.overwrite:
+            if not (settings.overwrite or settings.skip_existing):
                 raise InputError(
                     f"{out_path} exists (use --overwrite to replace it or --skip-existing)"
                 )
@@ -280,10 +288,13 @@ def denoise_file(
         )
         result.status = "done"
         result.shape = tuple(out.shape)
+        result.message = plan.note
     except (Cancelled, KeyboardInterrupt):
         raise
     except (CryoDenoiseError, OSError, ValueError, MemoryError) as err:
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        from ._common import one_line
+
+        message = one_line(err)
         if str(in_path) not in message and str(out_path) not in message:
             message = f"{in_path}: {message}"
         result.message = message
@@ -322,6 +333,7 @@ def _plan(in_path: Path, models: object, settings: DenoiseSettings, models_3d: o
     from ..binning import AUTO, auto_bin_text, resolve_bin
     from ..engine import load_models
     from ..io import read_image
+    from ._denoise_checks import check_binned_size, explicit_2d_on_volume
 
     if not in_path.exists():
         raise InputError(f"{in_path}: no such file")
@@ -329,8 +341,13 @@ def _plan(in_path: Path, models: object, settings: DenoiseSettings, models_3d: o
     kind = info.kind
     mods = load_models(models)
     as_volume = kind == "volume" or settings.volume
+    note = ""
     if data.ndim == 3 and as_volume and not settings.stack:
         if int(mods[0].ndim) != 3:
+            if models_3d is None and settings.explicit_model:
+                raise explicit_2d_on_volume(in_path, mods)
+            if models_3d is None:
+                note = f"a volume: the default 3D model {_DEFAULT_3D} was used"
             mods = load_models(models_3d if models_3d is not None else _DEFAULT_3D)
         if int(mods[0].ndim) != 3:
             raise InputError(
@@ -355,6 +372,11 @@ def _plan(in_path: Path, models: object, settings: DenoiseSettings, models_3d: o
         raise InputError(f"{in_path}: {err}") from None
     if settings.bin_factor == AUTO and not settings.pixel_size:
         note = f"bin {auto_bin_text(pixel, int(bin_factor))}"
+    if abs(bin_factor - 1.0) < 1e-6:
+        bin_factor = 1.0
+    else:
+        plane = data.shape[1:] if per_slice else data.shape
+        check_binned_size(in_path, plane, bin_factor, mods, settings)
     kw = dict(
         device=settings.device,
         precision=settings.precision,
@@ -491,7 +513,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--model",
         action="append",
         metavar="NAME|PATH",
-        help="model alias or file; repeat to average several (default: unet, unet-3d for volumes)",
+        help="model alias or file; repeat to average several, or to give 2D models for "
+        "micrographs and 3D ones for volumes (default: unet, unet-3d for volumes)",
     )
     p.add_argument(
         "-d",
@@ -502,14 +525,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "-s",
         "--patch-size",
-        type=positive_int,
+        type=int_range(16, 32768, "pixels"),
         default=None,
         help="output pixels per tile side (default: from free memory)",
     )
     p.add_argument(
         "-p",
         "--padding",
-        type=int,
+        type=int_range(0, 4096, "pixels"),
         default=None,
         help="context pixels per tile side (default: the model's receptive "
         "radius, which makes tiling exact)",
@@ -527,8 +550,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=bin_arg,
         default=1.0,
         metavar="N|auto",
-        help="Fourier-bin by N (may be fractional) before denoising; 'auto': from the "
-        "header pixel size towards ~2.4 A/px, e.g. x4 at 0.67 A/px (default 1: no binning)",
+        help="Fourier-bin by N >= 1 (may be fractional) before denoising, keeping at least "
+        "16 px per side; 'auto': from the header pixel size towards ~2.4 A/px, e.g. x4 at "
+        "0.67 A/px (default 1: no binning)",
     )
     size.add_argument(
         "--pixel-size",
@@ -544,17 +568,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--gaussian",
-        type=float,
+        type=gaussian_sigma,
         default=0.0,
         metavar="SIGMA",
-        help="Gaussian pre-filter sigma in pixels (after normalisation)",
+        help="Gaussian pre-filter sigma in pixels, 0 to 100 (after normalisation)",
     )
     p.add_argument(
         "--lowpass",
-        type=float,
+        type=lowpass_factor,
         default=None,
         metavar="F",
-        help="hard Fourier low-pass by this factor in pixels before denoising",
+        help="hard Fourier low-pass by this factor (1 to 1000; keeps frequencies up to "
+        "1/(2F) cycles/px) before denoising",
     )
     p.add_argument(
         "--normalize",
@@ -580,17 +605,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="treat 3D files as volumes (3D models), e.g. ZYX TIFF tomograms",
     )
     exist = p.add_mutually_exclusive_group()
-    exist.add_argument("--skip-existing", action="store_true", help="skip existing outputs")
+    exist.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="keep complete existing outputs (an incomplete one is redone); without this "
+        "or --overwrite, existing outputs stop the run before any work",
+    )
     exist.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    add_allow_pickle(p)
     p.add_argument(
         "--batch-size",
-        type=positive_int,
+        type=int_range(1, 4096, "tiles"),
         default=None,
         help="tiles per forward pass (default 1 on CPUs, from memory on GPUs)",
     )
     p.add_argument(
         "--threads",
-        type=positive_int,
+        type=int_range(1, 4096, "threads"),
         default=None,
         help="CPU threads for torch (default: torch's; per worker with --cluster)",
     )
@@ -599,8 +630,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="PATH",
-        help="RELION STAR list of the denoised files (default: "
-        "OUTDIR/denoised_micrographs.star for MRC output)",
+        help="RELION STAR list of the denoised files, done now or by an earlier run (default: "
+        "OUTDIR/denoised_micrographs.star for MRC output); never one of the inputs",
     )
     relion = p.add_argument_group(
         "RELION STAR output",
@@ -644,14 +675,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     batch.add_argument(
         "--retries",
-        type=int,
+        type=nonnegative_int,
         default=2,
         metavar="N",
         help="extra attempts for a file that failed (default 2)",
     )
     batch.add_argument(
         "--planes-per-task",
-        type=int,
+        type=nonnegative_int,
         default=None,
         metavar="N",
         help="split stacks and volumes into tasks of N planes, joined when all are done "
@@ -661,14 +692,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _settings_from_args(args: argparse.Namespace) -> DenoiseSettings:
-    if args.gaussian < 0:
-        from . import CLIError
-
-        raise CLIError(f"--gaussian must be >= 0, got {args.gaussian}")
-    if args.padding is not None and args.padding < 0:
-        from . import CLIError
-
-        raise CLIError(f"--padding must be >= 0, got {args.padding}")
     device = str(args.device)
     if device.lstrip("-").isdigit():  # Topaz style: -1 = CPU, N = GPU N
         device = "cpu" if int(device) < 0 else f"cuda:{int(device)}"
@@ -690,67 +713,68 @@ def _settings_from_args(args: argparse.Namespace) -> DenoiseSettings:
         overwrite=args.overwrite,
         skip_existing=args.skip_existing,
         threads=args.threads,
+        explicit_model=bool(args.model),
     )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cryodenoise denoise``; exit code 0, or 1 when any file failed."""
-    from ..engine import load_models, resolve_device, set_threads
+    from ..distributed import remove_partials
     from . import CLIError
+    from ._denoise_checks import guard_denoise, refuse_existing
 
     t0 = time.perf_counter()
     settings = _settings_from_args(args)
-    set_threads(settings.threads)
+    clustered = bool(args.cluster or args.scheduler)
+    if args.planes_per_task is not None and not clustered:
+        raise CLIError(
+            "--planes-per-task splits work over workers: use it with --cluster/--scheduler"
+        )
+    lists: list[Path] = []
     try:
-        resolve_device(settings.device)
         star_plan = _star_plan(args, settings)
-        inputs = expand_inputs(args.inputs, project_dir=args.project_dir)
+        inputs = expand_inputs(args.inputs, project_dir=args.project_dir, lists=lists)
     except CryoDenoiseError as err:
         raise CLIError(str(err)) from None
     if not inputs:
         raise CLIError("no input files found")
     outdir = Path(args.output)
-    if outdir.exists() and not outdir.is_dir():
-        raise CLIError(f"{outdir} exists and is not a folder")
+    star = _out_star(args, outdir, settings)
     names = args.model or [_DEFAULT_2D]
+    # the one output guard, before any work: no image is read, no model loaded, nothing written
+    pairs = guard_denoise(args, inputs, lists, outdir, settings.fmt, star, names)
+    if not clustered:
+        refuse_existing(pairs, settings)
+    from ..engine import load_models, resolve_device, set_threads
+
+    set_threads(settings.threads)
     try:
-        models = load_models(names)
+        resolve_device(settings.device)
     except CryoDenoiseError as err:
         raise CLIError(str(err)) from None
-    if args.cluster or args.scheduler:
-        return _run_on_cluster(args, inputs, outdir, names, settings, star_plan)
-    if args.planes_per_task is not None:
-        raise CLIError(
-            "--planes-per-task splits work over workers: use it with --cluster/--scheduler"
-        )
-    models_3d = models if int(models[0].ndim) == 3 else None
+    try:
+        if clustered:
+            load_models(names)  # a bad name or file fails now, once
+            return _run_on_cluster(args, inputs, outdir, names, settings, star_plan)
+        # 2D models for micrographs and stacks, 3D ones for volumes: -m 2d.pt -m 3d.pt
+        loaded = [load_models(name)[0] for name in names]
+        models_2d = [m for m in loaded if int(m.ndim) == 2]
+        models_3d = [m for m in loaded if int(m.ndim) == 3] or None
+        models = models_2d or models_3d
+    except CryoDenoiseError as err:
+        raise CLIError(str(err)) from None
     interactive = sys.stderr.isatty()
     counts = {"done": 0, "skipped": 0, "failed": 0}
-    outputs: set[str] = set()
-    protected = frozenset(os.path.realpath(p) for p in inputs)
     finished: list[tuple[Path, Path, bool]] = []
-    for i, path in enumerate(inputs, 1):
-        out_path = output_path(path, outdir, settings.fmt)
+    every_output = [out for _, out in pairs] + ([star] if star is not None else [])
+    remove_partials(every_output)  # leftovers of an interrupted run
+    for i, (path, out_path) in enumerate(pairs, 1):
         label = f"[{i}/{len(inputs)}] {path.name}"
-        if os.path.abspath(out_path) in outputs:
-            res = FileResult(
-                path, out_path, "failed", message=f"{path}: another input also writes {out_path}"
-            )
-        else:
-            outputs.add(os.path.abspath(out_path))
-            bar = _Bar(label, interactive)
-            try:
-                res = denoise_file(
-                    path,
-                    out_path,
-                    models,
-                    settings,
-                    models_3d=models_3d,
-                    progress=bar,
-                    protect=protected,
-                )
-            finally:
-                bar.close()
+        bar = _Bar(label, interactive)
+        try:
+            res = denoise_file(path, out_path, models, settings, models_3d=models_3d, progress=bar)
+        finally:
+            bar.close()
         counts[res.status] += 1
         finished.append((path, res.output, res.status != "failed"))
         if res.status == "failed":
@@ -758,8 +782,8 @@ def run(args: argparse.Namespace) -> int:
         elif res.status == "done":
             note = f"; {res.message}" if res.message else ""
             print(f"{label} -> {res.output} ({res.seconds:.1f} s{note})", file=sys.stderr)
-    star = _out_star(args, outdir, settings)
     if star is not None:
+        # every complete output of this run, done now or by an earlier one (--skip-existing)
         _write_star(star, finished, star_plan)
     elapsed = time.perf_counter() - t0
     print(
@@ -820,10 +844,6 @@ def _run_on_cluster(
     from ..distributed import StderrProgress, run_batch
     from . import CLIError
 
-    if args.retries < 0:
-        raise CLIError(f"--retries must be >= 0, got {args.retries}")
-    if args.planes_per_task is not None and args.planes_per_task < 0:
-        raise CLIError(f"--planes-per-task must be >= 0, got {args.planes_per_task}")
     items = [(path, output_path(path, outdir, settings.fmt)) for path in inputs]
     bar = StderrProgress("denoise")
     try:

@@ -30,6 +30,8 @@ import numpy as np
 
 from .. import metrics
 from . import CLIError
+from ._common import add_allow_pickle
+from ._types import check_gaussian, check_lowpass, nonnegative_float, positive_float
 
 #: Table columns: (key, header, format). Only keys some row has are shown.
 COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -121,8 +123,10 @@ def parse_method(spec: str) -> Method:
                 value = float(number)
             except ValueError:
                 raise CLIError(f"method {text!r}: expected {kind}:NUMBER, e.g. {kind}:2") from None
-            if not (math.isfinite(value) and value > 0):
-                raise CLIError(f"method {text!r}: the number must be > 0")
+            problem = check_gaussian(value) if kind == "gaussian" else check_lowpass(value)
+            if problem or value <= 0:
+                problem = problem or "the number must be > 0"
+                raise CLIError(f"method {text!r}: {problem}")
             return Method(text, kind, value)
     models = [part.strip() for part in text.split("+")]
     if any(not part for part in models):
@@ -197,7 +201,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     eo.add_argument(
         "--taper",
-        type=float,
+        type=nonnegative_float,
         default=0.05,
         help="FRC edge taper as a fraction of the size (default 0.05; 0 = none)",
     )
@@ -211,20 +215,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="pick files (RELION .star, Topaz .txt, .box): one per IMAGE, or one "
         "STAR file with rlnMicrographName for all",
     )
-    pk.add_argument("--radius", type=float, default=None, help="region radius in pixels")
+    pk.add_argument("--radius", type=positive_float, default=None, help="region radius in pixels")
     pk.add_argument(
         "--region", choices=("disc", "box"), default="disc", help="region shape (default disc)"
     )
     pk.add_argument(
         "--min-separation",
-        type=float,
+        type=nonnegative_float,
         default=3.0,
         help="background centres at least this many radii from every pick (default 3)",
     )
     pk.add_argument("--seed", type=int, default=0, help="seed of the background placement")
     p.add_argument(
         "--pixel-size",
-        type=float,
+        type=positive_float,
         default=None,
         help="Angstrom/pixel for FRC (default: from the header; px if unknown)",
     )
@@ -239,8 +243,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         default=None,
         metavar="PATH.png",
-        help="plot FRC curves and scores (needs matplotlib)",
+        help="plot FRC curves and scores (needs matplotlib; format from the suffix: .png, "
+        ".pdf, .svg, ...)",
     )
+    add_allow_pickle(p)
     p.set_defaults(func=run)
 
 
@@ -333,7 +339,31 @@ def _validate(args: argparse.Namespace) -> None:
     if args.pixel_size is not None and not args.pixel_size > 0:
         raise CLIError("--pixel-size must be > 0")
     if args.plot is not None:
-        _require_matplotlib()
+        plt = _require_matplotlib()
+        kinds = plt.figure().canvas.get_supported_filetypes()
+        plt.close("all")
+        suffix = args.plot.suffix.lower().lstrip(".")
+        if suffix not in kinds:
+            raise CLIError(
+                f"--plot {args.plot}: cannot write a plot as {suffix or 'a file without a suffix'}"
+                f"; give a name ending in {', '.join('.' + k for k in ('png', 'pdf', 'svg'))}"
+            )
+    _guard(args)
+
+
+def _guard(args: argparse.Namespace) -> None:
+    """The one output guard: --csv and --plot never overwrite an input or each other."""
+    from ._common import guard_outputs
+
+    outputs = [(opt, path) for opt, path in (("--csv", args.csv), ("--plot", args.plot)) if path]
+    inputs: list[tuple[str, Path | str]] = [("input", p) for p in args.images]
+    for option in ("clean", "even", "odd", "picks"):
+        inputs += [(f"--{option}", p) for p in getattr(args, option)]
+    for spec in args.methods or []:
+        for part in spec.replace("+", ",").split(","):
+            if part.strip() and Path(part.strip()).is_file():
+                inputs.append(("model", part.strip()))
+    guard_outputs(args, outputs, inputs)
 
 
 def _require_matplotlib() -> Any:
@@ -516,16 +546,20 @@ def format_table(
 
 def write_csv(path: Path, rows: Sequence[Row], unit: str) -> None:
     """Per-image results, one line per image and method."""
+    import io
+
+    from ..io.atomic import atomic_write_text
+
     cols = _columns(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["image", "method"] + [f"{k}_{unit}" if "frc" in k else k for k, _, _ in cols])
-        for r in rows:
-            w.writerow(
-                [r.image, r.method]
-                + ["" if r.values.get(k) is None else f"{r.values[k]:.6g}" for k, _, _ in cols]
-            )
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf)
+    w.writerow(["image", "method"] + [f"{k}_{unit}" if "frc" in k else k for k, _, _ in cols])
+    for r in rows:
+        w.writerow(
+            [r.image, r.method]
+            + ["" if r.values.get(k) is None else f"{r.values[k]:.6g}" for k, _, _ in cols]
+        )
+    atomic_write_text(path, buf.getvalue())
     _log(f"wrote {path}")
 
 
@@ -579,10 +613,14 @@ def write_plot(
         ax.bar(range(len(summary)), vals, color=[f"C{j}" for j in range(len(summary))])
         ax.set_xticks(range(len(summary)), [r.method for r in summary], rotation=30, ha="right")
         ax.set_title(header.format(u=unit))
+    from ..io.atomic import atomic_path
+
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=120)
+    finally:
+        plt.close(fig)
     _log(f"wrote {path}")
 
 

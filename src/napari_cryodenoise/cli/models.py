@@ -8,6 +8,7 @@ import time
 from typing import TextIO
 
 from . import CLIError
+from ._common import add_allow_pickle
 
 HELP = "list pretrained models and where their weights are; --fetch downloads them"
 
@@ -30,6 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="download the weights now (all models, or only those NAMEd) into the cache",
     )
     p.add_argument("--path", action="store_true", help="print the weights cache folder and exit")
+    add_allow_pickle(p, opens_models=False)
     p.set_defaults(func=run)
 
 

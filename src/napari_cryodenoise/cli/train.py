@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ..errors import CryoDenoiseError
 from ..io.eer import DEFAULT_EER_GROUPING
+from ._common import add_allow_pickle
 from ._types import fraction, positive_float, positive_int
 
 __all__ = ["add_parser", "run"]
@@ -181,27 +182,72 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="also write the best model as a Topaz state dict (.sav)",
     )
+    add_allow_pickle(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.add_argument("--quiet", action="store_true", help="only print the summary")
     p.set_defaults(func=run)
 
 
-def _check_outputs(args: argparse.Namespace, inputs: list[Path]) -> None:
-    from . import CLIError
+def _folder_files(items: list[str]) -> list[Path]:
+    """The files named, with a folder standing for the files in it (for the output guard)."""
+    found: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.is_file())
+        else:
+            found.append(path)
+    return found
 
-    protected = {os.path.realpath(p) for p in inputs}
-    for label, value in (
-        ("-o", args.output),
-        ("--checkpoint", args.checkpoint),
-        ("--export-topaz", args.export_topaz),
-    ):
-        if value and os.path.realpath(value) in protected:
-            raise CLIError(f"{label} {value} is one of the inputs; refusing to overwrite it")
-        if value and Path(value).is_dir():
-            raise CLIError(f"{label} {value} is a folder; give a file path")
-    if args.init and os.path.realpath(args.output) == os.path.realpath(args.init):
-        raise CLIError(f"-o {args.output} is the --init model; refusing to overwrite it")
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """The one output guard, before any work: no output is an input or another output."""
+    from ..io.output_guard import check_outputs
+    from ._common import check_folder, guard_outputs
+
+    sources = (args.movies or []) + (args.even or []) + (args.odd or []) + (args.single or [])
+    sources += [args.pairs] if args.pairs else []
+    inputs: list[tuple[str, str | os.PathLike]] = [("input", p) for p in _folder_files(sources)]
+    if args.star:
+        inputs.append(("--star", args.star))
+        inputs += [("input", p) for p in _star_pair_files(args.star)]
+    for option, value in (("--gain", args.gain), ("--init", args.init)):
+        if value and os.path.exists(value):
+            inputs.append((option, value))
+    out = Path(args.output)
+    # the trainer's rule (training.noise2noise._default_checkpoint): MODEL stem + .ckpt.pt
+    checkpoint = (
+        Path(args.checkpoint)
+        if args.checkpoint
+        else out.with_name(out.name.removesuffix(out.suffix) + ".ckpt.pt")
+    )
+    label = "--checkpoint" if args.checkpoint else "the default --checkpoint"
+    outputs: list[tuple[str, str | os.PathLike]] = [("-o", out), (label, checkpoint)]
+    if args.export_topaz:
+        outputs.append(("--export-topaz", args.export_topaz))
+    if args.save_pairs and args.movies:
+        check_folder("--save-pairs", args.save_pairs)
+        for movie in args.movies:
+            stem = Path(movie).stem
+            for half in ("even", "odd"):
+                outputs.append(("--save-pairs", Path(args.save_pairs) / f"{stem}_{half}.mrc"))
+    guard_outputs(args, outputs, inputs)
+    if args.resume and os.path.exists(args.resume):
+        # the checkpoint resumed from is rewritten as training goes on; nothing else may be
+        others = [(what, path) for what, path in outputs if path != checkpoint]
+        check_outputs(others, [("--resume", args.resume)])
+
+
+def _star_pair_files(star: str) -> list[Path]:
+    """The half sums a training STAR lists (none if it cannot be read yet: reported later)."""
+    from ..errors import CryoDenoiseError
+    from ..training.pair_sources import pair_files_from_star
+
+    try:
+        return [p for pair in pair_files_from_star(star) for p in pair]
+    except (CryoDenoiseError, OSError):
+        return []
 
 
 def _load_pairs(args: argparse.Namespace):
@@ -257,27 +303,19 @@ def _load_half_sources(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     """Run ``cryodenoise train``; exit code 0 (or 130 when interrupted)."""
-    from ..training import TrainConfig, TrainingCancelled, train
     from . import CLIError
 
     device = str(args.device)
     if device.lstrip("-").isdigit():
         device = "cpu" if int(device) < 0 else f"cuda:{int(device)}"
-    inputs = [
-        Path(x)
-        for x in (args.movies or [])
-        + (args.even or [])
-        + (args.odd or [])
-        + (args.single or [])
-        + [a for a in (args.star, args.pairs) if a]
-    ]
-    _check_outputs(args, inputs)
+    _check_outputs(args)  # before any work (and before importing torch)
+    from ..training import TrainConfig, TrainingCancelled, train
+
     t0 = time.perf_counter()
     try:
-        pairs, inputs = _load_pairs(args)
+        pairs, _ = _load_pairs(args)
     except CryoDenoiseError as err:
         raise CLIError(str(err)) from None
-    _check_outputs(args, inputs)
     if not args.quiet:
         kind = "images" if args.single else "pairs"
         shape = " x ".join(str(s) for s in pairs[0].shape[::-1])

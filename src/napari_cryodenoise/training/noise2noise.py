@@ -453,7 +453,7 @@ def train_masked(
     singles = [
         ImagePair(im, None, name=f"image{i}")
         if isinstance(im, np.ndarray)
-        else ImagePair(im.even, None, name=im.name)
+        else ImagePair(im.even, None, name=im.name, files=im.files[:1])
         for i, im in enumerate(images)
     ]
     return _train(singles, config, None, progress, cancel, on_step, on_snapshot)

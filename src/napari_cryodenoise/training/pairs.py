@@ -71,6 +71,9 @@ class ImagePair:
     shifts : numpy.ndarray or None
         ``(F, 2)`` shifts ``(dy, dx)`` applied to the chosen frames when they
         were aligned.
+    files : tuple of str
+        The files the halves were read from (even, odd), or the single image's file;
+        empty for arrays. Errors about the pixels name them.
 
     """
 
@@ -78,6 +81,7 @@ class ImagePair:
     odd: np.ndarray | None
     name: str = ""
     shifts: np.ndarray | None = None
+    files: tuple[str, ...] = ()
     _stats: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -108,8 +112,18 @@ class ImagePair:
             arr = self.even if which == "even" else self.odd
             if arr is None:
                 raise ValueError("this pair has no odd half")
-            self._stats[which] = _mean_std(arr)
+            try:
+                self._stats[which] = _mean_std(arr)
+            except InputError as err:
+                raise InputError(f"{self._label(which)}: {err}") from None
         return self._stats[which]
+
+    def _label(self, which: str) -> str:
+        index = 1 if which == "odd" and len(self.files) > 1 else 0
+        if self.files:
+            return self.files[index]
+        name = self.name or "image"
+        return f"{name} ({which} half)" if self.odd is not None else name
 
 
 #: What the trainer consumes: a sequence of pairs.
@@ -525,7 +539,9 @@ def pair_from_movie(
         halves = [sfft.irfft2(a, s=(h, w), workers=-1).astype(np.float32) for a in acc]
     else:
         halves = [a.astype(np.float32) for a in acc]
-    return ImagePair(halves[0], halves[1], name=name or reader.name, shifts=shifts)
+    source = "" if isinstance(movie, np.ndarray) else str(movie)
+    files = (f"{source} (even frames)", f"{source} (odd frames)") if source else ()
+    return ImagePair(halves[0], halves[1], name=name or reader.name, shifts=shifts, files=files)
 
 
 def pairs_from_movies(
@@ -592,7 +608,7 @@ def _save_pair(pair: ImagePair, folder: Path, *, protect: set[Path]) -> ImagePai
         path = folder / f"{pair.name}_{half}.mrc"
         write_mrc(path, data, protect=tuple(protect))
         arrays.append(read_image(path, mmap=True)[0])
-    return ImagePair(arrays[0], arrays[1], name=pair.name, shifts=pair.shifts)
+    return ImagePair(arrays[0], arrays[1], name=pair.name, shifts=pair.shifts, files=pair.files)
 
 
 def pair_from_arrays(even: np.ndarray, odd: np.ndarray, *, name: str = "pair") -> ImagePair:
@@ -643,7 +659,7 @@ def pairs_from_files(
         a, b = _read_half(e), _read_half(o)
         if a.shape != b.shape:
             raise InputError(f"{e} is {a.shape} but {o} is {b.shape}; halves must match")
-        pairs.append(ImagePair(a, b, name=e.stem))
+        pairs.append(ImagePair(a, b, name=e.stem, files=(str(e), str(o))))
     return pairs
 
 
@@ -674,10 +690,11 @@ def read_single_images(paths: Sequence[str | os.PathLike | np.ndarray]) -> list[
         _check_real(data, str(p))
         if data.ndim == 3 and info.kind in ("stack", "movie"):
             out.extend(
-                ImagePair(data[i], None, name=f"{Path(p).stem}_{i}") for i in range(data.shape[0])
+                ImagePair(data[i], None, name=f"{Path(p).stem}_{i}", files=(f"{p} (slice {i})",))
+                for i in range(data.shape[0])
             )
         else:
-            out.append(ImagePair(data, None, name=Path(p).stem))
+            out.append(ImagePair(data, None, name=Path(p).stem, files=(str(p),)))
     if not out:
         raise InputError("no images given")
     return out
