@@ -117,5 +117,5 @@ def test_cli_bin_auto(tmp_path, affine):
     with mrcfile.open(tmp_path / "o2" / "fine.mrc") as mrc:
         assert mrc.data.shape == (96, 80)
     res = _cli("denoise", fine, "-o", tmp_path / "o3", "--bin", "fast")
-    assert res.returncode == 2 and "must be a positive number or 'auto'" in res.stderr
+    assert res.returncode == 2 and "must be a number from 1 to 1000 or 'auto'" in res.stderr
     assert "Traceback" not in res.stderr

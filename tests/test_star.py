@@ -444,11 +444,14 @@ def test_cli_denoise_files_get_relion31_star_and_rerun_lists_all(tmp_path, affin
         {"rlnMicrographName": "Denoised/mic_0001.mrc", "rlnOpticsGroup": "1"},
         {"rlnMicrographName": "Denoised/mic_0002.mrc", "rlnOpticsGroup": "1"},
     ]
-    # an interrupted run, rerun without flags: the STAR still lists every output
+    # an interrupted run (one output and the STAR lost): rerun without flags stops before
+    # any work; rerun with --skip-existing: the STAR lists every output, done now or before
     (tmp_path / "Denoised/mic_0002.mrc").unlink()
     out.unlink()
     run = _cli(args, tmp_path)
-    assert run.returncode == 1 and "exists" in run.stderr
+    assert run.returncode == 2 and "exist" in run.stderr and not out.exists()
+    run = _cli([*args, "--skip-existing"], tmp_path)
+    assert run.returncode == 0, run.stderr
     names = read_star(out)["micrographs"].table["rlnMicrographName"].tolist()
     assert names == ["Denoised/mic_0001.mrc", "Denoised/mic_0002.mrc"]
     # a STAR list with a short row: one line naming file and line, no traceback

@@ -160,10 +160,13 @@ def bin_factor(text: str) -> float:
 
 
 def bin_arg(text: str) -> float | str:
-    """Parse a binning factor: a positive number or ``auto`` (from the header pixel size)."""
+    """Parse ``--bin``: a factor from 1 to :data:`BIN_MAX`, or ``auto`` (from the header)."""
     if text.strip().lower() == "auto":
         return "auto"
     try:
-        return bin_factor(text)
-    except argparse.ArgumentTypeError as err:
-        raise argparse.ArgumentTypeError(f"{err} (or 'auto')") from None
+        float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be a number from 1 to {BIN_MAX:g} or 'auto', got {text!r}"
+        ) from None
+    return bin_factor(text)

@@ -360,7 +360,6 @@ def _plan(in_path: Path, models: object, settings: DenoiseSettings, models_3d: o
             raise InputError(f"{in_path}: a {kind} needs 2D models, got 3D ones")
         per_slice = data.ndim == 3
     pixel = None if info.voxel_size_is_placeholder else float(info.pixel_size)
-    note = ""
     if settings.pixel_size and pixel is None:
         raise InputError(
             f"{in_path}: the header has no pixel size, so --pixel-size cannot be "
@@ -371,7 +370,8 @@ def _plan(in_path: Path, models: object, settings: DenoiseSettings, models_3d: o
     except InputError as err:
         raise InputError(f"{in_path}: {err}") from None
     if settings.bin_factor == AUTO and not settings.pixel_size:
-        note = f"bin {auto_bin_text(pixel, int(bin_factor))}"
+        auto = f"bin {auto_bin_text(pixel, int(bin_factor))}"
+        note = f"{note}; {auto}" if note else auto
     if abs(bin_factor - 1.0) < 1e-6:
         bin_factor = 1.0
     else:
