@@ -32,14 +32,12 @@ def noisy(clean, sigma, seed):
 
 
 @pytest.fixture
-def widget(make_napari_viewer, qtbot):
+def widget(open_widget):
+    """The Measure widget as the Plugins menu opens it."""
     notification_manager.records.clear()
-    viewer = make_napari_viewer()
-    w = MeasureWidget(viewer)
-    viewer.window.add_dock_widget(w, name="Measure SNR / FRC")
-    yield w
-    w.shutdown()
-    qtbot.waitUntil(lambda: not w.busy, timeout=20000)
+    _viewer, w = open_widget("Measure SNR / FRC")
+    assert isinstance(w, MeasureWidget)
+    return w
 
 
 def run_measure(w, qtbot):

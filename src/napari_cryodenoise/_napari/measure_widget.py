@@ -99,10 +99,20 @@ def _sigfig(value: float | None) -> str:
 
 
 class MeasureWidget(QWidget):
-    """Dock widget measuring region SNR, gain in dB over a reference layer, and FRC."""
+    """Dock widget measuring region SNR, gain in dB over a reference layer, and FRC.
 
-    def __init__(self, viewer: Any, parent: QWidget | None = None) -> None:
+    Parameters
+    ----------
+    napari_viewer : napari.viewer.Viewer
+        The viewer (napari passes it by this name when the widget is opened from the
+        Plugins menu; its public proxy is unwrapped).
+    parent : QWidget, optional
+
+    """
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.viewer = viewer
         self.last_result: SnrResult | None = None
         self.last_curve: FrcCurve | None = None
