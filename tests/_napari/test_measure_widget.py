@@ -86,6 +86,9 @@ def test_gain_noise_truth_and_binned_layer(widget, qtbot):
     v.add_image(bin_mean(den, 2), name="denoised bin2", scale=(2.0, 2.0), translate=(0.5, 0.5))
     v.add_image(clean, name="truth")
     v.add_points(CENTRES_YX, name="picks")
+    assert widget.ticked_names() == ["raw"]  # layers opened later are not ticked by themselves
+    widget.set_ticked("denoised")
+    widget.set_ticked("denoised bin2")
     widget.radius.setValue(RADIUS)
     widget.reference_combo.setCurrentText("raw")
     widget.truth_combo.setCurrentText("truth")
