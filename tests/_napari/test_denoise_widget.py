@@ -343,7 +343,7 @@ def test_save_denoised_never_over_the_input(widget, qtbot, tmp_path, monkeypatch
     widget.run()
     qtbot.waitUntil(lambda: widget.result_layer is not None and not widget.busy, timeout=20000)
     widget.save_result(str(path))
-    assert errors and "refusing to overwrite" in errors[-1]
+    assert errors and "would overwrite the input" in errors[-1]  # the output guard's line
     out_path = tmp_path / "frames_denoised.mrc"
     widget.save_result(str(out_path))
     back, info = read_image(out_path)
