@@ -32,14 +32,12 @@ def noisy(clean, sigma, seed):
 
 
 @pytest.fixture
-def widget(make_napari_viewer, qtbot):
+def widget(open_widget):
+    """The Measure widget as the Plugins menu opens it."""
     notification_manager.records.clear()
-    viewer = make_napari_viewer()
-    w = MeasureWidget(viewer)
-    viewer.window.add_dock_widget(w, name="Measure SNR / FRC")
-    yield w
-    w.shutdown()
-    qtbot.waitUntil(lambda: not w.busy, timeout=20000)
+    _viewer, w = open_widget("Measure SNR / FRC")
+    assert isinstance(w, MeasureWidget)
+    return w
 
 
 def run_measure(w, qtbot):
@@ -88,6 +86,9 @@ def test_gain_noise_truth_and_binned_layer(widget, qtbot):
     v.add_image(bin_mean(den, 2), name="denoised bin2", scale=(2.0, 2.0), translate=(0.5, 0.5))
     v.add_image(clean, name="truth")
     v.add_points(CENTRES_YX, name="picks")
+    assert widget.ticked_names() == ["raw"]  # layers opened later are not ticked by themselves
+    widget.set_ticked("denoised")
+    widget.set_ticked("denoised bin2")
     widget.radius.setValue(RADIUS)
     widget.reference_combo.setCurrentText("raw")
     widget.truth_combo.setCurrentText("truth")

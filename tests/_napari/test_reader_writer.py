@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from napari_cryodenoise._napari.reader import napari_get_reader
-from napari_cryodenoise._napari.writer import write_mrc_layer
+from napari_cryodenoise._napari.writer import WriterError, write_mrc_layer
 from napari_cryodenoise.errors import InputError
 from napari_cryodenoise.io import read_image, write_mrc
 
@@ -55,8 +55,9 @@ def test_writer_never_overwrites_the_source(tmp_path):
         "translate": (0, 0),
         "metadata": {"cryodenoise": {"path": str(src), "kind": "image"}},
     }
-    with pytest.raises(ValueError, match="refusing to overwrite"):
+    with pytest.raises(WriterError, match="would overwrite the input"):
         write_mrc_layer(str(src), np.zeros((8, 8)), meta)
+    assert read_image(src)[0].max() == 1.0
 
 
 def test_large_micrographs_get_block_averaged_display_levels(tmp_path):

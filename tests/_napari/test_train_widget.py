@@ -26,14 +26,12 @@ def movie():
 
 
 @pytest.fixture
-def widget(make_napari_viewer, qtbot):
+def widget(open_widget):
+    """The Train widget as the Plugins menu opens it."""
     notification_manager.records.clear()
-    viewer = make_napari_viewer()
-    w = TrainWidget(viewer)
-    viewer.window.add_dock_widget(w, name="Train")
-    yield w
-    w.shutdown()
-    qtbot.waitUntil(lambda: w.running_workers == 0, timeout=30000)
+    _viewer, w = open_widget("Train (Noise2Noise)")
+    assert isinstance(w, TrainWidget)
+    return w
 
 
 def messages():
@@ -211,13 +209,11 @@ def test_train_from_eer_movie_file(widget, qtbot, tmp_path):
     assert result.steps == 2 and (tmp_path / "eer.pt").is_file()
 
 
-def test_use_model_file_on_denoise_widget(make_napari_viewer, tmp_path):
-    viewer = make_napari_viewer()
-    w = dw.DenoiseWidget(viewer)
-    viewer.window.add_dock_widget(w, name="Denoise")
+def test_use_model_file_on_denoise_widget(open_widget, tmp_path):
+    _viewer, w = open_widget("Denoise")
+    assert isinstance(w, dw.DenoiseWidget)
     with pytest.raises(InputError, match="no such model file"):
         w.use_model_file(tmp_path / "missing.pt")
-    w.shutdown()
 
 
 def test_jobs_helpers():

@@ -35,4 +35,5 @@ def test_save_layer_through_the_plugin(make_napari_viewer, tmp_path):
 
     back, info = read_image(out)
     assert back.shape == (8, 9) and info.pixel_size == pytest.approx(1.5)
-    assert layer.name
+    np.testing.assert_array_equal(back, np.asarray(layer.data))  # the layer's pixels
+    assert list(viewer.layers) == [layer] and layer.data.shape == (8, 9)  # layer untouched

@@ -58,6 +58,7 @@ from .results import (
     source_facts,
     source_path,
 )
+from .save_guard import check_save
 from .settings import (
     MODE_LIVE,
     MODE_WHOLE,
@@ -937,6 +938,12 @@ class DenoiseWidget(Container):
         """
         layer = layer or self._save_target()
         if layer is None:
+            return None
+        try:  # before any work: never over the files the result or its input came from
+            check_save(path, layer, self.raw_layer)
+        except CryoDenoiseError as err:
+            self.status.value = f"not saved: {err}"
+            show_error(f"Save refused: {err}")
             return None
         data = source_array(layer)
         if isinstance(data, TileStore) and not data.is_complete():

@@ -15,7 +15,6 @@ thread. Bad input gives a napari notification, never an exception.
 from __future__ import annotations
 
 import logging
-import math
 import os
 from pathlib import Path
 from typing import Any
@@ -26,9 +25,7 @@ from napari.qt.threading import create_worker
 from napari.utils.colormaps import DirectLabelColormap
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import Qt, QTimer
-from qtpy.QtGui import QFont
 from qtpy.QtWidgets import (
-    QAbstractItemView,
     QApplication,
     QCheckBox,
     QComboBox,
@@ -37,19 +34,16 @@ from qtpy.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QPushButton,
-    QSizePolicy,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from ..errors import CryoDenoiseError, InputError
+from ..metrics import CROSSING_RULE
 from .dock import fill_with_scroll_area
 from .measure import (
     FrcCurve,
@@ -71,8 +65,10 @@ from .measure import (
     run_snr,
     shapes_world_yx,
 )
+from .measure_frc import frc_warning
+from .measure_table import ScoreTable
 from .plot import make_frc_plot
-from .results import is_result, source_path
+from .results import is_result, source_facts, source_path
 
 log = logging.getLogger(__name__)
 
@@ -80,32 +76,34 @@ NONE = "(none)"
 PAIRS_IN_ORDER = "alternate: signal, background, ..."
 REGIONS_LAYER = "SNR regions"
 PICK_FILTER = "Pick files (*.star *.box *.txt *.tsv *.csv *.coords);;All files (*)"
-COLUMNS = ("Layer", "SNR (dB)", "Gain (dB)", "Pairs", "Noise σ", "Noise/std", "PSNR (dB)", "SSIM")
 #: Marks Points layers this widget made (their size follows the radius).
 MEASURE_KEY = "measure_picks"
 AUTO_DELAY_MS = 400
 
 
-def _fmt(value: float | None, digits: int = 2, signed: bool = False) -> str:
-    if value is None:
-        return ""
-    if not math.isfinite(value):
-        return "—"
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-
-
-def _sigfig(value: float | None) -> str:
-    return "" if value is None else ("—" if not math.isfinite(value) else f"{value:.4g}")
-
-
 class MeasureWidget(QWidget):
-    """Dock widget measuring region SNR, gain in dB over a reference layer, and FRC."""
+    """Dock widget measuring region SNR, gain in dB over a reference layer, and FRC.
 
-    def __init__(self, viewer: Any, parent: QWidget | None = None) -> None:
+    Parameters
+    ----------
+    napari_viewer : napari.viewer.Viewer
+        The viewer (napari passes it by this name when the widget is opened from the
+        Plugins menu; its public proxy is unwrapped).
+    parent : QWidget, optional
+
+    """
+
+    def __init__(self, napari_viewer: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        viewer = getattr(napari_viewer, "__wrapped__", napari_viewer)
         self.viewer = viewer
         self.last_result: SnrResult | None = None
         self.last_curve: FrcCurve | None = None
+        #: Why the last FRC's two layers are not independent (None when they seem to be).
+        self.frc_warning: str | None = None
+        self._frc_layers: tuple[Any, Any] = (None, None)
+        #: True while the widget opens: the layers already there start ticked.
+        self._opening = True
         self._snr_worker: Any = None
         self._frc_worker: Any = None
         self._pending: bool | None = None  # quiet flag of a measurement asked for while busy
@@ -134,6 +132,7 @@ class MeasureWidget(QWidget):
         for layer in viewer.layers:
             layer.events.name.connect(self._refresh_layers)
         self._refresh_layers()
+        self._opening = False
 
     # ------------------------------------------------------------------------- building
 
@@ -195,6 +194,8 @@ class MeasureWidget(QWidget):
         form = QFormLayout()
         self.image_list = QListWidget()
         self.image_list.setMaximumHeight(84)
+        self.image_list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.image_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.image_list.setToolTip("Image layers to measure (the displayed plane of stacks)")
         form.addRow("Images", self.image_list)
         self.reference_combo = QComboBox()
@@ -237,17 +238,7 @@ class MeasureWidget(QWidget):
         buttons.addWidget(self.measure_button)
         buttons.addWidget(self.copy_button)
         outer.addLayout(buttons)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setMinimumSectionSize(40)
-        self.table.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self._fit_table_height()
+        self.table = ScoreTable()
         outer.addWidget(self.table)
         self.status = QLabel("")
         self.status.setWordWrap(True)
@@ -292,6 +283,7 @@ class MeasureWidget(QWidget):
         outer.addWidget(self.plot)
         self.frc_label = QLabel("")
         self.frc_label.setWordWrap(True)
+        self.frc_label.setToolTip(f"Resolution: the {CROSSING_RULE}.")
         outer.addWidget(self.frc_label)
         return box
 
@@ -336,20 +328,48 @@ class MeasureWidget(QWidget):
         self._fill(self.truth_combo, [NONE, *images], NONE)
         self._fill(self.frc_a, images, images[0] if images else "")
         self._fill(self.frc_b, images, images[1] if len(images) > 1 else "")
-        checked = {
-            self.image_list.item(k).text(): self.image_list.item(k).checkState()
-            for k in range(self.image_list.count())
-        }
+        items = [self.image_list.item(k) for k in range(self.image_list.count())]
+        state = {item.data(Qt.ItemDataRole.UserRole): item.checkState() for item in items}
+        ticked = {item.text() for item in items if item.checkState() == Qt.CheckState.Checked}
         self.image_list.clear()
-        for name in images:
-            item = QListWidgetItem(name)
+        for layer in self._image_layers():
+            item = QListWidgetItem(layer.name)
+            item.setToolTip(layer.name)
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(checked.get(name, Qt.CheckState.Checked))
+            item.setData(Qt.ItemDataRole.UserRole, id(layer))
+            new = self._new_layer_state(layer, ticked)
+            item.setCheckState(state.get(id(layer), new))
             self.image_list.addItem(item)
         if self.regions_combo.currentText() != old_regions or self._watched is None:
             self._on_regions_changed(self.regions_combo.currentText())
         else:
             self._fill_backgrounds()
+
+    def _new_layer_state(self, layer: Any, ticked: set[str]) -> Qt.CheckState:
+        """Check state of a layer new to the list.
+
+        Ticked: the layers there when the widget opens, the reference layer, and
+        denoised results of a ticked or the reference layer. Other layers opened
+        later stay unticked: they are often unrelated images.
+        """
+        reference = self.reference_combo.currentText()
+        origin = source_facts(layer).get("source_layer") if is_result(layer) else None
+        if self._opening or layer.name == reference or (origin and origin in {*ticked, reference}):
+            return Qt.CheckState.Checked
+        return Qt.CheckState.Unchecked
+
+    def set_ticked(self, name: str, ticked: bool = True) -> None:
+        """Tick (or untick) an image layer in the "Images" list, as a click does."""
+        for k in range(self.image_list.count()):
+            item = self.image_list.item(k)
+            if item.text() == name:
+                item.setCheckState(Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked)
+                return
+        raise KeyError(f"no image layer {name!r} in the Measure list")
+
+    def ticked_names(self) -> list[str]:
+        """Names of the ticked image layers, in list order."""
+        return [layer.name for layer in self._checked_images()]
 
     def _fill_backgrounds(self) -> None:
         current = self._layer(self.regions_combo.currentText())
@@ -581,7 +601,7 @@ class MeasureWidget(QWidget):
                 row.psnr_db, row.ssim = old.psnr_db, old.ssim
                 row.note = row.note or old.note
         self.last_result = result
-        self._show_table(result)
+        self.table.show_result(result)
         kind = "picks" if isinstance(self._regions_kind(), Points) else "region pairs"
         text = f"{result.pairs} of {result.requested} {kind} measured on {result.reference!r}"
         if kind == "picks":
@@ -592,45 +612,6 @@ class MeasureWidget(QWidget):
 
     def _regions_kind(self) -> Any:
         return self._layer(self.regions_combo.currentText())
-
-    def _show_table(self, result: SnrResult) -> None:
-        rows = result.rows
-        self.table.setRowCount(len(rows))
-        bold = QFont()
-        bold.setBold(True)
-        for r, row in enumerate(rows):
-            is_ref = row.name == result.reference
-            values = [
-                row.name + (" (ref)" if is_ref else ""),
-                _fmt(row.snr_db),
-                _fmt(result.gain_db(row), signed=True),
-                str(row.pairs),
-                _sigfig(row.noise_sigma),
-                _fmt(row.noise_rel, 3),
-                _fmt(row.psnr_db),
-                _fmt(row.ssim, 4),
-            ]
-            for c, text in enumerate(values):
-                item = QTableWidgetItem(text)
-                if c:
-                    item.setTextAlignment(
-                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-                    )
-                if is_ref:
-                    item.setFont(bold)
-                item.setToolTip(row.name + (f": {row.note}" if row.note else ""))
-                self.table.setItem(r, c, item)
-        self._fit_table_height()
-        self.table.setColumnHidden(4, all(r.noise_sigma is None for r in rows))
-        self.table.setColumnHidden(5, all(r.noise_rel is None for r in rows))
-        self.table.setColumnHidden(6, all(r.psnr_db is None for r in rows))
-        self.table.setColumnHidden(7, all(r.ssim is None for r in rows))
-
-    def _fit_table_height(self) -> None:
-        rows = min(max(self.table.rowCount(), 2), 8)
-        height = self.table.horizontalHeader().sizeHint().height()
-        height += rows * self.table.verticalHeader().defaultSectionSize()
-        self.table.setFixedHeight(height + 2 * self.table.frameWidth() + 2)
 
     def _show_regions(self, labels: np.ndarray) -> None:
         ref = self._layer(self.last_result.reference) if self.last_result else None
@@ -655,15 +636,7 @@ class MeasureWidget(QWidget):
 
     def table_text(self) -> str:
         """Return the visible table as tab-separated text (header first)."""
-        cols = [c for c in range(self.table.columnCount()) if not self.table.isColumnHidden(c)]
-        lines = ["\t".join(COLUMNS[c] for c in cols)]
-        for r in range(self.table.rowCount()):
-            lines.append(
-                "\t".join(
-                    (self.table.item(r, c).text() if self.table.item(r, c) else "") for c in cols
-                )
-            )
-        return "\n".join(lines)
+        return self.table.text()
 
     def copy_table(self) -> None:
         """Copy the table to the clipboard as tab-separated text."""
@@ -708,6 +681,7 @@ class MeasureWidget(QWidget):
         worker.errored.connect(self._on_frc_error)
         worker.finished.connect(self._on_frc_finished)
         self._frc_worker = worker
+        self._frc_layers = (a, b)
         self.frc_button.setEnabled(False)
         self.frc_label.setText(f"Computing the FRC of {a.name!r} and {b.name!r}…")
         worker.start()
@@ -716,11 +690,17 @@ class MeasureWidget(QWidget):
         self.last_curve = curve
         self.plot.add(curve)
         kind = "FSC" if curve.volume else "FRC"
-        self.frc_label.setText(
+        text = (
             f"{kind} {curve.label}: resolution {format_resolution(curve.res_0143, curve.unit)} "
             f"at 0.143, {format_resolution(curve.res_halfbit, curve.unit)} at ½-bit"
             + ("" if curve.unit == "Å" else " (no pixel size: in pixels)")
         )
+        a, b = self._frc_layers
+        self.frc_warning = frc_warning(curve, a, b) if a is not None else None
+        if self.frc_warning:
+            text += f"\n⚠ {self.frc_warning}"
+            show_warning(f"FRC: {self.frc_warning}")
+        self.frc_label.setText(text)
 
     def _on_frc_error(self, err: BaseException) -> None:
         self.frc_label.setText(str(err))

@@ -30,6 +30,7 @@ from .dock import fill_with_scroll_area
 from .handover import open_denoise_dock, select_input
 from .live import ensure_pool_threads
 from .plot import make_loss_plot
+from .save_guard import check_training_outputs
 from .train_widget_form import TrainForm
 from .train_widget_jobs import result_text, run_training, status_text
 from .train_widget_preview import TrainingPreview
@@ -122,6 +123,7 @@ class TrainWidget(TrainForm):
         try:
             data = self.data()
             config = self.config(data)
+            check_training_outputs(config, data, self.source_layers())
         except (InputError, ValueError) as err:
             self._fail(str(err))
             return None

@@ -347,16 +347,20 @@ class TrainForm(QWidget):
         return paths[0].stem if paths else "model"
 
     # -- reading the form ----------------------------------------------------------------
+    def source_layers(self) -> tuple[Any, ...]:
+        """The layers the chosen data source reads (none for file sources)."""
+        return {
+            SOURCE_LAYERS: (self.even.value, self.odd.value),
+            SOURCE_MOVIE: (self.movie.value,),
+            SOURCE_SINGLE: (self.single.value,),
+        }.get(self.source.value, ())
+
     def data(self) -> TrainData:
         """The data selection as frozen, checked :class:`TrainData` (main thread)."""
         kind = self.source.value
         name = self._data_name()
         if kind in (SOURCE_LAYERS, SOURCE_MOVIE, SOURCE_SINGLE):
-            layers = {
-                SOURCE_LAYERS: (self.even.value, self.odd.value),
-                SOURCE_MOVIE: (self.movie.value,),
-                SOURCE_SINGLE: (self.single.value,),
-            }[kind]
+            layers = self.source_layers()
             if any(layer is None for layer in layers):
                 raise InputError(_missing_layer_hint(kind))
             arrays = tuple(read_only(source_array(layer)) for layer in layers)

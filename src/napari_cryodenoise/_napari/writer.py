@@ -7,16 +7,44 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import CryoDenoiseError
 from ..io import write_mrc
 from ..provenance import mrc_labels
 from .layers import METADATA_KEY
+from .save_guard import check_save, layer_inputs
+
+
+class WriterError(CryoDenoiseError, OSError):
+    """A layer cannot be written to the chosen path; the message says why, in one line.
+
+    Not a ValueError: napari takes a writer's ValueError to mean "this writer
+    does not apply" and would replace the message with a vague warning.
+    """
 
 
 def write_mrc_layer(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
+    """Write one image layer to ``path`` as float32 MRC (see :func:`_write`).
+
+    Raises
+    ------
+    WriterError
+        ``path`` is (or links to) a file the layer came from, or is a folder; or
+        the layer cannot be stored as MRC (RGB, not 2D/3D).
+
+    """
+    try:
+        return _write(path, data, meta)
+    except (CryoDenoiseError, ValueError) as err:
+        raise WriterError(str(err).splitlines()[0] if str(err) else type(err).__name__) from err
+
+
+def _write(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     """Write one image layer to ``path`` as float32 MRC.
 
     The voxel size comes from the layer's scale (Angstrom), the origin from
-    its translate; the file the layer was read from is never overwritten.
+    its translate. The files the layer was read or made from are never
+    overwritten: a ``path`` that is one of them (also through a symlink or a
+    hard link) is refused before anything is written.
 
     Parameters
     ----------
@@ -32,7 +60,15 @@ def write_mrc_layer(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     list of str
         The written path.
 
+    Raises
+    ------
+    napari_cryodenoise.io.output_guard.OutputPathError
+        ``path`` is (or links to) an input of the layer, or is a folder.
+    ValueError
+        The layer cannot be stored as MRC.
+
     """
+    check_save(path, meta)
     if isinstance(data, list):  # multiscale: the full-resolution level
         data = data[0]
     array = np.asarray(data)
@@ -49,7 +85,7 @@ def write_mrc_layer(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     else:
         voxel = scale if array.ndim == 3 else (scale[0], scale[0], scale[1])
     origin = translate if array.ndim == 3 else (0.0, *translate)
-    protect = [p for p in (facts.get("path"), facts.get("source_path")) if p]
+    protect = [p for _, p in layer_inputs(meta)]
     labels = mrc_labels(facts)  # a result's provenance (input, model, settings, version)
     out = write_mrc(
         Path(path),

@@ -624,6 +624,27 @@ def write_plot(
     _log(f"wrote {path}")
 
 
+def frc_notes(curves: Sequence[FRCCurve]) -> list[str]:
+    """Lines printed under the table: the crossing rule, and dependent even/odd pairs.
+
+    A pair is checked on the raw halves' FRC (the ``raw`` method), else on each
+    method's FRC against the raw odd half: the FRC of two smoothed halves stays
+    high near Nyquist even for independent images (little power there).
+    """
+    if not curves:
+        return []
+    notes = [f"FRC resolution: {metrics.CROSSING_RULE}."]
+    flagged: set[str] = set()
+    for c in curves:
+        raw = [d for d in curves if d.image == c.image and d.method == "raw"]
+        frc = raw[0].self_frc if raw else c.cross_frc
+        text = metrics.dependence_warning(frc, f"--even {c.image}", "its --odd file")
+        if text is not None and c.image not in flagged:
+            flagged.add(c.image)
+            notes.append(f"warning: {text}.")
+    return notes
+
+
 def run(args: argparse.Namespace) -> int:
     """Evaluate the methods and print the table."""
     _validate(args)
@@ -631,6 +652,8 @@ def run(args: argparse.Namespace) -> int:
     rows, curves, unit = evaluate(args, methods)
     table_rows = rows if args.per_image else summarize(rows, methods)
     print(format_table(table_rows, unit=unit, per_image=args.per_image))
+    for note in frc_notes(curves):
+        print(note)
     if args.csv is not None:
         write_csv(args.csv, rows, unit)
     if args.plot is not None:

@@ -22,7 +22,14 @@ Modules: ``regions`` (regions from picks, masks, labels, polygons), ``snr``
 reference or ground truth), ``noise`` (noise level). Import from the package.
 """
 
-from .frc import FRCResult, fourier_ring_correlation, fourier_shell_correlation, frc_threshold
+from .frc import (
+    CROSSING_RULE,
+    FRCResult,
+    dependence_warning,
+    fourier_ring_correlation,
+    fourier_shell_correlation,
+    frc_threshold,
+)
 from .noise import estimate_noise_sigma
 from .reference import affine_fit, holdout_nmse, psnr_db, snr_vs_truth_db, ssim
 from .regions import (
@@ -38,7 +45,9 @@ from .regions import (
 from .snr import pair_snr_db, snr_db
 
 __all__ = [
+    "CROSSING_RULE",
     "FRCResult",
+    "dependence_warning",
     "Region",
     "affine_fit",
     "estimate_noise_sigma",

@@ -12,7 +12,26 @@ from scipy import fft as sfft
 from ..errors import InputError
 from ._common import Criterion, _as_array, _f64, _same_shape
 
-__all__ = ["FRCResult", "fourier_ring_correlation", "fourier_shell_correlation", "frc_threshold"]
+__all__ = [
+    "CROSSING_RULE",
+    "FRCResult",
+    "dependence_warning",
+    "fourier_ring_correlation",
+    "fourier_shell_correlation",
+    "frc_threshold",
+]
+
+#: A crossing stays below the threshold for this many rings (see ``crossing_frequency``).
+SUSTAIN_RINGS = 3
+#: Drops within this fraction of the frequencies up to Nyquist are not taken for the crossing.
+LOW_FRACTION = 0.02
+#: A curve above 0.143 beyond this fraction of Nyquist suggests dependent images.
+NEAR_NYQUIST = 0.8
+#: The crossing rule in words (for tables, plots and the README).
+CROSSING_RULE = (
+    f"first frequency where the FRC falls below the threshold and stays below for "
+    f"{SUSTAIN_RINGS} rings; dips within the lowest {LOW_FRACTION:.0%} of frequencies are ignored"
+)
 
 
 def frc_threshold(criterion: Criterion, n_coefficients: ArrayLike) -> np.ndarray:
@@ -73,27 +92,65 @@ class FRCResult:
         """Return the threshold curve for ``criterion`` on this result's rings."""
         return frc_threshold(criterion, self.n_coefficients)
 
-    def crossing_frequency(self, criterion: Criterion = 0.143) -> float | None:
-        """First frequency (1/A) where the curve falls below the threshold.
+    def crossing_frequency(
+        self,
+        criterion: Criterion = 0.143,
+        *,
+        sustain: int = SUSTAIN_RINGS,
+        low_fraction: float = LOW_FRACTION,
+    ) -> float | None:
+        """Frequency (1/A) where the curve falls below the threshold for good.
 
-        Walks the non-empty rings from ring 1 outwards and interpolates linearly
-        between the last ring above and the first ring below. None if the curve
-        never falls below (the images agree up to Nyquist); 0.0 if the first
-        ring is already below.
+        The crossing is the start of the first run of consecutive (non-empty)
+        rings below the threshold that either has at least ``sustain`` rings
+        beyond the lowest ``low_fraction`` of the frequencies up to Nyquist,
+        or lasts to the last ring. A short dip, or one confined to the lowest
+        frequencies (few coefficients; often a low-frequency trough of the
+        signal), is not taken for the resolution limit. The frequency is
+        interpolated linearly between the last ring above and the first ring
+        below. ``sustain=1, low_fraction=0`` gives the plain first crossing.
+
+        Returns
+        -------
+        float or None
+            None if the curve never falls below for good (the images agree up
+            to Nyquist); 0.0 if it is below from the first ring on.
+
         """
         diff = self.correlation - self.threshold(criterion)
-        prev: int | None = None
-        for k in range(1, len(diff)):
-            if not np.isfinite(diff[k]):
+        rings = [k for k in range(1, len(diff)) if np.isfinite(diff[k])]
+        low = math.ceil(low_fraction * (len(diff) - 1) - 1e-9)
+        i = 0
+        while i < len(rings):
+            if diff[rings[i]] >= 0:
+                i += 1
                 continue
-            if diff[k] < 0:
-                if prev is None:
+            j = i
+            while j < len(rings) and diff[rings[j]] < 0:
+                j += 1
+            beyond = sum(1 for k in rings[i:j] if k >= low)
+            if beyond >= max(1, sustain) or j == len(rings):
+                if i == 0:
                     return 0.0
+                prev, k = rings[i - 1], rings[i]
                 t = diff[prev] / (diff[prev] - diff[k])
                 f0, f1 = self.frequency[prev], self.frequency[k]
                 return float(f0 + t * (f1 - f0))
-            prev = k
+            i = j
         return None
+
+    def looks_dependent(self) -> bool:
+        """Whether the curve looks like that of two images sharing their noise.
+
+        Independent noisy halves of a cryo-EM image decorrelate well before
+        Nyquist. An image compared with a filtered or denoised version of
+        itself often does not: its 0.143 crossing lies beyond
+        :data:`NEAR_NYQUIST` of Nyquist, or there is none. (A strongly
+        smoothing denoiser can hide the dependence; callers that know the
+        images' provenance should check it too.) See :func:`dependence_warning`.
+        """
+        f = self.crossing_frequency(0.143)
+        return f is None or f >= NEAR_NYQUIST * float(self.frequency[-1])
 
     def resolution(self, criterion: Criterion = 0.143) -> float:
         """Resolution in Angstrom at ``criterion`` (``1 / crossing_frequency``).
@@ -243,6 +300,24 @@ def fourier_ring_correlation(
     frc[(count == 0) | ~(pa * pb > 0)] = np.nan
     freq = np.arange(nbin) * step / pixel_size
     return FRCResult(freq, frc, count, float(pixel_size))
+
+
+def dependence_warning(result: FRCResult, a: str = "A", b: str = "B") -> str | None:
+    """A one-line warning when an FRC curve looks like that of two dependent images.
+
+    The FRC measures resolution only between images with independent noise
+    (the even and odd frame sums, or denoise(even) vs the raw odd half). An
+    image against its own denoised or filtered version shares its noise and
+    stays correlated up to (nearly) Nyquist, so its "resolution" is
+    meaningless. Returns None unless :meth:`FRCResult.looks_dependent`.
+    """
+    if not result.looks_dependent():
+        return None
+    return (
+        f"{a} and {b} stay correlated up to about Nyquist: they may not be independent "
+        "(e.g. an image and its own denoised version share their noise), so this FRC is no "
+        "resolution; compare independent halves (even vs odd frame sums)"
+    )
 
 
 def fourier_shell_correlation(

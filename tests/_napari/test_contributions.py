@@ -1,0 +1,174 @@
+"""Every contribution in ``napari.yaml``, opened the way napari opens it.
+
+The cases are generated from the manifest: each widget through
+``viewer.window.add_plugin_dock_widget``, each reader through
+``viewer.open(path, plugin=...)`` on a tiny file of each filename pattern, each
+writer through ``viewer.layers.save`` for each extension, each sample through
+``viewer.open_sample``. A contribution added to the manifest is therefore
+tested without touching this file (a new filename pattern or contribution kind
+fails here until the test knows how to make a file for it).
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import importlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from npe2 import PluginManager, PluginManifest
+
+import napari_cryodenoise
+from napari_cryodenoise.io import read_image, write_mrc
+
+PLUGIN = "napari-cryodenoise"
+MANIFEST_PATH = Path(napari_cryodenoise.__file__).with_name("napari.yaml")
+MANIFEST = PluginManifest.from_file(MANIFEST_PATH)
+C = MANIFEST.contributions
+COMMANDS = {cmd.id: cmd for cmd in C.commands or []}
+
+#: Contribution kinds this module opens; any other kind in the manifest fails the coverage test.
+HANDLED = {"commands", "readers", "writers", "sample_data", "widgets", "menus"}
+
+MRC_SUFFIXES = {".mrc", ".mrcs", ".st", ".rec", ".map", ".ali", ".preali", ".mrcz"}
+TIFF_SUFFIXES = {".tif", ".tiff"}
+COMPRESSORS = {".gz": gzip.open, ".bz2": bz2.open}
+
+
+def dock_title(display_name: str) -> str:
+    """The title napari gives a plugin's dock."""
+    return f"{display_name} ({PLUGIN})"
+
+
+def _python_object(command_id: str):
+    module, _, name = COMMANDS[command_id].python_name.partition(":")
+    obj = importlib.import_module(module)
+    for part in name.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+WIDGETS = [pytest.param(w.display_name, w.command, id=w.display_name) for w in C.widgets or []]
+READ_CASES = [
+    pytest.param(r.command, pattern, id=pattern)
+    for r in C.readers or []
+    for pattern in r.filename_patterns
+]
+WRITE_CASES = [
+    pytest.param(w.command, ext, id=ext) for w in C.writers or [] for ext in w.filename_extensions
+]
+SAMPLES = [pytest.param(s.command, s.key, id=s.key) for s in C.sample_data or []]
+
+
+def _tiny_file(folder: Path, pattern: str, data: np.ndarray) -> Path:
+    """Write ``data`` to a file matching a reader's filename pattern (``*.mrc``, ``*.map.gz``)."""
+    assert pattern.startswith("*."), f"unexpected reader pattern {pattern!r}"
+    path = folder / ("tiny" + pattern[1:])
+    suffixes = [s.lower() for s in path.suffixes]
+    opener = COMPRESSORS.get(suffixes[-1])
+    plain = path.with_suffix("") if opener else path
+    suffix = plain.suffix.lower()
+    if suffix in MRC_SUFFIXES:
+        write_mrc(plain, data, voxel_size=1.25)
+    elif suffix in TIFF_SUFFIXES:
+        import tifffile
+
+        tifffile.imwrite(plain, data)
+    else:
+        pytest.fail(f"napari.yaml reader pattern {pattern!r}: teach _tiny_file to write one")
+    if opener:
+        with open(plain, "rb") as src, opener(path, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        plain.unlink()
+    return path
+
+
+# ----------------------------------------------------------------------------- coverage
+
+
+def test_the_manifest_napari_uses_is_this_one(make_napari_viewer):
+    """napari discovered the plugin from the manifest this module is generated from."""
+    make_napari_viewer()
+    registered = PluginManager.instance().get_manifest(PLUGIN)
+    assert registered.contributions.model_dump() == C.model_dump()
+
+
+def test_every_contribution_is_exercised():
+    """Each command is reached by a generated case; each contribution kind is handled here."""
+    present = {k for k, v in C.model_dump(exclude_unset=True).items() if v}
+    assert present <= HANDLED, f"napari.yaml has contributions this test does not open: {present}"
+    exercised = {p.values[1] for p in WIDGETS}
+    exercised |= {p.values[0] for p in READ_CASES + WRITE_CASES + SAMPLES}
+    assert exercised == set(COMMANDS), f"commands never opened: {set(COMMANDS) - exercised}"
+    for items in (C.menus or {}).values():
+        for item in items:
+            cmd = getattr(item, "command", None)
+            assert cmd is None or cmd in {p.values[1] for p in WIDGETS}, cmd
+    assert WIDGETS and READ_CASES and WRITE_CASES and SAMPLES
+
+
+# ----------------------------------------------------------------------------- widgets
+
+
+@pytest.mark.parametrize(("display_name", "command"), WIDGETS)
+def test_widget_opens_from_the_plugins_menu(open_widget, display_name, command):
+    viewer, widget = open_widget(display_name)
+    assert type(widget) is _python_object(command)
+    assert dock_title(display_name) in viewer.window.dock_widgets
+    # a second click on the menu item shows the same dock, it does not add one
+    _dock, again = viewer.window.add_plugin_dock_widget(PLUGIN, display_name)
+    assert again is widget
+    names = [n for n in viewer.window.dock_widgets if n.endswith(f"({PLUGIN})")]
+    assert names.count(dock_title(display_name)) == 1
+
+
+# ----------------------------------------------------------------------------- readers
+
+
+@pytest.mark.parametrize(("command", "pattern"), READ_CASES)
+def test_reader_opens_each_filename_pattern(make_napari_viewer, tmp_path, command, pattern):
+    viewer = make_napari_viewer()
+    data = np.random.default_rng(0).normal(size=(3, 24, 32)).astype(np.float32)
+    if Path(pattern).suffixes[0].lower() in {".mrc", ".tif", ".tiff"}:
+        data = data[0]  # a single image; stacks, movies and volumes stay 3D
+    path = _tiny_file(tmp_path, pattern, data)
+    assert _python_object(command)(str(path)) is not None  # the reader claims the file
+    layers = viewer.open(str(path), plugin=PLUGIN)
+    assert len(layers) == 1 and list(viewer.layers) == layers
+    (layer,) = layers
+    np.testing.assert_array_equal(np.asarray(layer.data), data)
+    assert layer.metadata["cryodenoise"]["path"] == str(path)
+
+
+# ----------------------------------------------------------------------------- writers
+
+
+@pytest.mark.parametrize(("command", "ext"), WRITE_CASES)
+def test_writer_saves_each_extension(make_napari_viewer, tmp_path, command, ext):
+    viewer = make_napari_viewer()
+    data = np.random.default_rng(1).normal(size=(12, 10)).astype(np.float32)
+    viewer.add_image(data, name="img", scale=(1.5, 1.5))
+    out = tmp_path / f"saved{ext}"
+    written = viewer.layers.save(str(out), selected=False, plugin=PLUGIN)
+    assert [Path(p) for p in written] == [out]
+    back, info = read_image(out)
+    np.testing.assert_array_equal(np.squeeze(back), data)
+    assert info.pixel_size == pytest.approx(1.5)
+    assert not [p.name for p in tmp_path.iterdir() if p.name != out.name]  # no leftovers
+
+
+# ----------------------------------------------------------------------------- samples
+
+
+@pytest.mark.parametrize(("command", "key"), SAMPLES)
+def test_sample_opens(make_napari_viewer, command, key):
+    viewer = make_napari_viewer()
+    expected = [data_tuple[1]["name"] for data_tuple in _python_object(command)()]
+    viewer.open_sample(PLUGIN, key)
+    assert [layer.name for layer in viewer.layers] == expected
+    for layer in viewer.layers:
+        data = np.asarray(layer.data)
+        assert data.ndim >= 2 and data.size and np.isfinite(data).all() and data.std() > 0

@@ -1,0 +1,74 @@
+"""``cryodenoise evaluate`` says how it reads the FRC and warns about dependent halves."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+import napari_cryodenoise
+from napari_cryodenoise.io import write_mrc
+
+SRC = str(Path(napari_cryodenoise.__file__).resolve().parents[1])
+
+
+def cryodenoise(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(
+        [sys.executable, "-m", "napari_cryodenoise", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def halves(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("eo")
+    rng = np.random.default_rng(5)
+    signal = ndi.gaussian_filter(rng.normal(size=(128, 128)), 3) * 30
+    even = (signal + rng.normal(size=signal.shape)).astype(np.float32)
+    odd = (signal + rng.normal(size=signal.shape)).astype(np.float32)
+    files = {
+        "even": write_mrc(folder / "even.mrc", even, voxel_size=2.0),
+        "odd": write_mrc(folder / "odd.mrc", odd, voxel_size=2.0),
+        "smoothed": write_mrc(
+            folder / "even_smoothed.mrc", ndi.gaussian_filter(even, 1), voxel_size=2.0
+        ),
+    }
+    return files
+
+
+def test_independent_halves_get_the_rule_and_no_warning(halves):
+    done = cryodenoise(
+        "evaluate",
+        "--even",
+        str(halves["even"]),
+        "--odd",
+        str(halves["odd"]),
+        "-m",
+        "raw,gaussian:2",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "FRC resolution: first frequency where the FRC falls below" in done.stdout
+    assert "warning" not in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("odd", "methods"),
+    [("smoothed", "raw,gaussian:2"), ("even", "raw")],
+)
+def test_an_image_against_its_own_filtered_version_is_flagged(halves, odd, methods):
+    done = cryodenoise(
+        "evaluate", "--even", str(halves["even"]), "--odd", str(halves[odd]), "-m", methods
+    )
+    assert done.returncode == 0, done.stderr
+    (line,) = [ln for ln in done.stdout.splitlines() if ln.startswith("warning:")]
+    assert line.startswith("warning: --even even.mrc and its --odd file stay correlated")
+    assert "not be independent" in line and "Traceback" not in done.stderr
