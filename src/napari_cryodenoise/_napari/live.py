@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 from napari.qt.threading import GeneratorWorker, create_worker
-from napari.utils import progress
 from qtpy.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from .compute import LiveContext, live_jobs
@@ -195,7 +194,6 @@ class LiveView(QObject):
         self.neighbours, self.fill, self.on_error = neighbours, fill, on_error
         self._worker: GeneratorWorker | None = None
         self._cancel: threading.Event | None = None
-        self._pbar: progress | None = None
         self._running: set[GeneratorWorker] = set()
         self._plan: list[Job] = []
         self._dirty = False
@@ -244,9 +242,6 @@ class LiveView(QObject):
         if not self._closed:
             self._flush()
         self._refresh_timer.stop()
-        if self._pbar is not None:
-            self._pbar.close()
-            self._pbar = None
 
     def close(self) -> None:
         """Stop for good (the viewer or the widget is closing).
@@ -343,8 +338,6 @@ class LiveView(QObject):
         )
         self._worker, self._cancel = worker, cancel
         self.workers_started += 1
-        if self._pbar is None:  # one bar for the whole live session (creating one is slow)
-            self._pbar = progress(total=1, desc=f"live denoise: {self.layer.name}")
         worker.yielded.connect(self._on_yielded)
         worker.errored.connect(self._on_errored)
         worker.finished.connect(lambda: self._on_finished(worker))
@@ -413,11 +406,4 @@ class LiveView(QObject):
         done, total = self.store.tiles_done(first), ny * nx
         if self.store.plane_complete(first):
             done = total
-        pbar = self._pbar
-        if pbar is not None:  # the activity bar shows the tiles of the current plane
-            if pbar.total != total:
-                pbar.total = total
-            if done != pbar.n:
-                pbar.n = done
-                pbar.refresh()
         self.status_changed.emit(done, total, len(self._plan_left()))
