@@ -3,13 +3,35 @@
 Both work on any viewer model (no Qt needed) and undo themselves: the grid
 view remembers which layers were visible and the grid settings, and
 :meth:`SideBySide.leave` restores them. The camera is shared in grid mode, so
-panning or zooming one side moves the other.
+panning or zooming one side moves the other. Neither entering nor leaving
+moves the camera: each half of the canvas shows the same place at the zoom
+the user had (no ``reset_view``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+
+def _camera(viewer: Any) -> Any:
+    scene = getattr(viewer, "scene", None)
+    camera = getattr(scene, "camera", None)
+    return camera if camera is not None else viewer.camera
+
+
+def _keep_camera(viewer: Any) -> Any:
+    """Remember the camera's centre and zoom; the returned function puts them back."""
+    camera = _camera(viewer)
+    center, zoom = tuple(camera.center), float(camera.zoom)
+
+    def restore() -> None:
+        if tuple(camera.center) != center:
+            camera.center = center
+        if float(camera.zoom) != zoom:
+            camera.zoom = zoom
+
+    return restore
 
 
 def _grid(viewer: Any) -> Any:
@@ -29,11 +51,13 @@ class SideBySide:
         """True while the side-by-side view is shown."""
         return self._saved is not None
 
-    def enter(self, raw: Any, denoised: Any, *, reset_view: bool = True) -> None:
+    def enter(self, raw: Any, denoised: Any, *, reset_view: bool = False) -> None:
         """Show ``raw | denoised`` in a 1x2 grid (raw on the left), other layers hidden.
 
-        With ``reset_view`` the camera is fitted so each cell shows a whole image.
+        The two cells fill the canvas and show the place and zoom the user
+        had; with ``reset_view`` the camera is fitted to whole images instead.
         """
+        restore = _keep_camera(self.viewer)
         if self._saved is None:
             grid = _grid(self.viewer)
             self._saved = {
@@ -41,6 +65,7 @@ class SideBySide:
                 "enabled": grid.enabled,
                 "shape": tuple(grid.shape),
                 "stride": grid.stride,
+                "spacing": getattr(grid, "spacing", 0),
             }
         grid = _grid(self.viewer)
         for layer in self.viewer.layers:
@@ -52,23 +77,28 @@ class SideBySide:
         else:
             grid.stride = 1
         grid.shape = (1, 2)
+        grid.spacing = 0
         grid.enabled = True
         if reset_view:
             self.viewer.reset_view()
+        else:
+            restore()
 
     def leave(self) -> None:
         """Restore the grid settings and layer visibility from before :meth:`enter`."""
         if self._saved is None:
             return
         saved, self._saved = self._saved, None
+        restore = _keep_camera(self.viewer)
         grid = _grid(self.viewer)
         grid.enabled = saved["enabled"]
         grid.shape = saved["shape"]
         grid.stride = saved["stride"]
+        grid.spacing = saved["spacing"]
         for layer in self.viewer.layers:
             if id(layer) in saved["visible"]:
                 layer.visible = saved["visible"][id(layer)]
-        self.viewer.reset_view()
+        restore()
 
     def toggle(self, raw: Any, denoised: Any) -> bool:
         """Enter or leave; returns the new state."""

@@ -44,9 +44,11 @@ from .compute import (
     output_shape,
     read_only,
 )
+from .contrast import LiveContrast, apply_preview, union
 from .form_memory import FormMemory
-from .live import LiveView, ensure_pool_threads
+from .live import LiveView, ensure_pool_threads, hold_last_result, wait_for_workers
 from .measure import layer_pixel_size
+from .progress_line import ProgressLine, fit_label
 from .result_info import provenance_text
 from .results import (
     contrast_limits_for,
@@ -133,7 +135,7 @@ class DenoiseWidget(Container):
         self._cancel: threading.Event | None = None
         self._relays: list[Relay] = []
         self._busy_bar: Any = None
-        self._auto_contrast: dict[int, tuple[str, Any]] = {}
+        self._contrast: dict[int, LiveContrast] = {}  # id(live layer) -> its contrast policy
         #: Live view: neighbouring slices (or 3D slabs) done after the current one.
         self.neighbours = 1
         ensure_pool_threads()
@@ -188,6 +190,8 @@ class DenoiseWidget(Container):
         self.info = Label(value="")  # provenance of the selected result layer
         self.info.native.setWordWrap(True)
         self.reset_button = PushButton(text="Reset settings")
+        fit_label(self.status)  # a long status wraps instead of widening the dock
+        self.progress_line = ProgressLine(self.status)
         self.extend(
             [
                 self.input,
@@ -243,6 +247,8 @@ class DenoiseWidget(Container):
         self.input.changed.connect(self._update_command)
         self.reset_button.changed.connect(self.reset_settings)
         self.mode.changed.connect(self._update_command)
+        self.mode.changed.connect(self._on_mode)
+        self._on_mode()
         events = viewer.layers.events
         for name in ("inserted", "removed", "reordered"):
             getattr(events, name).connect(self._on_layers_changed)
@@ -354,6 +360,15 @@ class DenoiseWidget(Container):
             self.result_layer = None
         if layer is self.raw_layer:
             self.raw_layer = None
+
+    def _on_mode(self, *_: Any) -> None:
+        live = self.mode.value == MODE_LIVE
+        self.fill.enabled = live  # whole-image mode always does the whole image
+        self.fill.tooltip = (
+            "after the visible part, go on with the rest of the image"
+            if live
+            else "only for the live mode: whole-image mode always does the whole image"
+        )
 
     def _on_model_choice(self, value: Any) -> None:
         self.model_file.visible = value == FROM_FILE
@@ -501,19 +516,37 @@ class DenoiseWidget(Container):
             desc=f"loading model {label}",
             text=f"loading {label}...",
             on_result=then,
+            unit="steps",
             warm=(settings.device, settings.precision),
         )
 
     def _launch(
-        self, fn: Any, *args: Any, desc: str, text: str, on_result: Any, **kwargs: Any
+        self,
+        fn: Any,
+        *args: Any,
+        desc: str,
+        text: str,
+        on_result: Any,
+        unit: str = "tiles",
+        **kwargs: Any,
     ) -> Any:
         """Run ``fn(*args, progress=, cancel=, **kwargs)`` in a worker with a progress bar.
 
-        ``on_result(value)`` runs on the main thread; errors become notifications.
+        Progress shows in napari's activity panel and, with the time left, in
+        the widget's status line. ``on_result(value)`` runs on the main
+        thread; errors become notifications.
         """
         cancel = threading.Event()
         pbar = cancelable_progress(total=0, desc=desc, cancel_callback=cancel.set)
-        relay = Relay(bar_updater(pbar))
+        bar = bar_updater(pbar)
+        line = self.progress_line
+
+        def progressed(done: int, total: int) -> None:
+            bar(done, total)
+            if self._worker is worker:
+                line.update(done, total)
+
+        relay = Relay(progressed)
         worker = create_worker(
             fn,
             *args,
@@ -527,10 +560,15 @@ class DenoiseWidget(Container):
         self._relays.append(relay)
         self.cancel_button.enabled = True
         self.run_button.enabled = False
-        self.status.value = text
+        line.start(text.rstrip(". "), total=0, unit=unit)
+
+        def stop_line(*_: Any) -> None:
+            if self._worker is worker:
+                line.stop()
 
         def finished() -> None:
             pbar.close()
+            stop_line()
             if relay in self._relays:
                 self._relays.remove(relay)
             if self._worker is worker:
@@ -538,7 +576,9 @@ class DenoiseWidget(Container):
                 self.run_button.enabled = True
                 self.cancel_button.enabled = self.live is not None and self.live.active
 
+        worker.returned.connect(stop_line)
         worker.returned.connect(on_result)
+        worker.errored.connect(stop_line)
         worker.errored.connect(self._report)
         worker.finished.connect(finished)
         worker.start()
@@ -607,6 +647,12 @@ class DenoiseWidget(Container):
                 ),
             )
         self.stop_live()
+        if update is None:
+            update = self.output.value == OUTPUT_UPDATE
+        last = self.result_layer if update and self.result_layer in self.viewer.layers else None
+        # the last result stays on screen until the new preview replaces it
+        if last is not None:
+            hold_last_result(store, self.viewer, last)
         out = self.publish(
             layer, settings, model, store, stacked=stacked, update=update, live=True
         )
@@ -635,8 +681,6 @@ class DenoiseWidget(Container):
         )
         live.status_changed.connect(self._on_live_status)
         live.preview_ready.connect(self._on_preview)
-        live.tile_ready.connect(self._on_first_tile)
-        live.idle.connect(self._on_live_idle)
         self.live = live
         self._live_views = [v for v in self._live_views if v.running] + [live]
         self.cancel_button.enabled = True
@@ -654,60 +698,30 @@ class DenoiseWidget(Container):
         return max(grid, int(math.ceil(want / grid)) * grid)
 
     def _on_live_status(self, done: int, total: int, left: int) -> None:
-        if self.live is None:
-            return
-        msg = f"live: {done}/{total} tiles on this plane"
-        msg += f", {left} queued" if left else " (idle)"
-        self.status.value = msg
-        self.cancel_button.enabled = self._worker is not None or self.live.active
-
-    # Contrast of a new live layer: from the coarse preview, widened by the first
-    # full-resolution tile, then the finished plane's own; never after the user
-    # changed it. ``_auto_contrast[id(layer)] = (stage, limits we set)``.
-    def _set_auto_contrast(self, stage: str, data: Any, *, widen: bool = False) -> None:
         live = self.live
         if live is None:
             return
-        key = id(live.layer)
-        state = self._auto_contrast.get(key)
-        if state is None:
-            return
-        previous_stage, ours = state
-        if ours is not None and tuple(live.layer.contrast_limits) != ours:
-            del self._auto_contrast[key]  # the user set the contrast: leave it
-            return
-        lo, hi = contrast_limits_for(data)
-        if widen and ours is not None:
-            lo, hi = min(lo, ours[0]), max(hi, ours[1])
-        live.layer.contrast_limits = (lo, hi)
-        self._auto_contrast[key] = (stage, tuple(live.layer.contrast_limits))
+        line = self.progress_line
+        if left:
+            if not line.running or line.prefix != "live":
+                line.start("live", total, unit="tiles of this plane", done=done)
+            planned = sum(1 for j in live.plan_left() if j.kind == "tile")
+            line.update(done, total, steps=min(planned, max(0, total - done)) if planned else None)
+        else:
+            state = "done" if done >= total else "idle"
+            line.stop(f"live: {done}/{total} tiles of this plane ({state})")
+        self.cancel_button.enabled = self._worker is not None or live.active
 
     def _on_preview(self, plane: int) -> None:
+        """A coarse preview of the current plane is on screen: the one intensity mapping."""
         live = self.live
-        if live is not None and self._auto_contrast.get(id(live.layer), ("",))[0] == "new":
-            store = live.store
-            self._set_auto_contrast("preview", store[plane] if store.ndim == 3 else store[:, :])
-
-    def _on_first_tile(self, job: Any) -> None:
-        live = self.live
-        if live is None or self._auto_contrast.get(id(live.layer), ("",))[0] != "preview":
+        if live is None:
             return
-        ys, xs = live.store.grid.slices(job.iy, job.ix)
-        z = live.store.planes_of(job)[0]
-        tile = live.store[z, ys, xs] if live.store.ndim == 3 else live.store[ys, xs]
-        self._set_auto_contrast("tile", tile, widen=True)
-
-    def _on_live_idle(self) -> None:
-        live = self.live
-        if live is None or self._auto_contrast.get(id(live.layer), ("",))[0] != "tile":
+        layer = live.layer
+        policy = self._contrast.get(id(layer))
+        if policy is None:
             return
-        store = live.store
-        first = (
-            store.slab_range(store.plane_job_index(live.plane))[0] if store.volume else live.plane
-        )
-        if store.plane_complete(first):
-            self._set_auto_contrast("plane", store[first] if store.ndim == 3 else store[:, :])
-            self._auto_contrast.pop(id(live.layer), None)
+        apply_preview(layer, policy, live.store.coarsest(plane))
 
     def stop_live(self) -> None:
         """Stop the live view (its finished tiles stay in the layer and the cache)."""
@@ -737,16 +751,25 @@ class DenoiseWidget(Container):
         live = sum(v.running for v in self._live_views)
         return live + (self._worker is not None) + (self._preload is not None)
 
-    def shutdown(self) -> None:
-        """Cancel everything (the viewer or the widget is closing); touches no widget."""
+    def shutdown(self, wait_ms: int = 10000) -> None:
+        """Cancel everything (the viewer or the widget is closing); touches no widget.
+
+        Workers are cancelled, their late results ignored, and the thread pool
+        is given up to ``wait_ms`` to finish the tile in progress, so that no
+        worker outlives the Qt objects it reports to.
+        """
         self._rerun_timer.stop()
+        self.progress_line.stop()
         if self._cancel is not None:
             self._cancel.set()
         if self._worker is not None:
             self._worker.quit()
-        if self.live is not None:
-            self.live.stop()
-            self.live = None
+        for view in [*self._live_views, self.live]:
+            if view is not None:
+                view.close()
+        self.live = None
+        if self.running_workers:
+            wait_for_workers(wait_ms)
 
     def _report(self, err: BaseException) -> None:
         if isinstance(err, Cancelled):
@@ -809,13 +832,15 @@ class DenoiseWidget(Container):
         geometry = result_geometry(source, tuple(data.shape))
         metadata = result_metadata(source, settings, model=model, stacked=stacked, live=live)
         name = result_name(source.name, settings)
-        if live:
+        target = self.result_layer if update else None
+        if live and target is not None and target in self.viewer.layers:
+            limits = tuple(target.contrast_limits)  # kept until the new preview (one mapping)
+        elif live:
             limits = self._live_limits(source)
         else:
             limits = contrast_limits_for(data)
         shown = data.layer_data() if isinstance(data, TileStore) else data
         multiscale = isinstance(shown, list)
-        target = self.result_layer if update else None
         if (
             target is not None
             and target in self.viewer.layers
@@ -843,7 +868,13 @@ class DenoiseWidget(Container):
                 self.viewer.layers.remove(old)
                 self.viewer.layers.move(list(self.viewer.layers).index(target), index)
         if live:
-            self._auto_contrast[id(target)] = ("new", None)
+            policy = self._contrast.setdefault(id(target), LiveContrast())
+            policy.new_result()
+            if not policy.check_user(target.contrast_limits):
+                policy.accept(target.contrast_limits)
+            # the slider may be widened up to the input's range
+            raw_range = tuple(getattr(source, "contrast_limits_range", limits))
+            target.contrast_limits_range = union(union(raw_range, limits), target.contrast_limits)
         self.result_layer, self.raw_layer = target, source
         self.input.value = source
         return target

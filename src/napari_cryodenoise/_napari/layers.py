@@ -10,6 +10,8 @@ from ..io import ImageInfo
 
 #: Key under which this plugin keeps its facts in ``layer.metadata``.
 METADATA_KEY = "cryodenoise"
+#: Key of ``[min, max]`` of the data (sampled) in a read layer's facts.
+DATA_RANGE_KEY = "data_range"
 
 
 def robust_contrast_limits(
@@ -42,6 +44,36 @@ def robust_contrast_limits(
     if hi <= lo:
         hi = lo + 1.0
     return lo, hi
+
+
+def sampled_range(data: np.ndarray, max_samples: int = 1_000_000) -> list[float]:
+    """``[min, max]`` of a strided subsample (cheap on memmaps; what a contrast slider needs)."""
+    arr = np.asarray(data)
+    step = max(1, int(np.ceil((arr.size / max_samples) ** (1.0 / max(1, arr.ndim)))))
+    sample = np.asarray(arr[(slice(None, None, step),) * arr.ndim], dtype=np.float64)
+    sample = sample[np.isfinite(sample)]
+    if sample.size == 0:
+        return [0.0, 1.0]
+    lo, hi = float(sample.min()), float(sample.max())
+    return [lo, hi if hi > lo else lo + 1.0]
+
+
+def apply_data_range(layer: Any) -> bool:
+    """Let ``layer``'s contrast slider span its data (napari fixes it to the initial limits).
+
+    Uses the range the reader recorded in the layer's metadata; returns True
+    if the slider range was widened.
+    """
+    facts = (getattr(layer, "metadata", None) or {}).get(METADATA_KEY)
+    span = facts.get(DATA_RANGE_KEY) if isinstance(facts, dict) else None
+    if not span or not hasattr(layer, "contrast_limits_range"):
+        return False
+    lo, hi = layer.contrast_limits_range
+    new = [min(float(lo), float(span[0])), max(float(hi), float(span[1]))]
+    if new == [float(lo), float(hi)]:
+        return False
+    layer.contrast_limits_range = new
+    return True
 
 
 def bin_mean(image: np.ndarray, factor: int = 2) -> np.ndarray:
@@ -98,7 +130,7 @@ def layer_kwargs(data: np.ndarray, info: ImageInfo, **extra: Any) -> dict[str, A
         "units": units,
         "axis_labels": labels,
         "contrast_limits": robust_contrast_limits(data),
-        "metadata": {METADATA_KEY: info.as_metadata()},
+        "metadata": {METADATA_KEY: {**info.as_metadata(), DATA_RANGE_KEY: sampled_range(data)}},
     }
     kwargs.update(extra)
     return kwargs

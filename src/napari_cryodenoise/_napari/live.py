@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 from napari.qt.threading import GeneratorWorker, create_worker
-from napari.utils import progress
 from qtpy.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from .compute import LiveContext, live_jobs
@@ -35,6 +34,38 @@ def ensure_pool_threads(minimum: int = 4) -> None:
     pool = QThreadPool.globalInstance()
     if pool.maxThreadCount() < minimum:
         pool.setMaxThreadCount(minimum)
+
+
+def wait_for_workers(timeout_ms: int = 10000) -> bool:
+    """Block until Qt's global thread pool is idle (at most ``timeout_ms``); True if it is.
+
+    For shutting down: a worker that is still running when Python tears the
+    Qt objects down dies emitting on a deleted signal object ("wrapped C/C++
+    object ... has been deleted", then an abort). Cancelled live and
+    whole-image workers stop within a tile, so the wait is short.
+    """
+    return bool(QThreadPool.globalInstance().waitForDone(int(timeout_ms)))
+
+
+def hold_last_result(store: TileStore, viewer: Any, layer: Any) -> bool:
+    """Show ``layer``'s current plane in ``store`` until the store's own preview replaces it.
+
+    For a settings change: without it the new (empty) store shows a uniform
+    grey for the second or so the new preview takes. Returns True if held.
+    """
+    data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+    if data is store or store.volume:
+        return False
+    plane = current_plane(viewer, layer) if data.ndim == 3 else 0
+    if data.ndim == 3 and data.shape[0] != store.n_planes:
+        return False
+    try:
+        image = data[plane] if data.ndim == 3 else data
+        if isinstance(image, TileStore) or not isinstance(image, np.ndarray):
+            image = np.asarray(image)
+        return store.hold(plane, image)
+    except (IndexError, ValueError, TypeError):
+        return False
 
 
 def camera_of(viewer: Any) -> Any:
@@ -163,11 +194,11 @@ class LiveView(QObject):
         self.neighbours, self.fill, self.on_error = neighbours, fill, on_error
         self._worker: GeneratorWorker | None = None
         self._cancel: threading.Event | None = None
-        self._pbar: progress | None = None
         self._running: set[GeneratorWorker] = set()
         self._plan: list[Job] = []
         self._dirty = False
         self._active = False
+        self._closed = False
         self.plane = 0
         self.box: Box | None = None
         self.workers_started = 0
@@ -208,11 +239,18 @@ class LiveView(QObject):
                 pass
         self._replan_timer.stop()
         self._cancel_worker()
-        self._flush()
+        if not self._closed:
+            self._flush()
         self._refresh_timer.stop()
-        if self._pbar is not None:
-            self._pbar.close()
-            self._pbar = None
+
+    def close(self) -> None:
+        """Stop for good (the viewer or the widget is closing).
+
+        Workers are cancelled; whatever they still deliver (a last tile, their
+        ``finished``) is ignored, so nothing touches a layer that is going away.
+        """
+        self._closed = True
+        self.stop()
 
     @property
     def active(self) -> bool:
@@ -284,6 +322,10 @@ class LiveView(QObject):
             self.idle.emit()
         return jobs
 
+    def plan_left(self) -> list[Job]:
+        """Jobs of the current plan not finished yet (by any worker)."""
+        return self._plan_left()
+
     def _plan_left(self) -> list[Job]:
         done = self.store.claims.snapshot()
         return [j for j in self._plan if j not in done and not self.store.is_done(j)]
@@ -296,8 +338,6 @@ class LiveView(QObject):
         )
         self._worker, self._cancel = worker, cancel
         self.workers_started += 1
-        if self._pbar is None:  # one bar for the whole live session (creating one is slow)
-            self._pbar = progress(total=1, desc=f"live denoise: {self.layer.name}")
         worker.yielded.connect(self._on_yielded)
         worker.errored.connect(self._on_errored)
         worker.finished.connect(lambda: self._on_finished(worker))
@@ -313,6 +353,8 @@ class LiveView(QObject):
 
     def _on_finished(self, worker: GeneratorWorker) -> None:
         self._running.discard(worker)
+        if self._closed:
+            return
         if worker is self._worker:
             self._worker, self._cancel = None, None
             self._flush()
@@ -321,12 +363,16 @@ class LiveView(QObject):
                 self.idle.emit()
 
     def _on_errored(self, err: BaseException) -> None:
+        if self._closed:
+            return
         log.error("live denoising failed: %s", err)
         self.stop()
         if self.on_error is not None:
             self.on_error(err)
 
     def _on_yielded(self, item: tuple[Job, np.ndarray]) -> None:
+        if self._closed:
+            return
         job, result = item
         planes = self.store.put(job, result)
         now = time.perf_counter()
@@ -360,11 +406,4 @@ class LiveView(QObject):
         done, total = self.store.tiles_done(first), ny * nx
         if self.store.plane_complete(first):
             done = total
-        pbar = self._pbar
-        if pbar is not None:  # the activity bar shows the tiles of the current plane
-            if pbar.total != total:
-                pbar.total = total
-            if done != pbar.n:
-                pbar.n = done
-                pbar.refresh()
         self.status_changed.emit(done, total, len(self._plan_left()))

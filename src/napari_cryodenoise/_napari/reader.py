@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..io import is_image_path, read_image
 from ..io.sniff import is_regular_file
-from .layers import display_pyramid, layer_kwargs
+from .layers import apply_data_range, display_pyramid, layer_kwargs
 
 LayerData = tuple  # (data, kwargs, layer_type)
 PathOrPaths = str | list[str]
@@ -60,4 +60,27 @@ def read_layers(path: PathOrPaths) -> list[LayerData]:
         shown = display_pyramid(data)
         kwargs = layer_kwargs(data, info, multiscale=isinstance(shown, list))
         layers.append((shown, kwargs, "image"))
+    _widen_contrast_range_on_insert()
     return layers
+
+
+def _on_inserted(event: object) -> None:
+    apply_data_range(getattr(event, "value", None))
+
+
+def _widen_contrast_range_on_insert() -> None:
+    """Have the current viewer widen the contrast slider of layers it gets from this reader.
+
+    A reader can only pass ``contrast_limits``, from which napari also takes
+    the slider's range: the robust limits would then be the widest the
+    slider goes. The range is recorded in the layer's metadata and applied
+    when the layer is inserted (connecting twice is a no-op).
+    """
+    try:
+        import napari
+
+        viewer = napari.current_viewer()
+    except Exception:  # noqa: BLE001 - no viewer (scripts, npe2 tests): nothing to do
+        return
+    if viewer is not None:
+        viewer.layers.events.inserted.connect(_on_inserted)

@@ -236,6 +236,16 @@ def _halve(image: np.ndarray) -> np.ndarray:
     return image[:h, :w].reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3), dtype=np.float32)
 
 
+def resample_nearest(image: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """``image`` brought to ``shape`` by nearest-neighbour indexing (cheap), float32."""
+    h, w = (int(n) for n in shape)
+    if tuple(image.shape) == (h, w):
+        return np.asarray(image, dtype=np.float32)
+    rows = np.minimum((np.arange(h) * image.shape[0]) // h, image.shape[0] - 1)
+    cols = np.minimum((np.arange(w) * image.shape[1]) // w, image.shape[1] - 1)
+    return np.asarray(image, dtype=np.float32)[np.ix_(rows, cols)]
+
+
 class TileStore:
     """Array-like output of a live view, filled by previews and tiles.
 
@@ -520,6 +530,29 @@ class TileStore:
             ys, xs = self.grid.slices(int(iy), int(ix))
             planes[0][ys, xs] = image[ys, xs]
             self._update_levels(planes, ys, xs)
+
+    def coarsest(self, plane: int) -> np.ndarray:
+        """Output plane ``plane`` at its coarsest display level (what a zoomed-out view shows)."""
+        return self._plane_view(
+            int(plane) % self.shape[0] if self.ndim == 3 else 0, len(self._views) - 1
+        )
+
+    def hold(self, plane: int, image: Any) -> bool:
+        """Show ``image`` on an empty 2D plane until its preview arrives (nothing is marked done).
+
+        Used when the settings change: the last result stays on screen
+        instead of a uniform grey, and is resampled (nearest neighbour) when
+        the new output has another shape (binning). Returns False when the
+        plane already has content (or for 3D-model stores).
+        """
+        if self.volume or plane in self._planes or not 0 <= plane < self.n_planes:
+            return False
+        image = np.asarray(image)
+        if image.ndim != 2 or image.size == 0:
+            return False
+        self._allocate(plane, resample_nearest(image, self.shape[-2:]))
+        self.version += 1
+        return True
 
     def evict(self, plane: int) -> list[Job]:
         """Drop an allocated plane; returns the jobs that must be redone to restore it."""
