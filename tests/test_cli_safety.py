@@ -454,3 +454,23 @@ def test_unexpected_errors_are_one_line_internal_errors(tmp_path, capsys, monkey
     monkeypatch.setenv("CRYODENOISE_DEBUG", "1")
     with pytest.raises(RuntimeError, match="boom"):
         main(["denoise", "x.mrc", "-o", str(tmp_path / "o")])
+
+
+def test_folder_of_compressed_maps_is_denoised_with_plain_names(tmp_path):
+    import gzip
+
+    import mrcfile
+
+    from napari_cryodenoise.cli.denoise import expand_inputs, output_path
+
+    src = tmp_path / "maps"
+    src.mkdir()
+    plain = tmp_path / "emd_1.map"
+    with mrcfile.new(plain) as m:
+        m.set_data(np.zeros((8, 8, 8), np.float32))
+    (src / "emd_1.map.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    (src / "notes.txt").write_text("x")
+    found = expand_inputs([str(src)])
+    assert [p.name for p in found] == ["emd_1.map.gz"]
+    assert output_path(found[0], tmp_path / "o", "mrc").name == "emd_1.mrc"
+    assert output_path(Path("a.mrcs.bz2"), tmp_path, "mrc").name == "a.mrcs"

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import Cancelled, InputError
+from ..types import CancelFn, ProgressFn
 from .settings import DenoiseSettings
 from .tiles import (
     PREVIEW_SIZE,
@@ -28,9 +29,6 @@ from .tiles import (
     display_levels,
     preview_shape,
 )
-
-ProgressFn = Callable[[int, int], None]
-CancelFn = Callable[[], bool]
 
 
 def _engine():

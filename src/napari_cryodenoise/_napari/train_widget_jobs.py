@@ -35,10 +35,8 @@ from ..training import (
     parse_frame_range,
     train,
 )
+from ..types import CancelFn, ProgressFn
 from .compute import Prepared
-
-ProgressFn = Callable[[int, int], None]
-CancelFn = Callable[[], bool]
 
 SOURCE_LAYERS = "even/odd layers"
 SOURCE_MOVIE = "movie layer (frames)"

@@ -6,7 +6,9 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import NoReturn
 
 from .. import __version__
@@ -49,6 +51,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextmanager
+def _one_line_warnings(prog: str, debug: bool) -> Iterator[None]:
+    """Show Python warnings as ``cryodenoise COMMAND: warning: ...`` (no source lines)."""
+    if debug:
+        yield
+        return
+    previous = warnings.formatwarning
+
+    def one_line(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+        text = " ".join(str(message).split())
+        return f"{prog}: warning: {text}\n"
+
+    warnings.formatwarning = one_line
+    try:
+        yield
+    finally:
+        warnings.formatwarning = previous
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code.
 
@@ -74,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prog = f"cryodenoise {args.command}"
     debug = os.environ.get(DEBUG_ENV, "").strip() not in ("", "0")
     try:
-        with allow_pickle_scope(args):
+        with allow_pickle_scope(args), _one_line_warnings(prog, debug):
             return int(args.func(args) or 0)
     except (CLIError, OutputPathError) as err:
         cleanup(args)

@@ -107,15 +107,18 @@ def expand_inputs(
     directory) first. The STAR lists read are appended to ``lists`` when given
     (they are inputs too).
     """
-    from ..io import IMAGE_SUFFIXES, read_star_micrographs
+    from ..io import is_image_path, read_star_micrographs
+    from ..io.sniff import image_suffix
 
-    suffixes = tuple(s.lower() for s in (suffixes or IMAGE_SUFFIXES))
+    wanted = tuple(s.lower() for s in suffixes) if suffixes else None
     found: list[Path] = []
     for item in items:
         path = Path(item).expanduser()
         if path.is_dir():
             found += sorted(
-                p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes
+                p
+                for p in path.iterdir()
+                if p.is_file() and (image_suffix(p) in wanted if wanted else is_image_path(p))
             )
         elif path.suffix.lower() == ".star" and path.is_file():
             found += list(read_star_micrographs(path, project_dir=project_dir))
@@ -145,11 +148,16 @@ def expand_inputs(
 
 
 def output_path(in_path: Path, outdir: Path, fmt: str, *, kind: str | None = None) -> Path:
-    """``outdir/<stem>.<ext>``; stacks keep ``.mrcs`` when written as MRC."""
+    """``outdir/<stem>.<ext>``; stacks keep ``.mrcs`` when written as MRC.
+
+    A compressed input's name loses both suffixes: ``emd_1.map.gz`` -> ``emd_1.mrc``.
+    """
+    from ..io.sniff import image_suffix, strip_compression
+
     ext = _SUFFIX[fmt]
-    if fmt == "mrc" and in_path.suffix.lower() == ".mrcs":
+    if fmt == "mrc" and image_suffix(in_path) == ".mrcs":
         ext = ".mrcs"
-    return Path(outdir) / f"{in_path.stem}{ext}"
+    return Path(outdir) / f"{strip_compression(in_path).stem}{ext}"
 
 
 # --------------------------------------------------------------------------- writing

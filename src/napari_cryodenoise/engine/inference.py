@@ -33,6 +33,7 @@ import torch
 
 from ..binning import resolve_bin
 from ..errors import Cancelled, CryoDenoiseError, ImageTooSmallError, InputError
+from ..types import CancelFn, ProgressFn
 from .device import (
     available_memory,
     empty_cache,
@@ -67,8 +68,6 @@ __all__ = [
 ]
 
 ModelLike = "torch.nn.Module | str | os.PathLike"
-ProgressFn = Callable[[int, int], None]
-CancelFn = Callable[[], bool]
 
 #: Upper bound for the activation memory of one tile on the CPU (bytes), by number of
 #: spatial dims; 1 GiB keeps a 4096^2 unet run of the whole CLI process under ~2 GB.

@@ -23,12 +23,12 @@ import os
 import tempfile
 import urllib.request
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import Cancelled, WeightsUnavailableError
 from ..io.atomic import atomic_path
+from ..types import CancelFn, ProgressFn
 
 __all__ = [
     "ALIASES",
@@ -59,9 +59,6 @@ WHEEL_SHA256 = "2b89821650c6f1b06b8cdedc6283b1494d373bd804b353b0e51dcc24a3680abe
 _PINNED_SHA256 = WHEEL_SHA256
 WHEEL_SIZE = 48_213_000
 WHEEL_MEMBER_DIR = "topaz/pretrained/denoise/"
-
-ProgressFn = Callable[[int, int], None]
-CancelFn = Callable[[], bool]
 
 
 @dataclass(frozen=True)

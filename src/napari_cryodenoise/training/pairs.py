@@ -16,7 +16,7 @@ name, or two arrays (e.g. two napari layers).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from ..io import (
     read_image,
     write_mrc,
 )
+from ..types import CancelFn, ProgressFn
 
 __all__ = [
     "ImagePair",
@@ -47,8 +48,6 @@ __all__ = [
     "read_single_images",
 ]
 
-ProgressFn = Callable[[int, int], None]
-CancelFn = Callable[[], bool]
 
 #: Alignment spectra kept in memory at most (bytes); frames are Fourier-cropped to fit.
 _ALIGN_MEMORY = 256 * 1024**2
