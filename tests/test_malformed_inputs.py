@@ -189,7 +189,7 @@ FILE_CASES: list[Case] = [
     Case("NaN pixels", "nan.mrc", _nan_at(float("nan")), "NaN"),
     Case("Inf pixels", "inf.mrc", _nan_at(float("inf")), "(Inf|infinite|NaN)"),
     Case("constant image", "const.mrc", _constant(7.0), "OK"),
-    Case("1x1 image", "one.mrc", lambda: _mrc(np.ones((1, 1), np.float32)), "(small|size)"),
+    Case("1x1 image", "one.mrc", lambda: _mrc(np.ones((1, 1), np.float32)), "OK"),
     Case("stripes", "stripes.mrc", _stripes, "OK"),
     Case("big-endian", "big.mrc", lambda: _mrc(_good(), swap=True), "OK"),
     Case("zero voxel size", "vox0.mrc", lambda: _mrc(_good(), voxel=0.0), "OK"),
