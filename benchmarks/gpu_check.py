@@ -96,9 +96,7 @@ def check_environment(args: argparse.Namespace) -> None:
 def gpu_tests(args: argparse.Namespace) -> None:
     cmd = [sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider"]
     cmd += ["--ignore=tests/_napari", "tests"]
-    proc = subprocess.run(
-        cmd, cwd=ROOT, capture_output=True, text=True, timeout=args.test_seconds
-    )
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=args.test_seconds)
     tail = (proc.stdout + proc.stderr).strip().splitlines()
     summary = next((ln for ln in reversed(tail) if " passed" in ln or " failed" in ln), "")
     print("\n".join(tail[-15:]))
@@ -154,7 +152,11 @@ def live_first_view(args: argparse.Namespace) -> None:
     _sync()
     cold = time.perf_counter() - t0
     warm = _median_time(preview, args.repeats, warmup=1)
-    row(f"live first view (preview of {args.size}^2)", f"{warm * 1000:.0f} ms warm", f"{cold:.2f} s cold")
+    row(
+        f"live first view (preview of {args.size}^2)",
+        f"{warm * 1000:.0f} ms warm",
+        f"{cold:.2f} s cold",
+    )
 
 
 def training(args: argparse.Namespace) -> None:
