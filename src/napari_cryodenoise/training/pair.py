@@ -66,13 +66,19 @@ class ImagePair:
         return self.even.ndim
 
     def stats(self, which: str) -> tuple[float, float]:
-        """Mean and standard deviation of ``"even"`` or ``"odd"`` (cached, chunked float64)."""
+        """Mean and standard deviation of ``"even"`` or ``"odd"`` (cached).
+
+        Computed by the engine's :func:`~napari_cryodenoise.engine.image_stats` (float64,
+        streamed in blocks), as inference normalises an image.
+        """
         if which not in self._stats:
             arr = self.even if which == "even" else self.odd
             if arr is None:
                 raise ValueError("this pair has no odd half")
+            from ..engine import image_stats
+
             try:
-                self._stats[which] = _mean_std(arr)
+                self._stats[which] = image_stats(arr)
             except InputError as err:
                 raise InputError(f"{self._label(which)}: {err}") from None
         return self._stats[which]
@@ -87,22 +93,3 @@ class ImagePair:
 
 #: What the trainer consumes: a sequence of pairs.
 PairSource = Sequence[ImagePair]
-
-
-def _mean_std(arr: np.ndarray) -> tuple[float, float]:
-    """Mean and std over a (memory-mapped) array without a full float64 copy."""
-    flat = arr.reshape(arr.shape[0], -1)
-    total = 0.0
-    total_sq = 0.0
-    n = 0
-    for start in range(0, flat.shape[0], 64):
-        block = np.asarray(flat[start : start + 64], dtype=np.float64)
-        total += float(block.sum())
-        total_sq += float(np.square(block).sum())
-        n += block.size
-    mean = total / n
-    var = max(total_sq / n - mean * mean, 0.0)
-    std = float(np.sqrt(var))
-    if not np.isfinite(mean) or not np.isfinite(std):
-        raise InputError("image contains NaN or infinite values")
-    return mean, std
