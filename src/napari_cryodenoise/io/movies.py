@@ -116,7 +116,7 @@ class MovieReader:
         if suffix in (".tif", ".tiff"):
             try:
                 data = tifffile.memmap(path, mode="r")
-            except (ValueError, OSError, tifffile.TiffFileError):
+            except (ValueError, OSError, IndexError, tifffile.TiffFileError):
                 return _TiffFrames(path)  # compressed: decode page by page
             return np.squeeze(data) if data.ndim > 3 else data
         from . import read_image  # the package's reader (defined in io/__init__)
