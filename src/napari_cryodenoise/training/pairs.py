@@ -2,15 +2,19 @@
 
 A movie (MRC stack ``.mrcs``/``.mrc``, a multi-page TIFF, or an EER file
 whose raw frames are summed in groups, see :class:`~napari_cryodenoise.io.EerMovie`)
-is read one frame at a time, so memory stays at a few frame-sized buffers
-whatever the number of frames. The chosen frames (``frames=A:B``,
-Python slice semantics, 0-based) are split into alternating halves: the 1st,
-3rd, 5th ... chosen frame go to ``even``, the 2nd, 4th ... to ``odd``. Each
+is read one frame at a time (:class:`~napari_cryodenoise.io.movies.MovieReader`), so
+memory stays at a few frame-sized buffers whatever the number of frames. The chosen
+frames (``frames=A:B``, Python slice semantics, 0-based) are split into alternating
+halves: the 1st, 3rd, 5th ... chosen frame go to ``even``, the 2nd, 4th ... to ``odd``. Each
 frame can be multiplied by a gain reference and, optionally, shifted to undo
 global stage drift before it is added to its half (:func:`estimate_drift`).
 
 Ready-made halves come from two lists of files, two folders matched by file
 name, or two arrays (e.g. two napari layers).
+
+``MovieReader``, ``parse_frame_range``, ``estimate_drift``, ``ImagePair`` and
+``PairSource`` are re-exported here from their homes (:mod:`..io.movies`,
+:mod:`.alignment`, :mod:`.pair`).
 """
 
 from __future__ import annotations
