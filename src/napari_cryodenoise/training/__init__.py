@@ -7,74 +7,64 @@ Typical use::
     pairs = pairs_from_movies(["a.mrcs", "b.mrcs"], frames="0:40", align=True)
     result = train_noise2noise(pairs, TrainConfig(minutes=10, output="my_model.pt"))
     result.model  # best network, loadable later with load_model("my_model.pt")
+
+Modules: :mod:`.config` (settings), :mod:`.pair` / :mod:`.pairs` / :mod:`.half_names` /
+:mod:`.pair_sources` (training data), :mod:`.alignment` (drift), :mod:`.sampling`
+(crops), :mod:`.trainer` (the loop), :mod:`.validation`, :mod:`.checkpoints`,
+:mod:`.results`, :mod:`.noise2noise` (entry points). Names are imported on first use,
+so ``from napari_cryodenoise.training import TrainConfig`` does not load torch.
 """
 
-from .checkpoints import (
-    build_network,
-    load_network,
-    load_training_checkpoint,
-    save_network,
-    save_training_checkpoint,
-)
-from .masked import blind_spot
-from .noise2noise import (
-    TOPAZ_DEFAULTS,
-    TrainConfig,
-    TrainingCancelled,
-    TrainResult,
-    TrainStatus,
-    export_topaz,
-    train,
-    train_masked,
-    train_noise2noise,
-    validation_loss,
-)
-from .pair_sources import pairs_from_pair_folder, pairs_from_star
-from .pairs import (
-    ImagePair,
-    MovieReader,
-    PairSource,
-    estimate_drift,
-    pair_from_arrays,
-    pair_from_movie,
-    pairs_from_files,
-    pairs_from_folders,
-    pairs_from_movies,
-    parse_frame_range,
-    read_single_images,
-)
-from .sampling import CropSampler, split_validation
+from __future__ import annotations
 
-__all__ = [
-    "TOPAZ_DEFAULTS",
-    "CropSampler",
-    "ImagePair",
-    "MovieReader",
-    "PairSource",
-    "TrainConfig",
-    "TrainResult",
-    "TrainStatus",
-    "TrainingCancelled",
-    "blind_spot",
-    "build_network",
-    "estimate_drift",
-    "export_topaz",
-    "load_network",
-    "load_training_checkpoint",
-    "pair_from_arrays",
-    "pair_from_movie",
-    "pairs_from_files",
-    "pairs_from_folders",
-    "pairs_from_movies",
-    "pairs_from_pair_folder",
-    "pairs_from_star",
-    "parse_frame_range",
-    "read_single_images",
-    "save_network",
-    "save_training_checkpoint",
-    "split_validation",
-    "train",
-    "train_masked",
-    "train_noise2noise",
-    "validation_loss",
-]
+import importlib
+from typing import Any
+
+#: Public name -> submodule that defines it.
+_NAMES: dict[str, str] = {
+    "TOPAZ_DEFAULTS": "config",
+    "TrainConfig": "config",
+    "CropSampler": "sampling",
+    "split_validation": "sampling",
+    "ImagePair": "pair",
+    "PairSource": "pair",
+    "MovieReader": "pairs",
+    "estimate_drift": "alignment",
+    "pair_from_arrays": "pairs",
+    "pair_from_movie": "pairs",
+    "pairs_from_files": "pairs",
+    "pairs_from_folders": "pairs",
+    "pairs_from_movies": "pairs",
+    "parse_frame_range": "pairs",
+    "read_single_images": "pairs",
+    "pairs_from_pair_folder": "pair_sources",
+    "pairs_from_star": "pair_sources",
+    "TrainResult": "results",
+    "TrainStatus": "results",
+    "TrainingCancelled": "results",
+    "blind_spot": "masked",
+    "build_network": "checkpoints",
+    "export_topaz": "checkpoints",
+    "load_network": "checkpoints",
+    "load_training_checkpoint": "checkpoints",
+    "save_network": "checkpoints",
+    "save_training_checkpoint": "checkpoints",
+    "train": "noise2noise",
+    "train_masked": "noise2noise",
+    "train_noise2noise": "noise2noise",
+    "validation_loss": "validation",
+}
+
+__all__ = sorted(_NAMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_NAMES))

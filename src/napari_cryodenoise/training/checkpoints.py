@@ -25,6 +25,7 @@ from ..models.checkpoint import FORMAT, atomic_torch_save, model_arch
 __all__ = [
     "CHECKPOINT_KEY",
     "build_network",
+    "export_topaz",
     "load_network",
     "load_training_checkpoint",
     "save_network",
@@ -132,3 +133,17 @@ def load_training_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[s
     meta = dict(obj.get("metadata") or {})
     model.name = str(meta.get("name", path.stem))
     return model.float(), obj[CHECKPOINT_KEY]
+
+
+def export_topaz(model: nn.Module, path: str | os.PathLike) -> Path:
+    """Write ``model`` as a Topaz-compatible state dict (Topaz U-Nets, fcnn, affine only)."""
+    from ..models import FAST_ARCHS
+
+    if getattr(model, "arch", None) in FAST_ARCHS:
+        raise InputError(
+            f"{model.arch} has no Topaz equivalent; train with --arch unet/unet-small (or "
+            "--init unet) to export a Topaz state dict"
+        )
+    from ..models import save_topaz_state_dict
+
+    return save_topaz_state_dict(model, path)

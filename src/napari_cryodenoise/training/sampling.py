@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from ..errors import ImageTooSmallError, InputError
-from .pairs import ImagePair
+from .pair import ImagePair
 
 __all__ = ["CropSampler", "Region", "split_validation"]
 

@@ -1,0 +1,95 @@
+"""The unit of training data: :class:`ImagePair`, two noisy observations of one field.
+
+Torch-free; the halves may be memory maps (read crop by crop by the sampler).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import InputError
+
+__all__ = ["ImagePair", "PairSource"]
+
+
+@dataclass
+class ImagePair:
+    """Two independent noisy observations of one field (2D image or 3D volume).
+
+    Attributes
+    ----------
+    even, odd : numpy.ndarray
+        Same shape, ``(H, W)`` or ``(D, H, W)``; any real dtype (converted to
+        float32 crop by crop). ``odd`` is None for a single image (masked /
+        blind-spot training).
+    name : str
+        Label (movie or file stem).
+    shifts : numpy.ndarray or None
+        ``(F, 2)`` shifts ``(dy, dx)`` applied to the chosen frames when they
+        were aligned.
+    files : tuple of str
+        The files the halves were read from (even, odd), or the single image's file;
+        empty for arrays. Errors about the pixels name them.
+
+    """
+
+    even: np.ndarray
+    odd: np.ndarray | None
+    name: str = ""
+    shifts: np.ndarray | None = None
+    files: tuple[str, ...] = ()
+    _stats: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.odd is not None and self.even.shape != self.odd.shape:
+            raise InputError(
+                f"{self.name or 'pair'}: even and odd halves differ in shape "
+                f"({self.even.shape} vs {self.odd.shape})"
+            )
+        if self.even.ndim not in (2, 3):
+            raise InputError(
+                f"{self.name or 'pair'}: expected a 2D image or a 3D volume, got shape "
+                f"{self.even.shape}"
+            )
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Image shape."""
+        return tuple(self.even.shape)
+
+    @property
+    def ndim(self) -> int:
+        """2 for images, 3 for volumes."""
+        return self.even.ndim
+
+    def stats(self, which: str) -> tuple[float, float]:
+        """Mean and standard deviation of ``"even"`` or ``"odd"`` (cached).
+
+        Computed by the engine's :func:`~napari_cryodenoise.engine.image_stats` (float64,
+        streamed in blocks), as inference normalises an image.
+        """
+        if which not in self._stats:
+            arr = self.even if which == "even" else self.odd
+            if arr is None:
+                raise ValueError("this pair has no odd half")
+            from ..engine import image_stats
+
+            try:
+                self._stats[which] = image_stats(arr)
+            except InputError as err:
+                raise InputError(f"{self._label(which)}: {err}") from None
+        return self._stats[which]
+
+    def _label(self, which: str) -> str:
+        index = 1 if which == "odd" and len(self.files) > 1 else 0
+        if self.files:
+            return self.files[index]
+        name = self.name or "image"
+        return f"{name} ({which} half)" if self.odd is not None else name
+
+
+#: What the trainer consumes: a sequence of pairs.
+PairSource = Sequence[ImagePair]

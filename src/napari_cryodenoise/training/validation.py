@@ -1,0 +1,55 @@
+"""Validation loss: the mean per-pixel loss over a sampler's fixed validation tiles."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .masked import blind_spot
+from .optim import loss_fn
+from .sampling import CropSampler
+
+__all__ = ["validation_loss"]
+
+
+def validation_loss(
+    model: nn.Module,
+    sampler: CropSampler,
+    *,
+    loss: str = "l2",
+    device: torch.device | str = "cpu",
+    batch_size: int = 8,
+    mask_grid: int = 4,
+    seed: int = 0,
+) -> float | None:
+    """Mean per-pixel loss over every validation pixel (None without validation tiles).
+
+    The sum of the per-pixel losses over all tiles is divided by the number of
+    scored pixels, so the value does not depend on how tiles are batched.
+    Noise2Noise: the network maps each tile's even half to its odd half.
+    Masked: a fixed (seeded) blind-spot mask, scored at the hidden pixels.
+    """
+    if not sampler.val_tiles:
+        return None
+    fn = loss_fn(loss)
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+    total = 0.0
+    count = 0
+    gen = torch.Generator().manual_seed(seed + 7919)
+    try:
+        with torch.no_grad():
+            for src, tgt in sampler.val_batches(batch_size):
+                src, tgt = src.to(device), tgt.to(device)
+                if sampler.masked:
+                    src, mask = blind_spot(src, mask_grid, gen)
+                    per = fn(model(src).float(), tgt) * mask
+                    count += int(mask.sum().item())
+                else:
+                    per = fn(model(src).float(), tgt)
+                    count += per.numel()
+                total += float(per.double().sum().item())
+    finally:
+        model.train(was_training)
+    return total / max(count, 1)

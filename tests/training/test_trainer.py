@@ -1,0 +1,118 @@
+"""The training loop's steps (training/trainer.py): set-up, step, validate, checkpoint, run."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from napari_cryodenoise.errors import InputError
+from napari_cryodenoise.training import (
+    ImagePair,
+    TrainConfig,
+    load_network,
+    load_training_checkpoint,
+    train_noise2noise,
+)
+from napari_cryodenoise.training.trainer import Trainer
+
+FAST = dict(arch="unet-fast", crop=32, batch_size=2, val_every=2, warmup_steps=0, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(2):
+        clean = rng.normal(size=(64, 64))
+        out.append(
+            ImagePair(
+                (clean + rng.normal(size=clean.shape)).astype(np.float32),
+                (clean + rng.normal(size=clean.shape)).astype(np.float32),
+                name=f"p{i}",
+            )
+        )
+    return out
+
+
+def test_setup_fills_defaults_and_states_the_cpu(pairs):
+    trainer = Trainer(pairs, TrainConfig(arch="unet-fast", device="cpu", steps=3))
+    assert (trainer.config.crop, trainer.config.batch_size, trainer.config.lr) == (128, 4, 1e-3)
+    assert trainer.sampler.crop == 48  # clipped to the 64 - 16 rows beside the validation strip
+    assert trainer.global_step == 0 and trainer.target_steps == 3
+    assert trainer.model.training and trainer.checkpoint_path is None
+    assert any("training on the CPU" in m for m in trainer.messages)
+
+
+def test_bad_names_stop_before_any_work(pairs, tmp_path):
+    out = tmp_path / "best.pt"
+    with pytest.raises(InputError, match="unknown lr schedule"):
+        Trainer(pairs, TrainConfig(**FAST, lr_schedule="step", output=str(out)))
+    assert not out.exists()
+    with pytest.raises(InputError, match="no training images"):
+        Trainer([], TrainConfig(**FAST))
+
+
+def test_step_updates_weights_and_counts(pairs):
+    trainer = Trainer(pairs, TrainConfig(**FAST, steps=4, lr_schedule="constant", lr=1e-3))
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    loss, lr = trainer.step()
+    assert trainer.global_step == 1 and math.isfinite(loss) and lr == 1e-3
+    after = trainer.model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert trainer.history == []  # step() trains; run() records
+
+
+def test_cosine_schedule_by_steps(pairs):
+    trainer = Trainer(pairs, TrainConfig(**FAST, steps=4, lr=1e-3))
+    lrs = [trainer.step()[1] for _ in range(4)]
+    expect = [1e-3 * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * s / 4))) for s in range(4)]
+    np.testing.assert_allclose(lrs, expect)
+
+
+def test_divergence_is_one_clear_error(pairs):
+    trainer = Trainer(pairs, TrainConfig(**FAST, steps=4, lr=1e12, lr_schedule="constant"))
+    with pytest.raises(InputError, match=r"training diverged at step \d+ .*lower the learning"):
+        for _ in range(4):
+            trainer.step()
+
+
+def test_validate_keeps_and_writes_the_best(pairs, tmp_path):
+    out = tmp_path / "best.pt"
+    trainer = Trainer(pairs, TrainConfig(**FAST, steps=2, output=str(out), val_fraction=0.25))
+    val, note = trainer.validate()
+    assert val is not None and trainer.best_val == val and trainer.best_step == 0
+    assert note == f"step 0: new best validation loss {val:.5f}"
+    assert out.is_file() and load_network(out).metadata["val_loss"] == val
+    trainer.best_val = -1.0  # nothing can beat it now
+    again, note = trainer.validate()
+    assert again == pytest.approx(val) and note is None and trainer.best_val == -1.0
+    no_val = Trainer(pairs, TrainConfig(**FAST, steps=2, val_fraction=0.0))
+    assert no_val.validate() == (None, None)
+
+
+def test_checkpoint_holds_the_training_state(pairs, tmp_path):
+    ckpt = tmp_path / "c.ckpt.pt"
+    trainer = Trainer(pairs, TrainConfig(**FAST, steps=3, checkpoint=str(ckpt)))
+    trainer.step()
+    trainer.step()
+    assert trainer.checkpoint() == ckpt
+    model, state = load_training_checkpoint(ckpt)
+    assert state["step"] == 2 and state["config"]["crop"] == 32
+    assert {"optimizer", "rng_torch", "rng_sampler", "rng_mask"} <= set(state)
+    for k, v in trainer.model.state_dict().items():
+        torch.testing.assert_close(model.state_dict()[k], v, rtol=0, atol=0)
+    assert Trainer(pairs, TrainConfig(**FAST, steps=3)).checkpoint() is None
+
+
+def test_run_equals_train_noise2noise(pairs):
+    config = TrainConfig(**FAST, steps=3, seed=5, val_fraction=0.25)
+    by_class = Trainer(pairs, config).run()
+    by_function = train_noise2noise(pairs, config)
+    assert [h["train_loss"] for h in by_class.history] == [
+        h["train_loss"] for h in by_function.history
+    ]
+    assert by_class.val_history == by_function.val_history
+    assert by_class.steps == 3 and not by_class.cancelled
