@@ -271,8 +271,6 @@ def test_parse_relion_style_arguments():
     assert args.denoise == [
         "--device",
         "-1",
-        "--model",
-        "my model.pt",
         "--restore-size",
         "--pixel-size",
         "1.5",
@@ -290,6 +288,7 @@ def test_parse_relion_style_arguments():
         (["--o", "J/", "--in_mics", "a.star", "--train", "0"], "--train 0: must be > 0"),
         (["--o", "J/", "--in_mics", "a.star", "--bin", "2", "--pixel_size", "2"], "not both"),
         (["--o", "J/", "--in_mics", "a.star", "--restore_size", "yes"], "takes no value"),
+        (["--o", "J/", "--in_mics", "a.star", "--train", "5", "--bin", "2"], "leave out --bin"),
         (["--o", "J/", "--in_mics", "a", "--j", "1", "--j", "2"], "--j is given twice"),
         (["stray", "--o", "J/"], "unexpected argument 'stray'"),
     ],

@@ -70,7 +70,28 @@ class RelionJobError(Exception):
 
 @dataclass
 class JobArgs:
-    """The parsed command line of the job."""
+    """The parsed command line of the job.
+
+    Attributes
+    ----------
+    outdir : str
+        The job folder (``--o``), relative to the project directory.
+    in_mics : str
+        The input micrographs STAR (``--in_mics``).
+    threads : int or None
+        CPU threads (``--j``).
+    train_minutes : float or None
+        Train for this long before denoising (``--train``).
+    denoise : list of str
+        ``cryodenoise denoise`` options from the job's parameters (not ``--model``).
+    model : str or None
+        The model to denoise with, or to start training from (``--model``).
+    device : str or None
+        ``--device``, for training and denoising.
+    notes : list of str
+        Arguments accepted but not used, to mention in the log.
+
+    """
 
     outdir: str
     in_mics: str | None = None
@@ -91,7 +112,7 @@ def split_args(argv: Sequence[str]) -> list[tuple[str, str | None]]:
     items: list[tuple[str, str | None]] = []
     for token in argv:
         if token.startswith("--") and len(token) > 2:
-            name, eq, value = token[2:].partition("=")
+            name, eq, value = token.lstrip("-").partition("=")
             items.append((name.replace("-", "_"), value if eq else None))
         elif not items:
             raise RelionJobError(f"unexpected argument {token!r} (parameters are --NAME VALUE)")
@@ -137,10 +158,11 @@ def parse_job_args(argv: Sequence[str]) -> JobArgs:
         elif name == "train":
             args.train_minutes = _number(name, value, float)
         elif name != "o":
-            args.denoise += [_DENOISE_OPTIONS[name], value]
             if name == "model":
-                args.model = value
-            elif name == "device":
+                args.model = value  # for training too, given to denoise at the end
+                continue
+            args.denoise += [_DENOISE_OPTIONS[name], value]
+            if name == "device":
                 args.device = value
     if not args.in_mics:
         raise RelionJobError(
@@ -149,6 +171,11 @@ def parse_job_args(argv: Sequence[str]) -> JobArgs:
         )
     if "bin" in seen and "pixel_size" in seen:
         raise RelionJobError("give --bin or --pixel_size, not both")
+    if args.train_minutes is not None and ({"bin", "pixel_size"} & seen):
+        raise RelionJobError(
+            "--train learns the noise of the micrographs at their own pixel size: leave out "
+            "--bin/--pixel_size when training (the trained model must see the same scale)"
+        )
     return args
 
 

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..errors import CryoDenoiseError
 from . import protocol as rp
 from .arguments import (
     PROG,
@@ -53,14 +54,16 @@ def _run(args: JobArgs, job: Path) -> None:
         names = [
             row["rlnMicrographName"] for row in find_star_table(args.in_mics, "rlnMicrographName")
         ]
-    except Exception as err:  # noqa: BLE001 - the reader's one-line message
-        raise _Failed(f"{err}".splitlines()[0] if str(err) else type(err).__name__) from None
+    except (CryoDenoiseError, OSError, ValueError) as err:  # the reader's one-line message
+        raise _Failed(
+            str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+        ) from None
     threads = ["--threads", str(args.threads)] if args.threads else []
     device = ["--device", args.device] if args.device else []
-    model_args = args.denoise
+    model = args.model
     if args.train_minutes is not None:
-        model = _train(args, job, threads + device)
-        model_args = _replace_model(args.denoise, str(model))
+        model = str(_train(args, job, threads + device))
+    model_args = [*args.denoise, *(["--model", model] if model else [])]
     sub = output_subfolder(names)
     outdir = job / sub if sub else job
     code = _cli(
@@ -68,12 +71,7 @@ def _run(args: JobArgs, job: Path) -> None:
         + ["--skip-existing", *model_args, *threads]
     )
     if code != 0:
-        raise _Failed(
-            "denoising failed (see the message above); Continue retries the micrographs "
-            "not yet done"
-            if code == 1
-            else f"cryodenoise denoise stopped with exit code {code} (see above)"
-        )
+        raise _Failed(f"denoising failed (cryodenoise denoise exit code {code}, see above)")
 
 
 def _train(args: JobArgs, job: Path, extra: list[str]) -> Path:
@@ -93,20 +91,6 @@ def _train(args: JobArgs, job: Path, extra: list[str]) -> Path:
         raise _Failed(f"training failed (cryodenoise train exit code {code}, see above)")
     os.replace(work / "model.pt", final)
     return final
-
-
-def _replace_model(options: list[str], model: str) -> list[str]:
-    out: list[str] = []
-    skip = False
-    for i, opt in enumerate(options):
-        if skip:
-            skip = False
-            continue
-        if opt == "--model" and i + 1 < len(options):
-            skip = True
-            continue
-        out.append(opt)
-    return [*out, "--model", model]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
