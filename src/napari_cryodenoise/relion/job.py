@@ -1,0 +1,159 @@
+"""``cryodenoise-relion``: the job itself (train, denoise, report to RELION)."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import CryoDenoiseError
+from . import protocol as rp
+from .arguments import (
+    PROG,
+    USAGE,
+    JobArgs,
+    RelionJobError,
+    output_subfolder,
+    parse_job_args,
+    split_args,
+)
+
+__all__ = ["OUT_STAR", "TRAINED_MODEL", "main"]
+
+OUT_STAR = "denoised_micrographs.star"
+TRAINED_MODEL = "denoise_model.pt"
+
+
+def _cli(argv: list[str]) -> int:
+    """``cryodenoise ARGV`` in this process (its own one-line errors on stderr)."""
+    from ..cli import main as cryodenoise
+
+    print("running: cryodenoise " + " ".join(_quote(a) for a in argv), flush=True)
+    sys.stderr.flush()
+    return cryodenoise(argv)
+
+
+def _quote(arg: str) -> str:
+    return f"'{arg}'" if not arg or re.search(r"[\s'\"$]", arg) else arg
+
+
+class _Failed(Exception):
+    """A step of the job failed; the message is the reason."""
+
+
+def _run(args: JobArgs, job: Path) -> None:
+    """Train (optionally) and denoise; raise :class:`_Failed` with the reason."""
+    from ..io.star import find_star_table
+
+    if not os.path.isfile(args.in_mics):
+        raise _Failed(f"--in_mics {args.in_mics}: no such file (relative to {os.getcwd()})")
+    try:
+        names = [
+            row["rlnMicrographName"] for row in find_star_table(args.in_mics, "rlnMicrographName")
+        ]
+    except (CryoDenoiseError, OSError, ValueError) as err:  # the reader's one-line message
+        raise _Failed(
+            str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
+        ) from None
+    threads = ["--threads", str(args.threads)] if args.threads else []
+    device = ["--device", args.device] if args.device else []
+    model = args.model
+    if args.train_minutes is not None:
+        model = str(_train(args, job, threads + device))
+    model_args = [*args.denoise, *(["--model", model] if model else [])]
+    sub = output_subfolder(names)
+    outdir = job / sub if sub else job
+    code = _cli(
+        ["denoise", args.in_mics, "-o", str(outdir), "--out-star", str(job / OUT_STAR)]
+        + ["--skip-existing", *model_args, *threads]
+    )
+    if code != 0:
+        raise _Failed(f"denoising failed (cryodenoise denoise exit code {code}, see above)")
+
+
+def _train(args: JobArgs, job: Path, extra: list[str]) -> Path:
+    """Train on the input's even/odd sums (once: Continue reuses a finished model)."""
+    final = job / TRAINED_MODEL
+    if final.is_file():
+        print(f"training: using {final}, trained by an earlier run of this job", flush=True)
+        return final
+    work = job / "Training"
+    work.mkdir(parents=True, exist_ok=True)
+    argv = ["train", "--star", args.in_mics, "-o", str(work / "model.pt")]
+    argv += ["--minutes", f"{args.train_minutes:g}", *extra]
+    if args.model:
+        argv += ["--init", args.model]
+    code = _cli(argv)
+    if code != 0:
+        raise _Failed(f"training failed (cryodenoise train exit code {code}, see above)")
+    os.replace(work / "model.pt", final)
+    return final
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the job; return 0 (success), 1 (failure) or 2 (aborted), as RELION's programs do."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    try:
+        args = parse_job_args(argv)
+    except RelionJobError as err:
+        out = next((v for n, v in _safe_split(argv) if n == "o" and v), None)
+        if out:
+            rp.prepare(Path(out))
+            rp.finish(Path(out), rp.FAILURE)
+        print(f"{PROG}: error: {err}", file=sys.stderr)
+        return 1
+    job = Path(args.outdir)
+    rp.prepare(job)
+    for note in args.notes:
+        print(f"{PROG}: note: {note}", file=sys.stderr)
+    watcher = rp.AbortWatcher(job / rp.ABORT_NOW)
+    terminated = threading.Event()
+    previous_term = rp.on_sigterm(terminated)
+    reason: str | None = None
+    try:
+        try:
+            if (job / rp.ABORT_NOW).exists():
+                watcher.requested.set()
+            else:
+                watcher.start()
+                _run(args, job)
+        finally:
+            watcher.stop()
+            rp.drain_interrupt()
+    except KeyboardInterrupt:
+        reason = "interrupted; Continue resumes the job"
+    except _Failed as err:
+        reason = str(err)
+    finally:
+        if previous_term is not None:
+            rp.restore_sigterm(previous_term)
+    if terminated.is_set() and not watcher.requested.is_set():
+        reason = "terminated by SIGTERM (e.g. the queue's time limit); Continue resumes the job"
+    if watcher.requested.is_set():
+        (job / rp.ABORT_NOW).unlink(missing_ok=True)
+        rp.finish(job, rp.ABORTED)
+        print(f"{PROG}: aborted ({rp.ABORT_NOW}); Continue resumes the job", file=sys.stderr)
+        return 2
+    if reason is not None:
+        rp.finish(job, rp.FAILURE)
+        print(f"{PROG}: error: {reason}", file=sys.stderr)
+        return 1
+    from ..io.atomic import atomic_write_text
+
+    atomic_write_text(job / rp.NODES_FILE, rp.nodes_star(rp.node_name(job / OUT_STAR)))
+    rp.finish(job, rp.SUCCESS)
+    print(f"{PROG}: done: {rp.node_name(job / OUT_STAR)}", flush=True)
+    return 0
+
+
+def _safe_split(argv: Sequence[str]) -> list[tuple[str, str | None]]:
+    try:
+        return split_args(argv)
+    except RelionJobError:
+        return []

@@ -1,0 +1,314 @@
+"""``cryodenoise-relion`` driven as RELION drives an External job.
+
+A temporary RELION project holds ``MotionCorr/job002/corrected_micrographs.star`` written
+as RELION 4 writes it (optics block, ``# version 30001``, trailing blanks, project-relative
+paths) and tiny micrographs; the job runs as a subprocess from the project directory with
+RELION's arguments, and a tiny saved affine model keeps it offline and fast.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+import pytest
+
+from napari_cryodenoise.io.star import read_star
+from napari_cryodenoise.models import build_model, save_model
+from napari_cryodenoise.relion.arguments import (
+    RelionJobError,
+    output_subfolder,
+    parse_job_args,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = str(ROOT / "src")
+IN_MICS = "MotionCorr/job002/corrected_micrographs.star"
+JOB = "External/job003/"
+EXIT_FILES = ("RELION_JOB_EXIT_SUCCESS", "RELION_JOB_EXIT_FAILURE", "RELION_JOB_EXIT_ABORTED")
+
+RELION4_OPTICS = """
+# version 30001
+
+data_optics
+
+loop_ 
+_rlnOpticsGroupName #1 
+_rlnOpticsGroup #2 
+_rlnMicrographOriginalPixelSize #3 
+_rlnVoltage #4 
+_rlnSphericalAberration #5 
+_rlnAmplitudeContrast #6 
+_rlnMicrographPixelSize #7 
+opticsGroup1            1     0.885000   300.000000     2.700000     0.100000     0.885000 
+{blank}
+
+# version 30001
+
+data_micrographs
+
+loop_ 
+_rlnCtfPowerSpectrum #1 
+_rlnMicrographName #2 
+_rlnMicrographMetadata #3 
+_rlnOpticsGroup #4 
+_rlnAccumMotionTotal #5 
+_rlnAccumMotionEarly #6 
+_rlnAccumMotionLate #7 
+""".format(blank=" ")  # noqa: W291 - RELION writes these trailing blanks
+
+
+def make_project(root: Path, n: int = 3, size: int = 64, halves: bool = False) -> Path:
+    """A RELION project after motion correction; returns the project folder."""
+    movies = root / "MotionCorr" / "job002" / "Movies"
+    movies.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n):
+        stem = f"MotionCorr/job002/Movies/mic_{i:04d}"
+        for tag in ("", "_EVN", "_ODD") if halves else ("",):
+            with mrcfile.new(root / f"{stem}{tag}.mrc") as mrc:
+                mrc.set_data(rng.normal(size=(size, size)).astype(np.float32))
+                mrc.voxel_size = 0.885
+        motion = f"{10 + i:.6f}     2.506308    {7.5 + i:.6f}"
+        rows.append(f"{stem}_PS.mrc {stem}.mrc {stem}.star            1    {motion} ")
+    (root / IN_MICS).write_text(RELION4_OPTICS + "\n".join(rows) + "\n \n")
+    save_model(build_model("affine"), root / "affine.pt")
+    return root
+
+
+def relion(project: Path, *params: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the job as RELION does: from the project folder, ``--o``, ``--in_mics``, ``--j``."""
+    return subprocess.run(job_command(*params), cwd=project, env=job_env(), **_captured(timeout))
+
+
+def job_command(*params: str) -> list[str]:
+    relion_args = ["--o", JOB, "--in_mics", IN_MICS, "--j", "1", *params]
+    return [sys.executable, "-m", "napari_cryodenoise.relion", *relion_args]
+
+
+def relion_in_process(project: Path, capsys, *params: str) -> tuple[int, str, str]:
+    """The same command in this process (torch already loaded: fast); (code, out, err)."""
+    from napari_cryodenoise.relion import main
+
+    cwd = os.getcwd()
+    os.chdir(project)
+    try:
+        capsys.readouterr()
+        code = main(job_command(*params)[3:])
+    finally:
+        os.chdir(cwd)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def job_env() -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env.pop("CRYODENOISE_DEBUG", None)
+    return env
+
+
+def _captured(timeout: float) -> dict:
+    return dict(capture_output=True, text=True, timeout=timeout)
+
+
+def exit_files(job: Path) -> list[str]:
+    return [name for name in EXIT_FILES if (job / name).exists()]
+
+
+def partials(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if ".partial" in p.name]
+
+
+def test_job_writes_micrographs_star_nodes_and_success_then_continue_skips(tmp_path, capsys):
+    project = make_project(tmp_path)
+    job = project / JOB
+    job.mkdir(parents=True)
+    (job / "RELION_JOB_EXIT_FAILURE").touch()  # from an earlier run: removed at the start
+    run = relion(project, "--model", "affine.pt", "--device", "cpu")
+    assert run.returncode == 0, run.stderr
+    assert exit_files(job) == ["RELION_JOB_EXIT_SUCCESS"]
+    outputs = sorted(p.name for p in (job / "Movies").iterdir())
+    assert outputs == ["mic_0000.mrc", "mic_0001.mrc", "mic_0002.mrc"]
+
+    before, after = read_star(project / IN_MICS), read_star(job / "denoised_micrographs.star")
+    assert list(after) == list(before) == ["optics", "micrographs"]
+    assert after["optics"].table.equals(before["optics"].table)
+    mics_in, mics_out = before["micrographs"].table, after["micrographs"].table
+    assert mics_out.columns.tolist() == mics_in.columns.tolist()
+    others = [c for c in mics_in.columns if c != "rlnMicrographName"]
+    assert mics_out[others].equals(mics_in[others])
+    names = mics_out["rlnMicrographName"].tolist()
+    assert names == [f"External/job003/Movies/mic_{i:04d}.mrc" for i in range(3)]
+    assert all((project / name).is_file() for name in names)
+
+    nodes = read_star(job / "RELION_OUTPUT_NODES.star")
+    assert list(nodes) == ["output_nodes"]
+    assert nodes["output_nodes"].records() == [
+        {
+            "rlnPipeLineNodeName": "External/job003/denoised_micrographs.star",
+            "rlnPipeLineNodeTypeLabel": "MicrographGroupMetadata.star.relion",
+        }
+    ]
+
+    # "Continue": the same command again keeps the finished micrographs
+    stamps = {p: p.stat().st_mtime_ns for p in (job / "Movies").iterdir()}
+    code, out, err = relion_in_process(project, capsys, "--model", "affine.pt", "--device", "cpu")
+    assert code == 0, err
+    assert "skipped 3" in out
+    assert {p: p.stat().st_mtime_ns for p in (job / "Movies").iterdir()} == stamps
+    assert exit_files(job) == ["RELION_JOB_EXIT_SUCCESS"]
+    assert read_star(job / "denoised_micrographs.star")["micrographs"].table.equals(mics_out)
+
+
+def test_abort_file_stops_the_run_cleanly_and_continue_finishes(tmp_path, capsys):
+    project = make_project(tmp_path, n=100, size=96)
+    job = project / JOB
+    proc = subprocess.Popen(
+        job_command("--model", "affine.pt", "--device", "cpu"),
+        cwd=project,
+        env=job_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (job / "Movies" / "mic_0001.mrc").exists():  # the run is under way
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        (job / "RELION_JOB_ABORT_NOW").touch()  # the GUI's abort button
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, err
+    assert exit_files(job) == ["RELION_JOB_EXIT_ABORTED"]
+    assert not (job / "RELION_JOB_ABORT_NOW").exists()
+    assert not (job / "RELION_OUTPUT_NODES.star").exists()
+    assert partials(job) == []
+    done = len(list((job / "Movies").glob("*.mrc")))
+    assert 2 <= done < 100, f"the abort came too late to test: {done} done"
+    assert "aborted" in err.strip().splitlines()[-1]
+
+    # "Continue" after an abort finishes the rest and succeeds
+    code, out, err = relion_in_process(project, capsys, "--model", "affine.pt", "--device", "cpu")
+    assert code == 0, err
+    assert f"skipped {done}" in out
+    assert exit_files(job) == ["RELION_JOB_EXIT_SUCCESS"]
+    assert len(read_star(job / "denoised_micrographs.star")["micrographs"].table) == 100
+
+
+def test_abort_file_present_at_start_aborts_without_work(tmp_path, capsys):
+    project = make_project(tmp_path)
+    job = project / JOB
+    job.mkdir(parents=True)
+    (job / "RELION_JOB_ABORT_NOW").touch()
+    code, _, _ = relion_in_process(project, capsys, "--model", "affine.pt")
+    assert code == 2
+    assert exit_files(job) == ["RELION_JOB_EXIT_ABORTED"]
+    assert sorted(p.name for p in job.iterdir()) == ["RELION_JOB_EXIT_ABORTED"]
+
+
+def test_unknown_parameter_fails_with_the_reason_in_stderr(tmp_path):
+    project = make_project(tmp_path)
+    run = relion(project, "--modle", "affine.pt")
+    assert run.returncode == 1
+    assert exit_files(project / JOB) == ["RELION_JOB_EXIT_FAILURE"]
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("cryodenoise-relion: error: unknown parameter --modle")
+    assert "did you mean --model?" in last
+    assert "Traceback" not in run.stderr
+
+
+def test_failed_micrograph_gives_failure_with_reason(tmp_path, capsys):
+    project = make_project(tmp_path)
+    (project / "MotionCorr/job002/Movies/mic_0001.mrc").unlink()
+    params = ("--model", "affine.pt", "--device", "cpu", "--in_coords", "x.star")
+    code, _, err = relion_in_process(project, capsys, *params)
+    assert code == 1
+    assert exit_files(project / JOB) == ["RELION_JOB_EXIT_FAILURE"]
+    assert "mic_0001.mrc" in err
+    assert "--in_coords x.star ignored" in err
+    assert "denoising failed" in err.strip().splitlines()[-1]
+    assert not (project / JOB / "RELION_OUTPUT_NODES.star").exists()
+
+
+def test_train_on_even_odd_sums_then_denoise(tmp_path, capsys):
+    project = make_project(tmp_path, n=2, size=64, halves=True)
+    job = project / JOB
+    params = ("--model", "affine.pt", "--train", "0.05", "--device", "cpu")
+    run = relion(project, *params)
+    assert run.returncode == 0, run.stderr
+    assert exit_files(job) == ["RELION_JOB_EXIT_SUCCESS"]
+    assert (job / "denoise_model.pt").is_file()
+    assert "cryodenoise train --star" in run.stdout
+    assert f"--model {JOB}denoise_model.pt" in run.stdout
+    star = read_star(job / "denoised_micrographs.star")["micrographs"].table
+    assert all((project / name).is_file() for name in star["rlnMicrographName"])
+    # Continue keeps the trained model
+    code, out, err = relion_in_process(project, capsys, *params)
+    assert code == 0, err
+    assert "trained by an earlier run" in out
+
+
+# --------------------------------------------------------------------------- in-process
+
+
+def test_parse_relion_style_arguments():
+    args = parse_job_args(
+        ["--o", "External/job003/", "--in_mics", "a.star", "--j", "4", "--device", "-1"]
+        + ["--model", "my", "model.pt", "--restore_size", "--pixel-size=1.5", "--in_parts", "p"]
+    )
+    assert args.outdir == "External/job003/" and args.in_mics == "a.star"
+    assert args.threads == 4 and args.device == "-1" and args.model == "my model.pt"
+    assert args.denoise == [
+        "--device",
+        "-1",
+        "--restore-size",
+        "--pixel-size",
+        "1.5",
+    ]
+    assert args.notes and "--in_parts" in args.notes[0]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--in_mics", "a.star"], "--o JOB_FOLDER is missing"),
+        (["--o", "J/"], "--in_mics is missing"),
+        (["--o", "J/", "--in_mics", "a.star", "--bin"], "--bin needs a value"),
+        (["--o", "J/", "--in_mics", "a.star", "--train", "soon"], "--train soon: not a float"),
+        (["--o", "J/", "--in_mics", "a.star", "--train", "0"], "--train 0: must be > 0"),
+        (["--o", "J/", "--in_mics", "a.star", "--bin", "2", "--pixel_size", "2"], "not both"),
+        (["--o", "J/", "--in_mics", "a.star", "--restore_size", "yes"], "takes no value"),
+        (["--o", "J/", "--in_mics", "a.star", "--train", "5", "--bin", "2"], "leave out --bin"),
+        (["--o", "J/", "--in_mics", "a", "--j", "1", "--j", "2"], "--j is given twice"),
+        (["stray", "--o", "J/"], "unexpected argument 'stray'"),
+    ],
+)
+def test_parse_errors_are_one_line(argv, message):
+    with pytest.raises(RelionJobError, match=message.replace("(", r"\(")):
+        parse_job_args(argv)
+
+
+def test_output_subfolder_follows_relion_layout():
+    assert output_subfolder(["MotionCorr/job002/Movies/a.mrc", "MotionCorr/job002/Movies/b.mrc"])
+    assert output_subfolder(["MotionCorr/job002/Movies/a.mrc"]) == "Movies"
+    grids = ["MotionCorr/job002/Movies/G1/Data/a.mrc", "MotionCorr/job002/Movies/G2/Data/b.mrc"]
+    assert output_subfolder(grids) == "Movies"
+    assert output_subfolder(["Micrographs/a.mrc"]) == "Micrographs"
+    assert output_subfolder(["MotionCorr/job002/a.mrc"]) == ""
+    assert output_subfolder(["/data/mics/a.mrc"]) == ""
+    assert output_subfolder(["../elsewhere/a.mrc"]) == ""
+
+
+def test_console_script_is_declared():
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["cryodenoise-relion"] == "napari_cryodenoise.relion:main"
