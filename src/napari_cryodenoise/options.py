@@ -36,6 +36,8 @@ __all__ = [
     "AUTO",
     "AUTO_TARGET",
     "FORMATS",
+    "GAUSSIAN_MAX",
+    "LOWPASS_MAX",
     "MAX_AUTO_BIN",
     "PRECISIONS",
     "DenoiseOptions",
@@ -43,6 +45,8 @@ __all__ = [
     "auto_bin",
     "auto_bin_text",
     "bin_to_pixel_size",
+    "check_gaussian",
+    "check_lowpass",
     "resolve_bin",
 ]
 
@@ -50,6 +54,32 @@ __all__ = [
 PRECISIONS = ("fp32", "bf16", "fp16")
 #: Output formats of :class:`FileOptions`.
 FORMATS = ("mrc", "tiff", "png")
+
+#: Largest Gaussian pre-filter sigma in pixels: wider blurs away any micrograph.
+GAUSSIAN_MAX = 100.0
+#: Largest low-pass factor: 1000 keeps only the lowest thousandth of the spectrum.
+LOWPASS_MAX = 1000.0
+
+
+def check_gaussian(value: float) -> str | None:
+    """Why ``value`` is not a usable Gaussian sigma in pixels (None if it is)."""
+    if not math.isfinite(value) or not 0 <= value <= GAUSSIAN_MAX:
+        return (
+            f"the Gaussian sigma must be from 0 to {GAUSSIAN_MAX:g} pixels (0 = off), "
+            f"got {value:g}"
+        )
+    return None
+
+
+def check_lowpass(value: float) -> str | None:
+    """Why ``value`` is not a usable low-pass factor (None if it is)."""
+    if not math.isfinite(value) or not 1 <= value <= LOWPASS_MAX:
+        return (
+            f"the low-pass factor must be from 1 to {LOWPASS_MAX:g} (keeps frequencies up to "
+            f"1/(2*F) cycles/px; 1 keeps all), got {value:g}"
+        )
+    return None
+
 
 #: The value that asks for :func:`auto_bin` (``--bin auto``, the widget's default).
 AUTO = "auto"
