@@ -248,12 +248,3 @@ def test_bad_inputs_exit_nonzero_with_one_line(tmp_path, model_files, capsys):
         )
         == 2
     )
-
-
-def test_denoise_file_png(tmp_path, model_files):
-    path = _write(tmp_path / "p.mrc", _rng().normal(size=(40, 30)).astype(np.float32))
-    res = denoise_file(path, tmp_path / "p.png", str(model_files[0]), FileOptions(fmt="png"))
-    assert res.status == "done", res.message
-    from PIL import Image
-
-    assert Image.open(tmp_path / "p.png").size == (30, 40)
