@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import subprocess
 import sys
 
@@ -9,12 +11,25 @@ import numpy as np
 
 import napari_cryodenoise as cd
 
+#: What the module docstring and README promise each public name is.
+CLASSES = {"TrainConfig"}
+
 
 def test_import_is_light_and_names_resolve():
     code = "import sys, napari_cryodenoise; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
-    for name in cd.__all__:
-        assert getattr(cd, name) is not None
+    assert isinstance(cd.__version__, str) and cd.__version__
+    for name, module in cd._PUBLIC.items():
+        obj = getattr(cd, name)
+        # the very object of its home module, not a stand-in
+        assert obj is getattr(importlib.import_module(module), name), name
+        if name in CLASSES:
+            assert inspect.isclass(obj), name
+        else:
+            assert inspect.isfunction(obj), name
+            assert obj.__doc__ and obj.__doc__.strip(), f"{name} has no docstring"
+    assert set(cd.__all__) == {"__version__", *cd._PUBLIC}
+    assert "denoise" in dir(cd)
 
 
 def test_script_round_trip(tmp_path):

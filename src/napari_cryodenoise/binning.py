@@ -1,24 +1,16 @@
-"""Which Fourier-binning factor to use: the one pixel-size rule of the package (no Qt, no torch).
-
-The general pretrained 2D models (``unet``, ``unet-small``, ``fcnn``, ...)
-were trained on micrographs of roughly 2-3 Angstrom per pixel. Sub-Angstrom
-data from modern detectors therefore denoise best (and 5-20x faster) after
-Fourier binning towards that range. :func:`auto_bin` picks the integer
-factor whose binned pixel size is nearest :data:`AUTO_TARGET` = 2.4 A: in the
-trained range, on its finer side, because binning too far throws away detail
-that cannot be recovered while binning too little only costs time. Examples:
-0.67 A/px -> 4 (2.68 A/px), 0.854 -> 3 (2.56), 1.0 -> 2 (2.0), 1.5 -> 2 (3.0),
-1.7 and anything >= 2 A/px -> 1; an unknown pixel size -> 1.
-
-:func:`bin_to_pixel_size` is the explicit variant (``--pixel-size``): the
-exact, possibly fractional, factor that reaches a target pixel size.
-"""
+"""Compatibility module: the pixel-size -> bin rule lives in :mod:`napari_cryodenoise.options`."""
 
 from __future__ import annotations
 
-import math
-
-from .errors import InputError
+from .options import (
+    AUTO,
+    AUTO_TARGET,
+    MAX_AUTO_BIN,
+    auto_bin,
+    auto_bin_text,
+    bin_to_pixel_size,
+    resolve_bin,
+)
 
 __all__ = [
     "AUTO",
@@ -29,99 +21,3 @@ __all__ = [
     "bin_to_pixel_size",
     "resolve_bin",
 ]
-
-#: The value that asks for :func:`auto_bin` (``--bin auto``, the widget's default).
-AUTO = "auto"
-#: Pixel size (Angstrom) that :func:`auto_bin` bins towards.
-AUTO_TARGET = 2.4
-#: The largest factor :func:`auto_bin` chooses.
-MAX_AUTO_BIN = 16
-
-
-def _known(pixel_size: float | None) -> bool:
-    return pixel_size is not None and math.isfinite(pixel_size) and pixel_size > 0
-
-
-def auto_bin(
-    pixel_size: float | None, target: float = AUTO_TARGET, max_factor: int = MAX_AUTO_BIN
-) -> int:
-    """Integer binning factor that brings ``pixel_size`` nearest to ``target`` Angstrom.
-
-    Parameters
-    ----------
-    pixel_size : float or None
-        The input's pixel size in Angstrom; None (or 0, NaN) when the header
-        has none, which gives 1 (nothing to reason from: no binning).
-    target : float
-        Pixel size to aim for (the middle-fine part of the general models'
-        2-3 A training range).
-    max_factor : int
-        Upper bound on the factor.
-
-    Returns
-    -------
-    int
-        The factor, >= 1 (ties go to the smaller factor).
-
-    """
-    if not _known(pixel_size):
-        return 1
-    px = float(pixel_size)  # type: ignore[arg-type]
-    return min(range(1, int(max_factor) + 1), key=lambda n: (abs(px * n - target), n))
-
-
-def auto_bin_text(pixel_size: float | None, factor: int | None = None) -> str:
-    """Human-readable choice: ``"auto (x4 -> 2.68 A/px)"``, ``"auto (x1: no pixel size)"``."""
-    if not _known(pixel_size):
-        return "auto (x1: no pixel size)"
-    n = auto_bin(pixel_size) if factor is None else int(factor)
-    return f"auto (x{n} -> {float(pixel_size) * n:.2f} A/px)"  # type: ignore[arg-type]
-
-
-def bin_to_pixel_size(pixel_size: float | None, target_pixel_size: float) -> float:
-    """The exact factor ``target / pixel_size`` (1.0 when they match).
-
-    Raises
-    ------
-    InputError
-        If the pixel size is unknown or finer binning (upsampling) would be needed.
-
-    """
-    if not _known(pixel_size):
-        raise InputError("a target pixel size needs the input's pixel size")
-    factor = float(target_pixel_size) / float(pixel_size)  # type: ignore[arg-type]
-    if factor < 1 - 1e-6:
-        raise InputError(
-            f"target pixel size {target_pixel_size} A is finer than the input's "
-            f"{pixel_size} A (only binning is supported)"
-        )
-    return 1.0 if abs(factor - 1) < 1e-6 else factor
-
-
-def resolve_bin(
-    bin_factor: float | str | None = 1,
-    pixel_size: float | None = None,
-    target_pixel_size: float | None = None,
-) -> float:
-    """The factor to bin by: explicit, :data:`AUTO` or from a target pixel size.
-
-    Parameters
-    ----------
-    bin_factor : float, "auto" or None
-        An explicit factor (None = 1), or ``"auto"`` for :func:`auto_bin`.
-    pixel_size : float, optional
-        The input's pixel size (Angstrom); None when unknown.
-    target_pixel_size : float, optional
-        When given, wins over ``bin_factor`` (:func:`bin_to_pixel_size`).
-
-    """
-    if target_pixel_size is not None:
-        return bin_to_pixel_size(pixel_size, target_pixel_size)
-    if isinstance(bin_factor, str):
-        if bin_factor.strip().lower() != AUTO:
-            raise InputError(f"bin factor must be a number or 'auto', got {bin_factor!r}")
-        return float(auto_bin(pixel_size))
-    factor = float(bin_factor or 1)
-    if not (factor > 0 and math.isfinite(factor)):
-        raise InputError(f"bin factor must be a positive number, got {bin_factor!r}")
-    return 1.0 if abs(factor - 1) < 1e-6 else factor

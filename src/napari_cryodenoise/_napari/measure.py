@@ -15,18 +15,16 @@ reuse the reference's regions exactly.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from .. import metrics as m
 from ..errors import InputError
-from ..io.star_coords import read_coordinates, star_micrograph_names
+from ..io.star_coords import picks_for  # noqa: F401 - re-exported for the Measure widget
 from .layers import METADATA_KEY
 
 #: Per-pair SNR below this many valid pairs is reported with a warning note.
@@ -223,36 +221,6 @@ def points_world_yx(layer: Any, world_point: Sequence[float]) -> np.ndarray:
         lead = np.asarray(_leading_index(layer, world_point))
         data = data[np.all(np.rint(data[:, :-2]) == lead, axis=1)]
     return pixel_map(layer, world_point).inverse(data[:, -2:])
-
-
-def picks_for(path: str | os.PathLike, micrograph: str) -> np.ndarray:
-    """Read ``(x, y)`` picks for one micrograph from a STAR, box or text pick file.
-
-    Files listing several micrographs (RELION STAR with ``rlnMicrographName``,
-    Topaz tables with ``image_name``) are filtered to ``micrograph`` (a path
-    or name; file name or stem must match); a STAR file naming only one
-    micrograph is read whole.
-
-    Raises
-    ------
-    InputError
-        Unreadable file, no picks, or none for this micrograph.
-
-    """
-    path = Path(path)
-    xy = read_coordinates(path, micrograph=micrograph)
-    if not len(xy) and path.suffix.lower() == ".star":
-        names = star_micrograph_names(path)
-        if len(names) == 1:
-            xy = read_coordinates(path)
-        elif names:
-            raise InputError(
-                f"{path.name} has no picks for {Path(micrograph).name}; it lists "
-                f"{len(names)} micrographs, e.g. {', '.join(names[:3])}"
-            )
-    if not len(xy):
-        raise InputError(f"{path.name} contains no picks")
-    return xy
 
 
 def ellipse_polygon(corners: np.ndarray, n: int = 72) -> np.ndarray:

@@ -2,26 +2,45 @@
 
 No Qt here: a :class:`DenoiseSettings` is a plain value that a worker thread
 may read while the user edits the form, and that names the equivalent
-``cryodenoise denoise`` command line.
+``cryodenoise denoise`` command line. It is the package's one options object,
+:class:`~napari_cryodenoise.options.DenoiseOptions`, plus the model and the view mode.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..options import PRECISIONS, DenoiseOptions
 
 MODE_LIVE = "visible region (live)"
 MODE_WHOLE = "whole image"
 MODES = (MODE_LIVE, MODE_WHOLE)
-PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+#: The fields the widget sets, stores in layer metadata and restores from it.
+WIDGET_FIELDS = (
+    "model",
+    "device",
+    "precision",
+    "patch_size",
+    "gaussian",
+    "lowpass",
+    "bin_factor",
+    "mode",
+)
 
 
 @dataclass(frozen=True)
-class DenoiseSettings:
+class DenoiseSettings(DenoiseOptions):
     """Everything that decides what a denoised pixel is, plus how it is computed.
+
+    The widget's :class:`~napari_cryodenoise.options.DenoiseOptions`: the engine
+    options the widget does not set keep their defaults, and only
+    :data:`WIDGET_FIELDS` go into layer metadata.
 
     Attributes
     ----------
@@ -44,13 +63,10 @@ class DenoiseSettings:
 
     """
 
+    # the widget's own meaning: lowpass <= 1 is off, the bin factor is an integer
+    lowpass: float = 1.0  # type: ignore[assignment]
+    bin_factor: int = 1  # type: ignore[assignment]
     model: str = "unet"
-    device: str = "auto"
-    precision: str = "fp32"
-    patch_size: int | None = None
-    gaussian: float = 0.0
-    lowpass: float = 1.0
-    bin_factor: int = 1
     mode: str = MODE_LIVE
 
     def __post_init__(self) -> None:
@@ -90,13 +106,9 @@ class DenoiseSettings:
             int(self.bin_factor),
         )
 
-    def with_(self, **changes: Any) -> DenoiseSettings:
-        """A copy with some fields changed."""
-        return replace(self, **changes)
-
     def as_metadata(self) -> dict[str, Any]:
-        """Plain dict for ``layer.metadata`` (JSON-friendly)."""
-        out = asdict(self)
+        """Plain dict of :data:`WIDGET_FIELDS` for ``layer.metadata`` (JSON-friendly)."""
+        out = {name: getattr(self, name) for name in WIDGET_FIELDS}
         out["lowpass"] = self.lowpass_factor
         return out
 

@@ -7,7 +7,8 @@
 * :func:`guard_outputs`: the one check, before any work, that no output of the run
   resolves to one of its inputs, to another output or to a folder; it also records the
   outputs so that :func:`cleanup` can remove their temporary files after a failure.
-* :func:`one_line`: the one-line message shown for any exception.
+* :func:`one_line` (from :mod:`napari_cryodenoise.errors`): the one-line message shown for
+  any exception.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from __future__ import annotations
 import argparse
 import errno
 import os
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+from ..errors import one_line
 
 __all__ = [
     "DEBUG_ENV",
@@ -34,7 +36,6 @@ __all__ = [
 DEBUG_ENV = "CRYODENOISE_DEBUG"
 
 _OUTPUTS_ATTR = "_guarded_outputs"
-_PARTIAL = re.compile(r"^\.(?P<name>.+)\.[^.]+\.partial[^/]*$")
 
 
 def add_allow_pickle(parser: argparse.ArgumentParser, *, opens_models: bool = True) -> None:
@@ -129,46 +130,3 @@ def cleanup(args: argparse.Namespace) -> None:
                     tmp.unlink(missing_ok=True)
         except OSError:  # best effort while reporting another error
             pass
-
-
-def _final_name(filename: str) -> str:
-    """The output a temporary ``.NAME.TAG.partialSUFFIX`` file was for (else the name)."""
-    path = Path(filename)
-    match = _PARTIAL.match(path.name)
-    if match:
-        return str(path.with_name(match.group("name")))
-    return filename
-
-
-_OS_HINTS = {
-    errno.ENOSPC: "no space left on the device; free some space or write elsewhere",
-    errno.EDQUOT: "disk quota exceeded; free some space or write elsewhere",
-    errno.EISDIR: "is a folder; give a file name",
-    errno.ENOTDIR: "a part of the path is not a folder",
-    errno.ELOOP: "symlink loop; give a real path",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "operation not permitted",
-    errno.EROFS: "read-only file system; write elsewhere",
-    errno.ENOENT: "no such file or folder",
-    errno.ENAMETOOLONG: "file name too long",
-}
-
-
-def one_line(err: BaseException, outputs: Sequence[Path] = ()) -> str:
-    """One line for the user: the file concerned and the problem."""
-    if isinstance(err, OSError):
-        problem = _OS_HINTS.get(err.errno or -1) or (err.strerror or str(err) or "I/O error")
-        problem = problem[0].lower() + problem[1:]
-        name = err.filename
-        if name is not None:
-            where = _final_name(os.fsdecode(name))
-        elif outputs:
-            where = "writing " + ", ".join(str(p) for p in outputs[:3])
-        else:
-            where = ""
-        return f"{where}: {problem}" if where else problem
-    if isinstance(err, MemoryError):
-        return "out of memory; use smaller inputs, --patch-size, --bin or a machine with more RAM"
-    text = str(err).strip()
-    first = text.splitlines()[0] if text else type(err).__name__
-    return first

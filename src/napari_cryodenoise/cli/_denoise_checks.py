@@ -1,33 +1,24 @@
-"""Checks ``cryodenoise denoise`` makes before any work, and the per-file plan's refusals.
+"""Checks ``cryodenoise denoise`` makes before any work.
 
 * :func:`guard_denoise`: every output (one per input, and the STAR list) through the one
   output guard, against every input (images, STAR lists, model files);
 * :func:`refuse_existing`: without ``--skip-existing`` or ``--overwrite``, existing outputs
-  stop the run at once, with nothing written;
-* :func:`check_binned_size`, :func:`explicit_2d_on_volume`: per-file refusals of
-  :func:`napari_cryodenoise.cli.denoise._plan`.
+  stop the run at once, with nothing written.
+
+The per-file refusals (binned size, a 2D model chosen for a volume) are the pipeline's:
+:mod:`napari_cryodenoise.pipeline.plan`.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import InputError
+from ..options import FileOptions
 
-__all__ = [
-    "MIN_BINNED_SIDE",
-    "check_binned_size",
-    "explicit_2d_on_volume",
-    "guard_denoise",
-    "refuse_existing",
-]
-
-#: Smallest side, in pixels, an image may have after ``--bin`` / ``--pixel-size``.
-MIN_BINNED_SIDE = 16
+__all__ = ["guard_denoise", "refuse_existing"]
 
 
 def guard_denoise(
@@ -48,8 +39,8 @@ def guard_denoise(
         output, or a folder; or ``-o`` is a file or a symlink loop.
 
     """
+    from ..pipeline import output_path
     from ._common import check_folder, guard_outputs
-    from .denoise import output_path
 
     check_folder("-o", outdir)
     pairs = [(path, output_path(path, outdir, fmt)) for path in inputs]
@@ -68,7 +59,7 @@ def guard_denoise(
     return pairs
 
 
-def refuse_existing(pairs: Sequence[tuple[Path, Path]], settings) -> None:
+def refuse_existing(pairs: Sequence[tuple[Path, Path]], settings: FileOptions) -> None:
     """Stop before any work when outputs exist and neither flag says what to do with them."""
     from . import CLIError
 
@@ -82,42 +73,4 @@ def refuse_existing(pairs: Sequence[tuple[Path, Path]], settings) -> None:
         f"{len(existing)} of {len(pairs)} outputs already exist ({shown}); nothing was "
         "written: add --skip-existing to keep the complete ones and denoise the rest, or "
         "--overwrite to redo them"
-    )
-
-
-def check_binned_size(
-    path: Path, shape: Sequence[int], factor: float, models: Sequence, settings
-) -> None:
-    """Refuse binning that leaves fewer than :data:`MIN_BINNED_SIDE` px along an axis.
-
-    ``models`` is accepted for a future per-network minimum; the engine pads smaller
-    images to the networks' grid itself.
-    """
-    from ..engine.filters import bin_shape
-
-    need = MIN_BINNED_SIDE
-    binned = bin_shape(tuple(int(n) for n in shape), float(factor))
-    if min(binned) >= need:
-        return
-    largest = math.floor(min(shape) / need * 100) / 100
-    option = (
-        f"--pixel-size {settings.pixel_size:g} (binning by {factor:g})"
-        if settings.pixel_size
-        else f"--bin {factor:g}"
-    )
-    size = " x ".join(str(n) for n in shape[::-1])
-    after = " x ".join(str(n) for n in binned[::-1])
-    hint = f"bin by at most {largest:g}" if largest >= 1 else "do not bin it"
-    raise InputError(
-        f"{path}: {option} would shrink {size} px to {after} px; the result needs at least "
-        f"{need} px per side ({hint})"
-    )
-
-
-def explicit_2d_on_volume(path: Path, models: Sequence) -> InputError:
-    """The error for a chosen 2D model on a volume (the choice is never silently swapped)."""
-    names = "+".join(str(getattr(m, "name", type(m).__name__)) for m in models)
-    return InputError(
-        f"{path} is a volume, and the chosen model {names} is 2D: add --stack to denoise it "
-        "slice by slice with that model, or choose a 3D model (e.g. --model unet-3d)"
     )

@@ -11,6 +11,8 @@ import argparse
 import math
 from collections.abc import Callable
 
+from ..options import GAUSSIAN_MAX, LOWPASS_MAX, check_gaussian, check_lowpass
+
 __all__ = [
     "GAUSSIAN_MAX",
     "LOWPASS_MAX",
@@ -28,10 +30,6 @@ __all__ = [
     "positive_int",
 ]
 
-#: Largest Gaussian pre-filter sigma in pixels: wider blurs away any micrograph.
-GAUSSIAN_MAX = 100.0
-#: Largest low-pass factor: 1000 keeps only the lowest thousandth of the spectrum.
-LOWPASS_MAX = 1000.0
 #: Largest binning factor accepted at parse time (the image size is checked later).
 BIN_MAX = 1000.0
 
@@ -105,26 +103,6 @@ def fraction(text: str) -> float:
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
     return value
-
-
-def check_gaussian(value: float) -> str | None:
-    """Why ``value`` is not a usable Gaussian sigma in pixels (None if it is)."""
-    if not math.isfinite(value) or not 0 <= value <= GAUSSIAN_MAX:
-        return (
-            f"the Gaussian sigma must be from 0 to {GAUSSIAN_MAX:g} pixels (0 = off), "
-            f"got {value:g}"
-        )
-    return None
-
-
-def check_lowpass(value: float) -> str | None:
-    """Why ``value`` is not a usable low-pass factor (None if it is)."""
-    if not math.isfinite(value) or not 1 <= value <= LOWPASS_MAX:
-        return (
-            f"the low-pass factor must be from 1 to {LOWPASS_MAX:g} (keeps frequencies up to "
-            f"1/(2*F) cycles/px; 1 keeps all), got {value:g}"
-        )
-    return None
 
 
 def gaussian_sigma(text: str) -> float:

@@ -1,149 +1,76 @@
 """``cryodenoise evaluate``: compare denoising methods with quality metrics.
 
-Three kinds of evidence, usable together:
-
-* ground truth (``IMAGES --clean CLEAN``): PSNR, SNR and SSIM after the best
-  affine fit of each method's output to the clean image;
-* even/odd half sums (``--even E --odd O``): FRC of method(even) against
-  method(odd), FRC of method(even) against the raw odd half, and the
-  noise2noise hold-out error;
-* particle picks (``IMAGES --picks STAR --radius PX``): the Topaz-Denoise
-  region SNR from disc regions at the picks and automatic background regions.
-
-Methods: ``raw``, ``gaussian:SIGMA`` (pixels), ``lowpass:FACTOR`` (Topaz's
-``--lowpass``: keep ``|f| <= 0.5/FACTOR`` cycles/px), a pretrained model alias
-or a model file, or several models joined by ``+`` (their outputs averaged).
+Argument parsing and printing only; the work is :mod:`napari_cryodenoise.evaluation`
+(methods, scoring against ground truth, even/odd halves or particle picks, table, CSV,
+plot). Its names used by scripts (``Method``, ``Row``, ``format_table``, ...) are
+re-exported here; :func:`parse_method` and :func:`parse_methods` report a bad method as a
+:class:`~napari_cryodenoise.cli.CLIError`.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import math
 import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from .. import metrics
+from ..errors import CryoDenoiseError
+from ..evaluation import (
+    COLUMNS,
+    FRCCurve,
+    Method,
+    PickOptions,
+    Row,
+    format_table,
+    frc_notes,
+    require_matplotlib,
+    summarize,
+    write_csv,
+    write_plot,
+)
+from ..evaluation import evaluate as _evaluate
+from ..evaluation import parse_method as _parse_method
+from ..evaluation import parse_methods as _parse_methods
 from . import CLIError
 from ._common import add_allow_pickle
-from ._types import check_gaussian, check_lowpass, nonnegative_float, positive_float
+from ._types import nonnegative_float, positive_float
 
-#: Table columns: (key, header, format). Only keys some row has are shown.
-COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("psnr_db", "PSNR dB", "{:.2f}"),
-    ("snr_gt_db", "SNR dB", "{:.2f}"),
-    ("ssim", "SSIM", "{:.4f}"),
-    ("frc_0143", "FRC 0.143 {u}", "{:.1f}"),
-    ("frc_halfbit", "FRC 1/2-bit {u}", "{:.1f}"),
-    ("xfrc_0143", "xFRC 0.143 {u}", "{:.1f}"),
-    ("xfrc_05", "xFRC 0.5 {u}", "{:.1f}"),
-    ("holdout_nmse", "hold-out NMSE", "{:.4f}"),
-    ("region_snr_db", "region SNR dB", "{:.2f}"),
-    ("n_pairs", "pairs", "{:.0f}"),
-    ("seconds", "s", "{:.1f}"),
-)
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_METHODS",
+    "FRCCurve",
+    "Method",
+    "Row",
+    "add_parser",
+    "evaluate",
+    "format_table",
+    "frc_notes",
+    "parse_method",
+    "parse_methods",
+    "run",
+    "summarize",
+    "write_csv",
+    "write_plot",
+]
 
 DEFAULT_METHODS = "raw,gaussian:2,unet"
 
 
-@dataclass
-class Method:
-    """A way to turn a noisy image into a cleaner one.
-
-    Attributes
-    ----------
-    spec : str
-        What the user typed (``raw``, ``gaussian:2``, ``lowpass:4``, ``unet``,
-        ``path/to/model.pt``, ``unet+fcnn``).
-    kind : str
-        ``"raw"``, ``"gaussian"``, ``"lowpass"`` or ``"model"``.
-    value : float
-        Sigma (gaussian) or factor (lowpass).
-    models : list of str
-        Model aliases or paths (kind ``"model"``).
-
-    """
-
-    spec: str
-    kind: str
-    value: float = 0.0
-    models: list[str] = field(default_factory=list)
-    _loaded: list[Any] | None = field(default=None, repr=False)
-
-    def apply(
-        self,
-        image: np.ndarray,
-        *,
-        device: str = "auto",
-        precision: str = "fp32",
-        progress: Callable[[int, int], None] | None = None,
-    ) -> np.ndarray:
-        """Return the method's output for ``image`` (float32, same shape)."""
-        if self.kind == "raw":
-            return np.asarray(image, dtype=np.float32)
-        if self.kind == "gaussian":
-            from ..engine.filters import gaussian_filter
-
-            # the engine's filter pads with zeros: filter about the mean so the
-            # borders do not darken, as Topaz does on its normalised images
-            data = np.asarray(image, dtype=np.float32)
-            mean = float(data.mean(dtype=np.float64))
-            return gaussian_filter(data - mean, self.value) + np.float32(mean)
-        if self.kind == "lowpass":
-            from ..engine.filters import fourier_lowpass
-
-            return fourier_lowpass(np.asarray(image, dtype=np.float32), self.value)
-        try:
-            from ..engine import denoise
-            from ..models import load_model
-        except ImportError as err:  # pragma: no cover - partial builds
-            raise CLIError(f"model inference is not available in this build ({err})") from err
-        if self._loaded is None:
-            self._loaded = [load_model(name) for name in self.models]
-        return denoise(image, self._loaded, device=device, precision=precision, progress=progress)
-
-
 def parse_method(spec: str) -> Method:
-    """Parse one method specification (see the module docstring)."""
-    text = spec.strip()
-    if not text:
-        raise CLIError("empty method name")
-    low = text.lower()
-    if low == "raw":
-        return Method(text, "raw")
-    for kind in ("gaussian", "lowpass"):
-        if low.startswith(kind + ":") or low == kind:
-            _, _, number = text.partition(":")
-            try:
-                value = float(number)
-            except ValueError:
-                raise CLIError(f"method {text!r}: expected {kind}:NUMBER, e.g. {kind}:2") from None
-            problem = check_gaussian(value) if kind == "gaussian" else check_lowpass(value)
-            if problem or value <= 0:
-                problem = problem or "the number must be > 0"
-                raise CLIError(f"method {text!r}: {problem}")
-            return Method(text, kind, value)
-    models = [part.strip() for part in text.split("+")]
-    if any(not part for part in models):
-        raise CLIError(f"method {text!r}: empty model name in an ensemble")
-    return Method(text, "model", models=models)
+    """Parse one method specification (:func:`napari_cryodenoise.evaluation.parse_method`)."""
+    try:
+        return _parse_method(spec)
+    except CryoDenoiseError as err:
+        raise CLIError(str(err)) from None
 
 
 def parse_methods(text: str | Sequence[str]) -> list[Method]:
-    """Parse a comma-separated list (or several lists) of methods, keeping order, no repeats."""
-    parts = [text] if isinstance(text, str) else list(text)
-    specs = [s for part in parts for s in part.split(",") if s.strip()]
-    if not specs:
-        raise CLIError("no methods given")
-    seen: dict[str, Method] = {}
-    for s in specs:
-        seen.setdefault(s.strip(), parse_method(s))
-    return list(seen.values())
+    """Parse comma-separated lists of methods, keeping order, no repeats."""
+    try:
+        return _parse_methods(text)
+    except CryoDenoiseError as err:
+        raise CLIError(str(err)) from None
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -250,77 +177,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-# ----------------------------------------------------------------------------- reading
-
-
-def _read(path: Path) -> tuple[np.ndarray, Any]:
-    from ..errors import InputError
-    from ..io import read_image
-
-    if not path.is_file():
-        raise CLIError(f"{path}: no such file")
-    try:
-        data, info = read_image(path)
-    except InputError as err:
-        raise CLIError(str(err)) from err
-    if info.kind in ("stack", "movie"):
-        raise CLIError(
-            f"{path}: is a {info.kind} of {data.shape[0]} images; evaluate takes single images "
-            "or volumes (sum the frames, or split the stack, first)"
-        )
-    return data, info
-
-
-def _pixel_size(args: argparse.Namespace, info: Any) -> tuple[float, str]:
-    if args.pixel_size is not None:
-        return float(args.pixel_size), "A"
-    if info is not None and not info.voxel_size_is_placeholder:
-        return float(info.pixel_size), "A"
-    return 1.0, "px"
-
-
-def _picks_for(args: argparse.Namespace, index: int, image: Path) -> np.ndarray:
-    from ..errors import InputError
-    from ..io.star_coords import read_coordinates, star_micrograph_names
-
-    try:
-        if len(args.picks) == len(args.images):
-            return read_coordinates(args.picks[index])
-        star = args.picks[0]
-        if star.suffix.lower() == ".star" and star_micrograph_names(star):
-            return read_coordinates(star, micrograph=image.name)
-        if len(args.images) == 1:
-            return read_coordinates(star)
-    except InputError as err:
-        raise CLIError(str(err)) from err
-    raise CLIError(
-        f"--picks: give one pick file per image ({len(args.images)}), or one STAR file with "
-        "an rlnMicrographName column"
-    )
-
-
-# ----------------------------------------------------------------------------- running
-
-
-@dataclass
-class Row:
-    """Scores of one method on one image (or even/odd pair)."""
-
-    image: str
-    method: str
-    values: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class FRCCurve:
-    """FRC curves of one method on one even/odd pair, for plots."""
-
-    image: str
-    method: str
-    self_frc: metrics.FRCResult
-    cross_frc: metrics.FRCResult
-
-
 def _validate(args: argparse.Namespace) -> None:
     if args.images and not (args.clean or args.picks):
         raise CLIError("IMAGE files given without --clean or --picks to measure them against")
@@ -339,7 +195,7 @@ def _validate(args: argparse.Namespace) -> None:
     if args.pixel_size is not None and not args.pixel_size > 0:
         raise CLIError("--pixel-size must be > 0")
     if args.plot is not None:
-        plt = _require_matplotlib()
+        plt: Any = _require_matplotlib()
         kinds = plt.figure().canvas.get_supported_filetypes()
         plt.close("all")
         suffix = args.plot.suffix.lower().lstrip(".")
@@ -366,18 +222,11 @@ def _guard(args: argparse.Namespace) -> None:
     guard_outputs(args, outputs, inputs)
 
 
-def _require_matplotlib() -> Any:
+def _require_matplotlib() -> object:
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise CLIError(
-            "--plot needs matplotlib, which is not installed: pip install matplotlib "
-            "(or pip install 'napari-cryodenoise[plot]'), or leave out --plot"
-        ) from None
-    return plt
+        return require_matplotlib()
+    except CryoDenoiseError as err:
+        raise CLIError(str(err)) from None
 
 
 def _log(msg: str) -> None:
@@ -388,261 +237,26 @@ def evaluate(
     args: argparse.Namespace, methods: list[Method]
 ) -> tuple[list[Row], list[FRCCurve], str]:
     """Run every method on every input; return the rows, the FRC curves and the length unit."""
-    import time
-
-    from ..errors import CryoDenoiseError
-
-    rows: list[Row] = []
-    curves: list[FRCCurve] = []
-    unit = "A"
-    kw = {"device": args.device, "precision": args.precision}
+    picks = None
+    if args.picks:
+        picks = PickOptions(args.radius, args.region, args.min_separation, args.seed)
     try:
-        for i, path in enumerate(args.images):
-            noisy, info = _read(path)
-            clean = None
-            if args.clean:
-                clean, _ = _read(args.clean[i])
-                if clean.shape != noisy.shape:
-                    raise CLIError(
-                        f"{args.clean[i]}: shape {clean.shape} differs from {path} {noisy.shape}"
-                    )
-            sig = bg = None
-            if args.picks:
-                if noisy.ndim != 2:
-                    raise CLIError(
-                        f"{path}: --picks needs 2D micrographs, got shape {noisy.shape}"
-                    )
-                xy = _picks_for(args, i, path)
-                sig, bg = metrics.regions_from_picks(
-                    noisy.shape,
-                    xy,
-                    args.radius,
-                    region=args.region,
-                    min_separation=args.min_separation,
-                    seed=args.seed,
-                )
-                if not sig:
-                    raise CLIError(
-                        f"{path}: none of the {len(xy)} picks has a signal and a "
-                        "background region inside the image (check --radius)"
-                    )
-                _log(f"{path.name}: {len(sig)} of {len(xy)} picks paired with a background region")
-            for method in methods:
-                _log(f"{path.name}: {method.spec} ...")
-                t0 = time.perf_counter()
-                out = method.apply(noisy, **kw)
-                row = Row(path.name, method.spec, {"seconds": time.perf_counter() - t0})
-                if clean is not None:
-                    row.values["psnr_db"] = metrics.psnr_db(out, clean)
-                    row.values["snr_gt_db"] = metrics.snr_vs_truth_db(out, clean)
-                    row.values["ssim"] = float(metrics.ssim(out, clean))
-                if sig is not None:
-                    row.values["region_snr_db"] = metrics.snr_db(out, sig, bg)
-                    row.values["n_pairs"] = float(len(sig))
-                rows.append(row)
-        for even_path, odd_path in zip(args.even, args.odd, strict=True):
-            even, info = _read(even_path)
-            odd, _ = _read(odd_path)
-            if even.shape != odd.shape:
-                raise CLIError(
-                    f"{even_path} {even.shape} and {odd_path} {odd.shape} differ in shape"
-                )
-            px, unit = _pixel_size(args, info)
-            frc_kw = {"pixel_size": px, "taper": args.taper}
-            odd_f = np.asarray(odd, dtype=np.float32)
-            for method in methods:
-                _log(f"{even_path.name} / {odd_path.name}: {method.spec} ...")
-                t0 = time.perf_counter()
-                out_even = method.apply(even, **kw)
-                out_odd = method.apply(odd, **kw)
-                seconds = time.perf_counter() - t0
-                self_frc = metrics.fourier_ring_correlation(out_even, out_odd, **frc_kw)
-                cross_frc = metrics.fourier_ring_correlation(out_even, odd_f, **frc_kw)
-                curves.append(FRCCurve(even_path.name, method.spec, self_frc, cross_frc))
-                rows.append(
-                    Row(
-                        f"{even_path.name} vs {odd_path.name}",
-                        method.spec,
-                        {
-                            "frc_0143": self_frc.resolution(0.143),
-                            "frc_halfbit": self_frc.resolution("half-bit"),
-                            "xfrc_0143": cross_frc.resolution(0.143),
-                            "xfrc_05": cross_frc.resolution(0.5),
-                            "holdout_nmse": metrics.holdout_nmse(out_even, odd_f),
-                            "seconds": seconds,
-                        },
-                    )
-                )
+        return _evaluate(
+            methods,
+            images=args.images,
+            clean=args.clean,
+            picks=args.picks,
+            pick_options=picks,
+            even=args.even,
+            odd=args.odd,
+            pixel_size=args.pixel_size,
+            taper=args.taper,
+            device=args.device,
+            precision=args.precision,
+            log=_log,
+        )
     except CryoDenoiseError as err:
         raise CLIError(str(err)) from err
-    return rows, curves, unit
-
-
-# ----------------------------------------------------------------------------- output
-
-
-def _columns(
-    rows: Sequence[Row], columns: Sequence[tuple[str, str, str]] = COLUMNS
-) -> list[tuple[str, str, str]]:
-    present = {k for r in rows for k in r.values}
-    return [c for c in columns if c[0] in present]
-
-
-def summarize(rows: Sequence[Row], methods: Sequence[Method]) -> list[Row]:
-    """Mean of every score over the images, one row per method, in method order."""
-    out = []
-    for m in methods:
-        mine = [r for r in rows if r.method == m.spec]
-        keys = dict.fromkeys(k for r in mine for k in r.values)
-        values = {}
-        for k in keys:
-            vals = [r.values[k] for r in mine if k in r.values]
-            values[k] = float(np.mean(vals)) if vals else math.nan
-        out.append(Row("mean", m.spec, values))
-    return out
-
-
-def format_table(
-    rows: Sequence[Row],
-    *,
-    unit: str = "A",
-    per_image: bool = False,
-    columns: Sequence[tuple[str, str, str]] = COLUMNS,
-) -> str:
-    """Format rows as a markdown table with aligned columns (numbers right-aligned).
-
-    ``columns`` lists ``(key, header, format)``; those no row has are left out.
-    """
-    cols = _columns(rows, columns)
-    header = (["image"] if per_image else []) + ["method"] + [h.format(u=unit) for _, h, _ in cols]
-    body = []
-    for r in rows:
-        cells = ([r.image] if per_image else []) + [r.method]
-        for key, _, fmt in cols:
-            v = r.values.get(key)
-            cells.append(
-                "" if v is None or (isinstance(v, float) and math.isnan(v)) else fmt.format(v)
-            )
-        body.append(cells)
-    n_text = 2 if per_image else 1
-    widths = [max(len(str(row[j])) for row in [header, *body]) for j in range(len(header))]
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [
-            str(c).ljust(w) if j < n_text else str(c).rjust(w)
-            for j, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "| " + " | ".join(parts) + " |"
-
-    rule = (
-        "|"
-        + "|".join(
-            ("-" * (w + 2)) if j < n_text else ("-" * (w + 1) + ":") for j, w in enumerate(widths)
-        )
-        + "|"
-    )
-    return "\n".join([line(header), rule, *(line(b) for b in body)])
-
-
-def write_csv(path: Path, rows: Sequence[Row], unit: str) -> None:
-    """Per-image results, one line per image and method."""
-    import io
-
-    from ..io.atomic import atomic_write_text
-
-    cols = _columns(rows)
-    buf = io.StringIO(newline="")
-    w = csv.writer(buf)
-    w.writerow(["image", "method"] + [f"{k}_{unit}" if "frc" in k else k for k, _, _ in cols])
-    for r in rows:
-        w.writerow(
-            [r.image, r.method]
-            + ["" if r.values.get(k) is None else f"{r.values[k]:.6g}" for k, _, _ in cols]
-        )
-    atomic_write_text(path, buf.getvalue())
-    _log(f"wrote {path}")
-
-
-def write_plot(
-    path: Path,
-    rows: Sequence[Row],
-    curves: Sequence[FRCCurve],
-    unit: str,
-    methods: Sequence[Method],
-) -> None:
-    """FRC curves (if any) and a bar chart per scalar score."""
-    plt = _require_matplotlib()
-    summary = summarize(rows, methods)
-    scalar = [
-        c
-        for c in _columns(summary)
-        if c[0] in ("psnr_db", "snr_gt_db", "ssim", "region_snr_db", "holdout_nmse")
-    ]
-    n = (1 if curves else 0) + len(scalar)
-    fig, axes = plt.subplots(1, max(n, 1), figsize=(5 * max(n, 1), 4), squeeze=False)
-    k = 0
-    if curves:
-        ax = axes[0, 0]
-        first = curves[0].image
-        for j, c in enumerate(cv for cv in curves if cv.image == first):
-            color = f"C{j}"
-            ax.plot(
-                c.self_frc.frequency[1:],
-                c.self_frc.correlation[1:],
-                color=color,
-                label=f"{c.method}",
-            )
-            ax.plot(
-                c.cross_frc.frequency[1:],
-                c.cross_frc.correlation[1:],
-                color=color,
-                ls="--",
-                lw=0.8,
-            )
-        ax.axhline(0.143, color="grey", lw=0.5)
-        ax.axhline(0.5, color="grey", lw=0.5, ls=":")
-        ax.set_xlabel(f"spatial frequency (1/{unit})")
-        ax.set_ylabel("FRC (solid: even vs odd, dashed: vs raw odd)")
-        ax.set_title(first)
-        ax.legend(fontsize="small")
-        k = 1
-    for key, header, _ in scalar:
-        ax = axes[0, k]
-        k += 1
-        vals = [r.values.get(key, math.nan) for r in summary]
-        ax.bar(range(len(summary)), vals, color=[f"C{j}" for j in range(len(summary))])
-        ax.set_xticks(range(len(summary)), [r.method for r in summary], rotation=30, ha="right")
-        ax.set_title(header.format(u=unit))
-    from ..io.atomic import atomic_path
-
-    fig.tight_layout()
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=120)
-    finally:
-        plt.close(fig)
-    _log(f"wrote {path}")
-
-
-def frc_notes(curves: Sequence[FRCCurve]) -> list[str]:
-    """Lines printed under the table: the crossing rule, and dependent even/odd pairs.
-
-    A pair is checked on the raw halves' FRC (the ``raw`` method), else on each
-    method's FRC against the raw odd half: the FRC of two smoothed halves stays
-    high near Nyquist even for independent images (little power there).
-    """
-    if not curves:
-        return []
-    notes = [f"FRC resolution: {metrics.CROSSING_RULE}."]
-    flagged: set[str] = set()
-    for c in curves:
-        raw = [d for d in curves if d.image == c.image and d.method == "raw"]
-        frc = raw[0].self_frc if raw else c.cross_frc
-        text = metrics.dependence_warning(frc, f"--even {c.image}", "its --odd file")
-        if text is not None and c.image not in flagged:
-            flagged.add(c.image)
-            notes.append(f"warning: {text}.")
-    return notes
 
 
 def run(args: argparse.Namespace) -> int:
@@ -655,7 +269,10 @@ def run(args: argparse.Namespace) -> int:
     for note in frc_notes(curves):
         print(note)
     if args.csv is not None:
-        write_csv(args.csv, rows, unit)
+        write_csv(args.csv, rows, unit, _log)
     if args.plot is not None:
-        write_plot(args.plot, rows, curves, unit, methods)
+        try:
+            write_plot(args.plot, rows, curves, unit, methods, _log)
+        except CryoDenoiseError as err:
+            raise CLIError(str(err)) from None
     return 0

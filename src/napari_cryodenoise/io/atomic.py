@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import secrets
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -35,11 +36,13 @@ __all__ = [
     "fsync_dir",
     "is_partial",
     "partial_files",
+    "partial_target",
     "partial_path",
     "remove_partials",
 ]
 
 _MARK = ".partial"
+_PARTIAL_NAME = re.compile(r"^\.(?P<name>.+)\.[^.]+\.partial[^/]*$")
 
 #: Errors of the disk or the folder, not of the program: reported as one line.
 _DISK_ERRNOS = frozenset(
@@ -89,6 +92,13 @@ def is_partial(path: str | os.PathLike) -> bool:
     """Whether ``path`` is named like a temporary file of :func:`atomic_path`."""
     name = Path(path).name
     return name.startswith(".") and _MARK in name
+
+
+def partial_target(path: str | os.PathLike) -> Path | None:
+    """The output a temporary ``.NAME.TAG.partialSUFFIX`` file is for (None if not one)."""
+    path = Path(path)
+    match = _PARTIAL_NAME.match(path.name)
+    return path.with_name(match.group("name")) if match else None
 
 
 def partial_files(path: str | os.PathLike) -> list[Path]:

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import InputError
 from .star import read_star_tables
 
-__all__ = ["read_coordinates", "read_star_coordinates", "star_micrograph_names"]
+__all__ = ["picks_for", "read_coordinates", "read_star_coordinates", "star_micrograph_names"]
 
 _X, _Y, _MIC = "rlnCoordinateX", "rlnCoordinateY", "rlnMicrographName"
 
@@ -168,4 +168,34 @@ def read_coordinates(
     xy = values[:, :2].reshape(-1, 2)
     if not np.all(np.isfinite(xy)):
         raise InputError(f"{path}: NaN or infinite particle coordinates")
+    return xy
+
+
+def picks_for(path: str | os.PathLike, micrograph: str | os.PathLike) -> np.ndarray:
+    """Read ``(x, y)`` picks for one micrograph from a STAR, box or text pick file.
+
+    Files listing several micrographs (RELION STAR with ``rlnMicrographName``,
+    Topaz tables with ``image_name``) are filtered to ``micrograph`` (a path
+    or name; file name or stem must match); a STAR file naming only one
+    micrograph is read whole.
+
+    Raises
+    ------
+    InputError
+        Unreadable file, no picks, or none for this micrograph.
+
+    """
+    path = Path(path)
+    xy = read_coordinates(path, micrograph=micrograph)
+    if not len(xy) and path.suffix.lower() == ".star":
+        names = star_micrograph_names(path)
+        if len(names) == 1:
+            xy = read_coordinates(path)
+        elif names:
+            raise InputError(
+                f"{path.name} has no picks for {Path(micrograph).name}; it lists "
+                f"{len(names)} micrographs, e.g. {', '.join(names[:3])}"
+            )
+    if not len(xy):
+        raise InputError(f"{path.name} contains no picks")
     return xy

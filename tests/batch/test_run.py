@@ -1,4 +1,4 @@
-"""Batch denoising on a real dask.distributed LocalCluster: identical results, resume, faults."""
+"""run_batch on a real dask.distributed LocalCluster: identical results, resume, faults."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import pytest
 pytest.importorskip("dask.distributed")
 torch = pytest.importorskip("torch")
 
-from napari_cryodenoise import distributed as dist  # noqa: E402
+from napari_cryodenoise import batch  # noqa: E402
+from napari_cryodenoise.batch import split as batch_split  # noqa: E402
+from napari_cryodenoise.batch import worker as batch_worker  # noqa: E402
 from napari_cryodenoise.errors import InputError  # noqa: E402
 from napari_cryodenoise.io import read_image, read_star_micrographs, write_mrc  # noqa: E402
 
@@ -27,7 +29,7 @@ SIZE = (96, 80)
 
 def reference_item(in_path: Path, out_path: Path, models: list, settings) -> None:
     """The per-micrograph function the batch runs by default."""
-    dist.denoise_item(in_path, out_path, models, settings)
+    batch.denoise_item(in_path, out_path, models, settings)
 
 
 def kill_once(
@@ -53,7 +55,7 @@ def fail_some(
 
 
 def _load_count() -> int:
-    return dist._LOAD_COUNT
+    return batch_worker._LOAD_COUNT
 
 
 def _torch_threads() -> int:
@@ -141,76 +143,23 @@ def _assert_identical(outdir: Path, expected: dict[str, np.ndarray]) -> None:
 # ----------------------------------------------------------------- no cluster
 
 
-def test_parse_cluster():
-    assert dist.parse_cluster("local") is None
-    assert dist.parse_cluster("local:3") == 3
-    for bad in ("local:0", "local:x", "slurm", ""):
-        with pytest.raises(ValueError):
-            dist.parse_cluster(bad)
-
-
-def test_output_is_complete(tmp_path):
-    good = write_mrc(tmp_path / "good.mrc", np.ones((8, 8), np.float32))
-    assert dist.output_is_complete(good)
-    truncated = tmp_path / "truncated.mrc"
-    truncated.write_bytes(good.read_bytes()[:-10])
-    assert not dist.output_is_complete(truncated)
-    junk = tmp_path / "junk.mrc"
-    junk.write_bytes(b"not an mrc file at all" * 100)
-    assert not dist.output_is_complete(junk)
-    assert not dist.output_is_complete(tmp_path / "missing.mrc")
-
-
-def test_output_is_complete_tiff_png(tmp_path):
-    import tifffile
-
-    tif = tmp_path / "a.tif"
-    tifffile.imwrite(tif, np.ones((64, 64), np.float32))
-    assert dist.output_is_complete(tif)
-    cut = tmp_path / "cut.tif"
-    cut.write_bytes(tif.read_bytes()[:-100])
-    assert not dist.output_is_complete(cut)
-    PIL = pytest.importorskip("PIL.Image")
-    png = tmp_path / "a.png"
-    PIL.fromarray(np.zeros((16, 16), np.uint8)).save(png)
-    assert dist.output_is_complete(png)
-    cut = tmp_path / "cut.png"
-    cut.write_bytes(png.read_bytes()[:-5])
-    assert not dist.output_is_complete(cut)
-
-
-def test_stderr_progress(tmp_path):
-    import io
-
-    stream = io.StringIO()
-    bar = dist.StderrProgress("denoise", stream=stream, interval=3600)
-    bar(0, 4)
-    bar(1, 4)  # not a terminal: rate-limited, nothing until the end
-    bar.message("retrying x")
-    bar(4, 4)
-    lines = stream.getvalue().splitlines()
-    assert lines[0].startswith("denoise [") and "0/4" in lines[0]
-    assert lines[1] == "retrying x"
-    assert "4/4" in lines[2] and len(lines) == 3
-
-
 def test_bad_items_reported_not_run(tmp_path, inputs, model_path):
     pairs = [
         (inputs[0], tmp_path / "a.mrc"),
         (inputs[1], tmp_path / "a.mrc"),
         (inputs[2], inputs[0]),
     ]
-    summary = dist.run_batch(pairs, [str(model_path)], {"device": "cpu"})
+    summary = batch.run_batch(pairs, [str(model_path)], {"device": "cpu"})
     assert [r.status for r in summary.results] == ["done", "failed", "failed"]
     assert "also written to" in summary.results[1].reason
     assert "overwrite an input" in summary.results[2].reason
     assert read_image(inputs[0])[0].dtype == np.float32  # untouched input
     with pytest.raises(ValueError):
-        dist.run_batch([], [str(model_path)], cluster="local", scheduler="tcp://127.0.0.1:1")
+        batch.run_batch([], [str(model_path)], cluster="local", scheduler="tcp://127.0.0.1:1")
     with pytest.raises(ValueError):
-        dist.run_batch([], [str(model_path)], cluster="slurm")
+        batch.run_batch([], [str(model_path)], cluster="slurm")
     with pytest.raises(InputError):
-        dist.run_batch(pairs, ["no-such-model"])
+        batch.run_batch(pairs, ["no-such-model"])
 
 
 def test_in_process_run_matches_and_resumes(tmp_path, inputs, model_path, settings, expected):
@@ -220,7 +169,7 @@ def test_in_process_run_matches_and_resumes(tmp_path, inputs, model_path, settin
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        summary = dist.run_batch(
+        summary = batch.run_batch(
             pairs,
             [str(model_path)],
             settings,
@@ -232,7 +181,7 @@ def test_in_process_run_matches_and_resumes(tmp_path, inputs, model_path, settin
     assert [r.status for r in summary.results] == ["done"] * 3
     assert seen[0] == (0, 3) and seen[-1] == (3, 3)
     _assert_identical(out, {p.name: expected[p.name] for p in inputs[:3]})
-    again = dist.run_batch(pairs, [str(model_path)], settings, item_fn=reference_item)
+    again = batch.run_batch(pairs, [str(model_path)], settings, item_fn=reference_item)
     assert [r.status for r in again.results] == ["skipped"] * 3
     assert "0 done, 3 skipped" in again.format()
 
@@ -246,7 +195,7 @@ def test_cluster_identical_to_single_process(
     before = client.run(_load_count)
     out = tmp_path / "out"
     star = tmp_path / "denoised.star"
-    summary = dist.run_batch(
+    summary = batch.run_batch(
         _pairs(inputs, out),
         [str(model_path)],
         settings,
@@ -272,7 +221,7 @@ def test_worker_killed_mid_run(client, tmp_path, inputs, model_path, settings, e
     out = tmp_path / "out"
     marker = tmp_path / "killed-once"
     fn = functools.partial(kill_once, marker=str(marker), victim=inputs[2].name)
-    summary = dist.run_batch(
+    summary = batch.run_batch(
         _pairs(inputs, out), [str(model_path)], settings, client=client, item_fn=fn
     )
     assert marker.exists(), "the worker was never killed"
@@ -292,7 +241,7 @@ def test_failures_retried_reported_then_resumed(
     pairs.append((garbage, out / "garbage.mrc"))
     messages: list[str] = []
     fn = functools.partial(fail_some, bad=(inputs[1].name,))
-    first = dist.run_batch(
+    first = batch.run_batch(
         pairs,
         [str(model_path)],
         settings,
@@ -317,7 +266,7 @@ def test_failures_retried_reported_then_resumed(
     victim = out / inputs[4].name
     victim.write_bytes(victim.read_bytes()[:2000])
     counted = []
-    second = dist.run_batch(
+    second = batch.run_batch(
         pairs[:-1],
         [str(model_path)],
         settings,
@@ -336,7 +285,7 @@ def test_failures_retried_reported_then_resumed(
 def test_local_cluster_option(tmp_path, inputs, model_path, settings, expected):
     """``cluster="local:1"`` starts and closes its own cluster."""
     out = tmp_path / "out"
-    summary = dist.run_batch(
+    summary = batch.run_batch(
         _pairs(inputs[:2], out),
         [str(model_path)],
         settings,
@@ -398,7 +347,7 @@ def test_stack_split_into_plane_groups_on_cluster(client, tmp_path, model_path):
     stack = rng.poisson(5.0, (7, 48, 40)).astype(np.float32)
     src = write_mrc(tmp_path / "stack.mrcs", stack, voxel_size=1.5)
     out = tmp_path / "out" / "stack.mrcs"
-    summary = dist.run_batch(
+    summary = batch.run_batch(
         [(src, out)], [str(model_path)], {"device": "cpu"}, client=client, planes_per_task=3
     )
     (result,) = summary.results
@@ -419,17 +368,17 @@ def test_volume_slabs_equal_whole_volume_and_parts_resume(tmp_path):
     src = write_mrc(tmp_path / "tomo.rec", volume, voxel_size=(4.0, 4.0, 4.0), kind="volume")
     nets = [load_model(model)]
     cpu = {"device": "cpu"}
-    assert dist.plane_groups(src, cpu, nets, 16) == [(0, 16), (16, 32), (32, 40)]
-    assert dist.plane_groups(src, {**cpu, "bin_factor": 2.0}, nets, 16) is None  # whole-volume op
-    assert dist.plane_groups(src, cpu, nets, None) is None  # small: one task
-    assert dist.plane_groups(src, cpu, nets, 0) is None
+    assert batch.plane_groups(src, cpu, nets, 16) == [(0, 16), (16, 32), (32, 40)]
+    assert batch.plane_groups(src, {**cpu, "bin_factor": 2.0}, nets, 16) is None  # whole-volume op
+    assert batch.plane_groups(src, cpu, nets, None) is None  # small: one task
+    assert batch.plane_groups(src, cpu, nets, 0) is None
     whole = _whole_file(src, model, tmp_path)
 
     out = tmp_path / "out" / "tomo.rec"
     # a previous, interrupted run already finished the middle slab: it is not redone
-    done_part = dist.part_path(out, 1, 3)
+    done_part = batch.part_path(out, 1, 3)
     write_mrc(done_part, np.full((16, 36, 36), 7.0, np.float32), voxel_size=4.0, kind="volume")
-    summary = dist.run_batch([(src, out)], [str(model)], {"device": "cpu"}, planes_per_task=16)
+    summary = batch.run_batch([(src, out)], [str(model)], {"device": "cpu"}, planes_per_task=16)
     assert summary.results[0].status == "done", summary.results[0]
     got = read_image(out, mmap=False)[0]
     assert np.all(got[16:32] == 7.0)
@@ -437,7 +386,7 @@ def test_volume_slabs_equal_whole_volume_and_parts_resume(tmp_path):
     np.testing.assert_allclose(got[:16], whole[:16], atol=tol)
     np.testing.assert_allclose(got[32:], whole[32:], atol=tol)
     # a fresh run (overwrite) recomputes every slab: equal to the whole-volume result
-    summary = dist.run_batch(
+    summary = batch.run_batch(
         [(src, out)], [str(model)], {"device": "cpu"}, planes_per_task=16, overwrite=True
     )
     np.testing.assert_allclose(read_image(out, mmap=False)[0], whole, atol=tol)
@@ -467,7 +416,7 @@ def test_failed_part_fails_the_item_and_a_rerun_does_only_that_part(
     stack = np.random.default_rng(6).poisson(5.0, (6, 40, 40)).astype(np.float32)
     src = write_mrc(tmp_path / "s.mrcs", stack, voxel_size=1.0)
     out = tmp_path / "out" / "s.mrcs"
-    real = dist.denoise_part
+    real = batch.denoise_part
     ran, broken = [], [(2, 4)]
 
     def flaky(in_path, out_path, models, settings, *, planes):
@@ -476,14 +425,14 @@ def test_failed_part_fails_the_item_and_a_rerun_does_only_that_part(
             raise InputError(f"{in_path}: simulated bad planes")
         real(in_path, out_path, models, settings, planes=planes)
 
-    monkeypatch.setattr(dist, "denoise_part", flaky)
+    monkeypatch.setattr(batch_split, "denoise_part", flaky)
     args = ([(src, out)], [str(model_path)], {"device": "cpu"})
-    (result,) = dist.run_batch(*args, planes_per_task=2).results
+    (result,) = batch.run_batch(*args, planes_per_task=2).results
     assert result.status == "failed" and "part0002of0003" in result.reason, result
     assert not out.exists() and len(list(out.parent.glob(".s.mrcs.part*"))) == 2
     ran.clear()
     broken.clear()
-    (result,) = dist.run_batch(*args, planes_per_task=2).results
+    (result,) = batch.run_batch(*args, planes_per_task=2).results
     assert result.status == "done" and ran == [(2, 4)]
     np.testing.assert_array_equal(
         read_image(out, mmap=False)[0], _whole_file(src, model_path, tmp_path)

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from napari_cryodenoise.cli import denoise as cli_denoise
 from napari_cryodenoise.cli import main
-from napari_cryodenoise.cli.denoise import DenoiseSettings, denoise_file, expand_inputs
+from napari_cryodenoise.options import FileOptions
+from napari_cryodenoise.pipeline import denoise_file, expand_inputs
+from napari_cryodenoise.pipeline import plan as pipeline_plan
 
 models = pytest.importorskip("napari_cryodenoise.models")
 
@@ -179,7 +180,7 @@ def test_stack_and_volume(tmp_path, model_files, monkeypatch):
     vol = rng.normal(0, 1, (20, 24, 28)).astype(np.float32)
     v_path = _write(tmp_path / "v.rec", vol)
     out = tmp_path / "o"
-    monkeypatch.setattr(cli_denoise, "_DEFAULT_3D", str(model_files[1]))
+    monkeypatch.setattr(pipeline_plan, "DEFAULT_3D", str(model_files[1]))
     # an explicit 2D model is never swapped for the default 3D one on a volume
     args = ["denoise", str(s_path), str(v_path), "-o", str(out), "--device", "cpu"]
     assert main([*args, "-m", str(model_files[0])]) == 1
@@ -229,7 +230,7 @@ def test_bad_inputs_exit_nonzero_with_one_line(tmp_path, model_files, capsys):
     assert any("no such file" in ln for ln in err)
     assert (out / "good.mrc").exists() and not (out / "nan.mrc").exists()
     # writing onto the input is refused
-    res = denoise_file(good, good, str(model_files[0]), DenoiseSettings(overwrite=True))
+    res = denoise_file(good, good, str(model_files[0]), FileOptions(overwrite=True))
     assert res.status == "failed" and "input" in res.message
     # usage errors: exit 2
     assert (
@@ -247,12 +248,3 @@ def test_bad_inputs_exit_nonzero_with_one_line(tmp_path, model_files, capsys):
         )
         == 2
     )
-
-
-def test_denoise_file_png(tmp_path, model_files):
-    path = _write(tmp_path / "p.mrc", _rng().normal(size=(40, 30)).astype(np.float32))
-    res = denoise_file(path, tmp_path / "p.png", str(model_files[0]), DenoiseSettings(fmt="png"))
-    assert res.status == "done", res.message
-    from PIL import Image
-
-    assert Image.open(tmp_path / "p.png").size == (30, 40)

@@ -303,11 +303,12 @@ def test_default_model_on_a_volume_says_it_uses_the_3d_default(tmp_path, capsys,
     from napari_cryodenoise.cli import denoise as cli_denoise
     from napari_cryodenoise.cli import main
     from napari_cryodenoise.models import build_model, save_model
+    from napari_cryodenoise.pipeline import plan as pipeline_plan
 
     m2 = save_model(build_model("affine"), tmp_path / "a.pt")
     m3 = save_model(build_model("unet-fast-3d"), tmp_path / "u3.pt")
-    monkeypatch.setattr(cli_denoise, "_DEFAULT_2D", str(m2))
-    monkeypatch.setattr(cli_denoise, "_DEFAULT_3D", str(m3))
+    monkeypatch.setattr(cli_denoise, "DEFAULT_2D", str(m2))
+    monkeypatch.setattr(pipeline_plan, "DEFAULT_3D", str(m3))
     write_mrc(tmp_path / "v.rec", np.random.default_rng(1).normal(size=(8, 24, 24)).astype("f4"))
     assert main(["denoise", str(tmp_path / "v.rec"), "-o", str(tmp_path / "o"), "-d", "cpu"]) == 0
     assert "default 3D model" in capsys.readouterr().err
@@ -380,8 +381,8 @@ def test_rerun_after_an_interruption(ws):
     assert "denoised 2, skipped 1" in proc.stdout
     assert (ws / "res" / "in.mrc").read_bytes() == good_in
     assert not stale.exists()
-    from napari_cryodenoise.distributed import output_is_complete
     from napari_cryodenoise.io import read_star_micrographs
+    from napari_cryodenoise.io.completeness import output_is_complete
 
     assert all(output_is_complete(ws / "res" / f"{n}.mrc") for n in ("in", "b", "c"))
     listed = read_star_micrographs(ws / "res" / "denoised_micrographs.star")
@@ -461,7 +462,7 @@ def test_folder_of_compressed_maps_is_denoised_with_plain_names(tmp_path):
 
     import mrcfile
 
-    from napari_cryodenoise.cli.denoise import expand_inputs, output_path
+    from napari_cryodenoise.pipeline import expand_inputs, output_path
 
     src = tmp_path / "maps"
     src.mkdir()

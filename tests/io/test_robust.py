@@ -646,7 +646,7 @@ def test_cli_denoise_reports_each_bad_input_in_one_line(tmp_path):
 
 
 def test_distributed_partials_delegate_and_find_old_names(tmp_path):
-    from napari_cryodenoise.distributed import _partials, remove_partials
+    from napari_cryodenoise.batch.outputs import _partials, remove_partials
     from napari_cryodenoise.io.atomic import partial_path
 
     out = tmp_path / "mic.tif"
