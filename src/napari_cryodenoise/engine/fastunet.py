@@ -220,7 +220,9 @@ class UNetPlan:
         return self
 
     # --------------------------------------------------------------- evaluation
-    def _c(self, name: str, t: torch.Tensor, padding: int | tuple[int, int] | None = None):
+    def _c(
+        self, name: str, t: torch.Tensor, padding: int | tuple[int, int] | None = None
+    ) -> torch.Tensor:
         w, b = self._conv[name]
         pad = w.shape[-1] // 2 if padding is None else padding
         return F.conv2d(t, w, b, padding=pad)
@@ -293,7 +295,9 @@ class UNetPlan:
             ).transpose(-1, -2)
         return y
 
-    def _direct_rows(self, d2, x, a, b, transposed=False):
+    def _direct_rows(
+        self, d2: torch.Tensor, x: torch.Tensor, a: int, b: int, transposed: bool = False
+    ) -> torch.Tensor:
         """Rows [a, b) of dec1's first conv on cat[up(d2), x], computed directly."""
         weight, bias = self._conv["dec1.0"]
         if transposed:
