@@ -34,6 +34,13 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from ..models.polyphase import (
+    PhaseLayout,
+    fold_unshuffled,
+    fold_upsampled,
+    interleave_phases,
+    phase_layout,
+)
 from ..models.unet import upsample_local
 from .tiling import plan_tiles
 
@@ -56,36 +63,31 @@ def _cl(t: torch.Tensor) -> torch.Tensor:
 
 
 def _polyphase_kernel(weight: torch.Tensor) -> torch.Tensor:
-    """dec1's first kernel on cat[up(d), x] -> one 3x3 kernel on cat[d, unshuffle(x)].
+    """dec1's first kernel on cat[up(d), x] -> one kernel on cat[d, unshuffle(x)].
 
     ``weight`` is (Cout, Cup + 1, k, k), the last input channel being the
-    full-resolution image x. The result, (4 * Cout, Cup + 4, 3, 3), applies to
-    the coarse map d and the 4 polyphase components of x (``pixel_unshuffle``)
-    and yields the 4 output phases phase-major: channel ``(2 * py + px) * Cout + c``.
+    full-resolution image x. The result, (4 * Cout, Cup + 4, w, w) with ``w`` the
+    aligned phase width (3 for k = 5), applies to the coarse map d and the 4
+    polyphase components of x (``pixel_unshuffle``) and yields the 4 output phases
+    phase-major: channel ``(2 * py + px) * Cout + c``. Summed in float64 (see
+    :mod:`napari_cryodenoise.models.polyphase`).
     """
-    cout, cin, k, _ = weight.shape
-    cup = cin - 1
-    r = k // 2
-    w64 = weight.double()
-    out = torch.zeros(cout, 2, 2, cup + 4, 3, 3, dtype=torch.float64)
-    for py in range(2):
-        for oy in range(-r, r + 1):
-            sy, qy = divmod(py + oy, 2)
-            for px in range(2):
-                for ox in range(-r, r + 1):
-                    sx, qx = divmod(px + ox, 2)
-                    tap = w64[:, :, oy + r, ox + r]
-                    out[:, py, px, :cup, sy + 1, sx + 1] += tap[:, :cup]
-                    out[:, py, px, cup + 2 * qy + qx, sy + 1, sx + 1] += tap[:, cup]
-    return out.permute(1, 2, 0, 3, 4, 5).reshape(4 * cout, cup + 4, 3, 3).float()
+    cup = weight.shape[1] - 1
+    layout = _layout(int(weight.shape[-1]))
+    w64 = weight.detach().double()
+    up = fold_upsampled(w64[:, :cup], layout)
+    image = fold_unshuffled(w64[:, cup:], layout)
+    return torch.cat([up, image], 1).float()
 
 
-def _phases_to_fine(y: torch.Tensor) -> torch.Tensor:
-    """(N, 4C, h, w) phase-major -> (N, C, 2h, 2w), channels-last, in one copy."""
-    n, c4, h, w = y.shape
-    c = c4 // 4
-    t = y.permute(0, 2, 3, 1).reshape(n, h, w, 2, 2, c).permute(0, 1, 3, 2, 4, 5)
-    return t.reshape(n, 2 * h, 2 * w, c).permute(0, 3, 1, 2)
+def _layout(k: int) -> PhaseLayout:
+    """The aligned 2D phase layout of dec1's ``k``-wide kernel."""
+    layout = phase_layout(k, 2, aligned=True)
+    assert layout is not None  # the aligned layout always exists
+    return layout
+
+
+_phases_to_fine = interleave_phases
 
 
 class UNetPlan:
@@ -218,7 +220,9 @@ class UNetPlan:
         return self
 
     # --------------------------------------------------------------- evaluation
-    def _c(self, name: str, t: torch.Tensor, padding: int | tuple[int, int] | None = None):
+    def _c(
+        self, name: str, t: torch.Tensor, padding: int | tuple[int, int] | None = None
+    ) -> torch.Tensor:
         w, b = self._conv[name]
         pad = w.shape[-1] // 2 if padding is None else padding
         return F.conv2d(t, w, b, padding=pad)
@@ -278,9 +282,9 @@ class UNetPlan:
         cat = _cl(cat)
         cat[:, : ext.shape[1]] = ext
         cat[:, ext.shape[1] :] = xs
-        y = F.conv2d(cat, self._poly, self._poly_bias, padding=1)
+        y = F.conv2d(cat, self._poly, self._poly_bias, padding=self._poly.shape[-1] // 2)
         del cat
-        y = _phases_to_fine(y)[..., :h, :w]
+        y = interleave_phases(y)[..., :h, :w]
         x = x[..., :h, :w]
         r = self.top_kernel // 2
         if oddh:  # last r rows see one spurious row beyond the image: recompute directly
@@ -291,7 +295,9 @@ class UNetPlan:
             ).transpose(-1, -2)
         return y
 
-    def _direct_rows(self, d2, x, a, b, transposed=False):
+    def _direct_rows(
+        self, d2: torch.Tensor, x: torch.Tensor, a: int, b: int, transposed: bool = False
+    ) -> torch.Tensor:
         """Rows [a, b) of dec1's first conv on cat[up(d2), x], computed directly."""
         weight, bias = self._conv["dec1.0"]
         if transposed:

@@ -9,13 +9,13 @@ receptive-field radius in px) and ``name``; ``forward`` maps a normalised
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..errors import InputError
+from ..types import CancelFn, ProgressFn
 from .checkpoint import (
     ARCHITECTURES,
     build_model,
@@ -72,8 +72,8 @@ __all__ = [
 def load_model(
     name_or_path: str | os.PathLike,
     *,
-    progress: Callable[[int, int], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
     download: bool = True,
     allow_pickle: bool | None = None,
 ) -> nn.Module:
@@ -148,8 +148,8 @@ def to_fast_layout(model: nn.Module) -> nn.Module:
 def _load_pretrained(
     alias: str,
     *,
-    progress: Callable[[int, int], None] | None,
-    cancel: Callable[[], bool] | None,
+    progress: ProgressFn | None,
+    cancel: CancelFn | None,
     download: bool,
 ) -> nn.Module:
     entry = ALIASES[alias]

@@ -33,7 +33,6 @@ fails) are zero-extended at the far end to that size and the output cropped.
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +40,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .polyphase import PhaseLayout, fold_upsampled, phase_layout
 
 __all__ = ["UNET_ARCHS", "UNet", "UNetSpec", "unet_halo"]
 
@@ -148,46 +149,6 @@ def _pool(ndim: int) -> nn.Module:
 
 def _act() -> nn.Module:
     return nn.LeakyReLU(_SLOPE, inplace=True)
-
-
-@dataclass(frozen=True)
-class _PhasePlan:
-    """How a k-kernel on a 2x nearest-upsampled grid splits into low-res phase kernels."""
-
-    width: int  # low-res taps per dim of every phase kernel
-    pad: int  # symmetric zero padding of the low-res input
-    starts: tuple[int, int]  # where phase 0 / 1 reads in the padded conv output (per dim)
-    taps: torch.Tensor  # (2**ndim, width**ndim, k**ndim) 0/1, phase-major
-
-
-@functools.lru_cache(maxsize=16)
-def _phase_plan(k: int, ndim: int) -> _PhasePlan | None:
-    """Split a ``k``-wide conv of a 2x-upsampled map into per-phase low-res convs.
-
-    Output pixel ``2j + a`` (phase ``a``) at high-res offset ``d`` reads low-res
-    pixel ``j + (a + d) // 2``; phase ``a`` therefore needs low-res offsets
-    ``lo_a .. lo_a + width - 1``. One convolution of the low-res map with all
-    phases' kernels stacked (padding ``pad``) gives every phase, phase ``a``
-    sitting at ``starts[a]``. Returns None when that layout does not exist.
-    """
-    r = k // 2
-    offs = [[(a + d) // 2 for d in range(-r, r + 1)] for a in (0, 1)]
-    lo = [min(o) for o in offs]
-    width = max(max(o) - min(o) + 1 for o in offs)
-    pad = -min(lo)
-    if max(lo) + width - 1 != pad:  # needs asymmetric padding
-        return None
-    with torch.inference_mode(False):  # cached: must stay usable under autograd
-        m1 = torch.zeros(2, width, k)
-        for a in (0, 1):
-            for t, o in enumerate(offs[a]):
-                m1[a, o - lo[a], t] = 1.0
-        m = m1
-        for _ in range(ndim - 1):  # outer product over one more dimension, row-major
-            m = torch.einsum("pjt,aus->pajuts", m, m1).reshape(
-                m.shape[0] * 2, m.shape[1] * width, m.shape[2] * k
-            )
-    return _PhasePlan(width, pad, (lo[0] + pad, lo[1] + pad), m)
 
 
 def upsample_local(low: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -322,7 +283,7 @@ class UNet(nn.Module):
         k = conv.kernel_size[0]
         doubled = all(s == 2 * t for s, t in zip(size, low.shape[2:], strict=True))
         if self.use_phase_trick and doubled:
-            plan = _phase_plan(k, self.ndim)
+            plan = phase_layout(k, self.ndim)
             if plan is not None and plan.width < k:
                 return self._phase_conv(low, skip, conv, key, plan)
         if self.topaz_odd_upsampling:
@@ -334,7 +295,7 @@ class UNet(nn.Module):
         return conv(torch.cat([up, skip], 1))
 
     def _phase_weight(
-        self, conv: nn.Module, c_low: int, key: str, plan: _PhasePlan
+        self, conv: nn.Module, c_low: int, key: str, plan: PhaseLayout
     ) -> torch.Tensor:
         """Stacked phase kernels (phase-major output channels) for the upsampled input part."""
         w = conv.weight[:, :c_low]
@@ -345,11 +306,7 @@ class UNet(nn.Module):
             cached = self._phase_cache.get(key)
             if cached is not None and cached[0] == stamp:
                 return cached[1]
-        taps = plan.taps.to(device=w.device, dtype=w.dtype)
-        c_out = w.shape[0]
-        wf = w.reshape(c_out, c_low, -1)
-        shape = (taps.shape[0] * c_out, c_low) + (plan.width,) * self.ndim
-        wp = torch.einsum("oct,pjt->pocj", wf, taps).reshape(shape)
+        wp = fold_upsampled(w, plan)
         fmt = torch.channels_last if self.ndim == 2 else torch.channels_last_3d
         if conv.weight.is_contiguous(memory_format=fmt) and not conv.weight.is_contiguous():
             wp = wp.contiguous(memory_format=fmt)
@@ -358,7 +315,7 @@ class UNet(nn.Module):
         return wp
 
     def _phase_conv(
-        self, low: torch.Tensor, skip: torch.Tensor, conv: nn.Module, key: str, plan: _PhasePlan
+        self, low: torch.Tensor, skip: torch.Tensor, conv: nn.Module, key: str, plan: PhaseLayout
     ) -> torch.Tensor:
         c_low = low.shape[1]
         wp = self._phase_weight(conv, c_low, key, plan)

@@ -31,7 +31,7 @@ from napari_cryodenoise.models import (
 )
 from napari_cryodenoise.models.unet import UNET_ARCHS, unet_halo
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 GOLDEN_RANDOM = DATA / "golden_random.npz"
 GOLDEN_REAL = DATA / "golden_real.npz"
 
