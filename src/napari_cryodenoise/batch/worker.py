@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import socket
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import CancelledError
@@ -54,28 +53,23 @@ class Outcome(TypedDict, total=False):
     retry: bool
 
 
-#: Per-process cache of loaded networks: (model specs, device) -> list of modules.
-_MODEL_CACHE: dict[tuple[tuple[str, ...], str], list] = {}
-_MODEL_LOCK = threading.Lock()
 #: Device this worker process was pinned to by the setup plugin (None: leave settings alone).
 _WORKER_DEVICE: str | None = None
-#: How many times this process loaded models (read by the tests through client.run).
-_LOAD_COUNT = 0
-
-
-def _spec_key(spec: Any) -> str:
-    return os.fspath(spec) if isinstance(spec, (str, os.PathLike)) else repr(spec)
 
 
 def get_models(model_specs: Sequence[Any], device: str | None = None) -> list:
     """Load (once per process) and return the networks named by ``model_specs``.
+
+    The networks come from the one process-wide model cache
+    (:func:`napari_cryodenoise.models.cache.shared_cache`), which the engine and the
+    widgets use too, so a worker loads each model once, not once per micrograph.
 
     Parameters
     ----------
     model_specs : sequence
         Aliases (``"unet"``), checkpoint paths, or already built modules (used as given).
     device : str, optional
-        Part of the cache key only (the engine moves the weights itself).
+        Unused: the engine moves the weights to the device itself (kept for callers).
 
     Raises
     ------
@@ -83,23 +77,24 @@ def get_models(model_specs: Sequence[Any], device: str | None = None) -> list:
         For an unknown model or unavailable weights.
 
     """
-    global _LOAD_COUNT
-    key = (tuple(_spec_key(s) for s in model_specs), str(device))
-    with _MODEL_LOCK:
-        models = _MODEL_CACHE.get(key)
-        if models is None:
-            from ..engine import load_models
+    from ..engine import load_models
 
-            models = load_models(list(model_specs))
-            _MODEL_CACHE[key] = models
-            _LOAD_COUNT += 1
-        return models
+    return load_models(list(model_specs))
 
 
 def clear_models() -> None:
     """Forget the loaded networks (a worker shutting down)."""
-    with _MODEL_LOCK:
-        _MODEL_CACHE.clear()
+    from ..models.cache import shared_cache
+
+    shared_cache().clear()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "_LOAD_COUNT":  # models this process loaded (read by the tests)
+        from ..models.cache import shared_cache
+
+        return shared_cache().loads
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def settings_device(settings: Any) -> Any:
