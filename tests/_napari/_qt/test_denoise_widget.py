@@ -3,7 +3,9 @@
 Models are tiny or random-init real architectures: no downloaded weights.
 """
 
+import importlib.util
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from napari_cryodenoise._napari import denoise_widget as dw
-from napari_cryodenoise._napari.denoise_widget import DenoiseWidget
+from napari_cryodenoise._napari._qt import denoise_widget as dw
+from napari_cryodenoise._napari._qt.denoise_widget import DenoiseWidget
 from napari_cryodenoise._napari.live import camera_of
 from napari_cryodenoise._napari.settings import MODE_LIVE, MODE_WHOLE
 from napari_cryodenoise._napari.tiles import TileStore
@@ -21,6 +23,15 @@ from napari_cryodenoise.io import read_image, write_mrc
 from napari_cryodenoise.models import build_model, save_model
 
 PLUGIN = "napari-cryodenoise"
+BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
+
+
+def _bench_live():
+    """``benchmarks/bench_live.py`` (a script outside the package) as a module."""
+    spec = importlib.util.spec_from_file_location("bench_live", BENCHMARKS / "bench_live.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class SlowNet(nn.Module):
@@ -396,7 +407,7 @@ def test_live_volume_with_a_3d_model_does_a_slab_around_z(widget, qtbot, monkeyp
 
 
 def test_event_loop_keeps_answering_during_cpu_denoise(widget, qtbot):
-    from napari_cryodenoise._napari.bench_live import Pinger
+    Pinger = _bench_live().Pinger
 
     viewer = widget.viewer
     viewer.add_image(np.random.default_rng(7).normal(size=(512, 512)).astype(np.float32))

@@ -4,7 +4,7 @@
 choices in step with the viewer, picks sensible defaults until the user makes
 a choice (an even/odd pair by name, a movie, the preview layer, a model file
 name in ``~/cryodenoise-models``), and reads the form on the main thread into
-a frozen :class:`~.train_widget_jobs.TrainData` and a
+a frozen :class:`~..train_jobs.TrainData` and a
 :class:`~napari_cryodenoise.training.TrainConfig`. Running, plotting and the
 preview are :class:`~.train_widget.TrainWidget`'s.
 """
@@ -32,15 +32,14 @@ from magicgui.widgets import (
 from napari.layers import Image
 from qtpy.QtWidgets import QComboBox, QWidget
 
-from ..errors import InputError
-from ..io.eer import DEFAULT_EER_GROUPING, EER_SUFFIXES
-from ..training import TrainConfig
-from .compute import read_only
-from .denoise_widget import source_array
-from .measure import is_volume
-from .results import source_facts
-from .tiles import TileStore
-from .train_widget_jobs import (
+from ...errors import InputError
+from ...io.eer import DEFAULT_EER_GROUPING, EER_SUFFIXES
+from ...training import TrainConfig
+from ..compute import read_only
+from ..measure import is_volume
+from ..results import source_facts
+from ..tiles import TileStore
+from ..train_jobs import (
     NETWORKS,
     SOURCE_HALF_FILES,
     SOURCE_LAYERS,
@@ -53,6 +52,7 @@ from .train_widget_jobs import (
     network_fields,
     parse_lr,
 )
+from .denoise_widget import source_array
 from .train_widget_preview import PREVIEW_KEY
 from .workers import device_choices
 

@@ -42,10 +42,9 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from ..errors import CryoDenoiseError, InputError
-from ..metrics import CROSSING_RULE
-from .dock import fill_with_scroll_area
-from .measure import (
+from ...errors import CryoDenoiseError, InputError
+from ...metrics import CROSSING_RULE
+from ..measure import (
     FrcCurve,
     ImagePlane,
     LayerScores,
@@ -65,10 +64,11 @@ from .measure import (
     run_snr,
     shapes_world_yx,
 )
-from .measure_frc import frc_warning
+from ..measure_frc import frc_warning
+from ..results import is_result, source_facts, source_path
+from .dock import fill_with_scroll_area
 from .measure_table import ScoreTable
 from .plot import make_frc_plot
-from .results import is_result, source_facts, source_path
 
 log = logging.getLogger(__name__)
 

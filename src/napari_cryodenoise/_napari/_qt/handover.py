@@ -13,7 +13,7 @@ from typing import Any
 
 from qtpy.QtWidgets import QDockWidget
 
-from .results import is_result
+from ..results import is_result
 
 __all__ = ["DENOISE_WIDGET", "PLUGIN", "docked_widgets", "open_denoise_dock", "select_input"]
 
