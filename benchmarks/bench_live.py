@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.torch_threads > 0:
         torch.set_num_threads(args.torch_threads)
 
-    from napari_cryodenoise._napari._qt.denoise_widget import DenoiseWidget
+    from napari_cryodenoise._napari._qt.denoise import DenoiseWidget
     from napari_cryodenoise._napari.settings import MODE_LIVE, MODE_WHOLE
 
     viewer = napari.Viewer(title="bench")

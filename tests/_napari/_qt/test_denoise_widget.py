@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from napari_cryodenoise._napari._qt import denoise_widget as dw
-from napari_cryodenoise._napari._qt.denoise_widget import DenoiseWidget
+from napari_cryodenoise._napari._qt.denoise import DenoiseWidget, notify
+from napari_cryodenoise._napari._qt.denoise import widget as dw
 from napari_cryodenoise._napari.live import camera_of
 from napari_cryodenoise._napari.settings import MODE_LIVE, MODE_WHOLE
 from napari_cryodenoise._napari.tiles import TileStore
@@ -283,7 +283,7 @@ def test_live_stack_does_the_current_slice_first(widget, qtbot):
 
 def test_cancel_whole_image_job(widget, qtbot, monkeypatch):
     infos = []
-    monkeypatch.setattr(dw, "show_info", infos.append)
+    monkeypatch.setattr(notify, "show_info", infos.append)
     viewer = widget.viewer
     viewer.add_image(np.zeros((256, 256), np.float32), name="z")
     use_model(widget, "slow", SlowNet(delay=0.3))
@@ -302,7 +302,7 @@ def test_cancel_whole_image_job(widget, qtbot, monkeypatch):
 
 def test_errors_become_actionable_notifications(widget, qtbot, monkeypatch):
     errors = []
-    monkeypatch.setattr(dw, "show_error", errors.append)
+    monkeypatch.setattr(notify, "show_error", errors.append)
     widget.viewer.add_image(np.zeros((64, 64), np.float32), name="flat")
     use_model(
         widget,
@@ -346,7 +346,7 @@ def test_side_by_side_and_flick(widget, qtbot):
 
 def test_save_denoised_never_over_the_input(widget, qtbot, tmp_path, monkeypatch):
     errors = []
-    monkeypatch.setattr(dw, "show_error", errors.append)
+    monkeypatch.setattr(notify, "show_error", errors.append)
     viewer = widget.viewer
     data = np.random.default_rng(5).normal(size=(3, 48, 40)).astype(np.float32)
     path = write_mrc(tmp_path / "frames.mrcs", data, voxel_size=1.7)

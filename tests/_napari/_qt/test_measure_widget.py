@@ -8,7 +8,7 @@ from napari.utils.notifications import notification_manager
 from scipy import ndimage as ndi
 
 from napari_cryodenoise import metrics as m
-from napari_cryodenoise._napari._qt.measure_widget import REGIONS_LAYER, MeasureWidget
+from napari_cryodenoise._napari._qt.measure.widget import REGIONS_LAYER, MeasureWidget
 from napari_cryodenoise._napari.layers import bin_mean
 
 SHAPE = (256, 256)

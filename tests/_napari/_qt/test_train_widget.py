@@ -9,7 +9,7 @@ import pytest
 from napari.utils.notifications import notification_manager
 
 from napari_cryodenoise._napari import train_jobs as jobs
-from napari_cryodenoise._napari._qt import denoise_widget as dw
+from napari_cryodenoise._napari._qt.denoise import widget as dw
 from napari_cryodenoise._napari._qt.train_widget import TrainWidget
 from napari_cryodenoise.errors import InputError
 from napari_cryodenoise.models import load_model

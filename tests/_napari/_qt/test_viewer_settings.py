@@ -13,7 +13,7 @@ from napari._app_model import get_app_model
 from napari_cryodenoise import __version__
 from napari_cryodenoise._napari import train_jobs as jobs
 from napari_cryodenoise._napari._qt import train_widget_form as form
-from napari_cryodenoise._napari._qt.denoise_widget import DenoiseWidget
+from napari_cryodenoise._napari._qt.denoise import DenoiseWidget
 from napari_cryodenoise._napari._qt.form_memory import settings_dir
 from napari_cryodenoise._napari._qt.handover import docked_widgets
 from napari_cryodenoise._napari._qt.train_widget import TrainWidget

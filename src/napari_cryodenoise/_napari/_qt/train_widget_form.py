@@ -36,7 +36,7 @@ from ...errors import InputError
 from ...io.eer import DEFAULT_EER_GROUPING, EER_SUFFIXES
 from ...training import TrainConfig
 from ..compute import read_only
-from ..measure import is_volume
+from ..measure import full_resolution, is_volume
 from ..results import source_facts
 from ..tiles import TileStore
 from ..train_jobs import (
@@ -52,7 +52,6 @@ from ..train_jobs import (
     network_fields,
     parse_lr,
 )
-from .denoise_widget import source_array
 from .train_widget_preview import PREVIEW_KEY
 from .workers import device_choices
 
@@ -245,8 +244,8 @@ class TrainForm(QWidget):
             if isinstance(layer, Image)
             and not layer.rgb
             and PREVIEW_KEY not in source_facts(layer)
-            and not isinstance(source_array(layer), TileStore)
-            and source_array(layer).ndim in ndims
+            and not isinstance(full_resolution(layer), TileStore)
+            and full_resolution(layer).ndim in ndims
         ]
 
     def _image_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
@@ -311,7 +310,7 @@ class TrainForm(QWidget):
     def _update_preview_frames(self, *_: Any) -> None:
         """Offer "sum of frames" for a movie preview layer, and default to it for movies."""
         layer = self.preview.value
-        stack = layer is not None and source_array(layer).ndim == 3 and not is_volume(layer)
+        stack = layer is not None and full_resolution(layer).ndim == 3 and not is_volume(layer)
         self.preview_frames.visible = self._preview_stack = stack
         if stack and "preview_frames" not in self._touched:
             self._set(self.preview_frames, PREVIEW_SUM if self._is_movie(layer) else PREVIEW_FRAME)
@@ -363,7 +362,7 @@ class TrainForm(QWidget):
             layers = self.source_layers()
             if any(layer is None for layer in layers):
                 raise InputError(_missing_layer_hint(kind))
-            arrays = tuple(read_only(source_array(layer)) for layer in layers)
+            arrays = tuple(read_only(full_resolution(layer)) for layer in layers)
             data = TrainData(kind, arrays=arrays, volume=is_volume(layers[0]), name=name)
         elif kind == SOURCE_HALF_FILES:
             data = TrainData(
