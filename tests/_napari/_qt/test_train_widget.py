@@ -10,7 +10,7 @@ from napari.utils.notifications import notification_manager
 
 from napari_cryodenoise._napari import train_jobs as jobs
 from napari_cryodenoise._napari._qt.denoise import widget as dw
-from napari_cryodenoise._napari._qt.train_widget import TrainWidget
+from napari_cryodenoise._napari._qt.train import TrainWidget
 from napari_cryodenoise.errors import InputError
 from napari_cryodenoise.models import load_model
 from napari_cryodenoise.simulate import simulate_movie

@@ -24,17 +24,17 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
-from ...errors import Cancelled, CryoDenoiseError, InputError
-from ...training import TrainConfig, TrainResult, TrainStatus
-from ..live import ensure_pool_threads
-from ..save_guard import check_training_outputs
-from ..train_jobs import result_text, run_training, status_text
-from .dock import fill_with_scroll_area
-from .handover import open_denoise_dock, select_input
-from .plot import make_loss_plot
-from .train_widget_form import TrainForm
-from .train_widget_preview import TrainingPreview
-from .workers import Relay, bar_updater, is_cpu, shutdown_quietly
+from ....errors import Cancelled, CryoDenoiseError, InputError
+from ....training import TrainConfig, TrainResult, TrainStatus
+from ...live import ensure_pool_threads
+from ...save_guard import check_training_outputs
+from ...train_jobs import result_text, run_training, status_text
+from ..dock import fill_with_scroll_area
+from ..handover import open_denoise_dock, select_input
+from ..plot import make_loss_plot
+from ..workers import Relay, bar_updater, is_cpu, shutdown_quietly
+from .form import TrainForm
+from .preview import TrainingPreview
 
 REDRAW_MS = 250
 CPU_WARNING = (
