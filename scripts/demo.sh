@@ -11,6 +11,6 @@ if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ] && [[ " $* " != *" --screenshot "* 
   set -- "$@" --screenshot cryodenoise-demo.png
 fi
 if [[ " $* " == *" --screenshot "* ]]; then
-  exec xvfb-run -a -s "-screen 0 1600x1000x24" "$PY" -m napari_cryodenoise._napari.demo "$@"
+  exec xvfb-run -a -s "-screen 0 1600x1000x24" "$PY" scripts/demo.py "$@"
 fi
-exec "$PY" -m napari_cryodenoise._napari.demo "$@"
+exec "$PY" scripts/demo.py "$@"

@@ -18,7 +18,7 @@ from napari.utils.notifications import notification_manager
 
 from napari_cryodenoise._napari.save_guard import check_training_outputs, layer_inputs
 from napari_cryodenoise._napari.settings import MODE_WHOLE
-from napari_cryodenoise._napari.train_widget_jobs import SOURCE_HALF_FILES, SOURCE_MOVIE, TrainData
+from napari_cryodenoise._napari.train_jobs import SOURCE_HALF_FILES, SOURCE_MOVIE, TrainData
 from napari_cryodenoise._napari.writer import WriterError
 from napari_cryodenoise.io import write_mrc
 from napari_cryodenoise.io.output_guard import OutputPathError

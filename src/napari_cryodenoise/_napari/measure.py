@@ -1,6 +1,6 @@
 """Measuring denoising in the viewer: layers to region-SNR and FRC jobs, and running them.
 
-No Qt here. The dock widget (:mod:`.measure_widget`) reads layers on the main
+No Qt here. The dock widget (:mod:`._qt.measure`) reads layers on the main
 thread into plain jobs: image planes (arrays, memory maps stay mapped), affine
 maps from world to pixel coordinates, and regions in world coordinates. The
 ``run_*`` functions then work on those jobs only, in a worker thread, and

@@ -100,7 +100,7 @@ def check_training_outputs(config: Any, data: Any, layers: Iterable[Any] = ()) -
     config : napari_cryodenoise.training.TrainConfig
         Its ``output``, checkpoint (given, or the default next to the output) and
         ``export_topaz`` are the outputs; ``init`` and ``resume`` files are inputs.
-    data : napari_cryodenoise._napari.train_widget_jobs.TrainData
+    data : napari_cryodenoise._napari.train_jobs.TrainData
         Its movie / half-sum files (files in chosen folders too) and gain reference.
     layers : iterable of napari layers
         The layers the data come from (their source files are inputs).

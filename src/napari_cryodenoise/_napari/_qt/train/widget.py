@@ -1,7 +1,7 @@
 """The "Train (Noise2Noise)" dock widget: data, settings, Start/Cancel, loss plot, live preview.
 
 Training runs in a napari worker on frozen inputs (a
-:class:`~.train_widget_jobs.TrainData` with read-only arrays or file paths,
+:class:`~..train_jobs.TrainData` with read-only arrays or file paths,
 and a :class:`~napari_cryodenoise.training.TrainConfig`). The training core's
 callbacks run on the worker thread and only emit queued Qt signals, so steps,
 snapshots and messages arrive here on the main thread, which alone touches the
@@ -24,17 +24,17 @@ from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
-from ..errors import Cancelled, CryoDenoiseError, InputError
-from ..training import TrainConfig, TrainResult, TrainStatus
-from .dock import fill_with_scroll_area
-from .handover import open_denoise_dock, select_input
-from .live import ensure_pool_threads
-from .plot import make_loss_plot
-from .save_guard import check_training_outputs
-from .train_widget_form import TrainForm
-from .train_widget_jobs import result_text, run_training, status_text
-from .train_widget_preview import TrainingPreview
-from .workers import Relay, bar_updater, is_cpu, shutdown_quietly
+from ....errors import Cancelled, CryoDenoiseError, InputError
+from ....training import TrainConfig, TrainResult, TrainStatus
+from ...live import ensure_pool_threads
+from ...save_guard import check_training_outputs
+from ...train_jobs import result_text, run_training, status_text
+from ..dock import fill_with_scroll_area
+from ..handover import open_denoise_dock, select_input
+from ..plot import make_loss_plot
+from ..workers import Relay, bar_updater, is_cpu, shutdown_quietly
+from .form import TrainForm
+from .preview import TrainingPreview
 
 REDRAW_MS = 250
 CPU_WARNING = (

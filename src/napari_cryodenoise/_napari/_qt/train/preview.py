@@ -3,7 +3,7 @@
 :class:`TrainingPreview` receives network snapshots (CPU copies, from the
 training core's ``on_snapshot``) on the main thread, reads the camera there,
 and denoises the visible part of its source layer (at most
-:data:`~.train_widget_jobs.PREVIEW_MAX` px square around the view centre) in
+:data:`~..train_jobs.PREVIEW_MAX` px square around the view centre) in
 a napari worker with the engine's region API. Snapshots that arrive while a
 preview is computed are coalesced: only the newest is used. The result goes
 into one ``<layer> [training preview]`` layer placed exactly over its source
@@ -21,12 +21,12 @@ import numpy as np
 from napari.qt.threading import create_worker
 from qtpy.QtCore import QObject, QTimer, Signal
 
-from .compute import Prepared, PreparedCache, read_only
-from .denoise_widget import source_array
-from .layers import METADATA_KEY
-from .live import camera_of, current_plane, visible_box
-from .results import contrast_limits_for, data_key
-from .train_widget_jobs import PREVIEW_MAX, PREVIEW_MAX_3D, compute_preview, preview_region
+from ...compute import Prepared, PreparedCache, read_only
+from ...layers import METADATA_KEY
+from ...live import camera_of, current_plane, visible_box
+from ...measure import full_resolution
+from ...results import contrast_limits_for, data_key
+from ...train_jobs import PREVIEW_MAX, PREVIEW_MAX_3D, compute_preview, preview_region
 
 #: Key in ``layer.metadata["cryodenoise"]`` of preview layers.
 PREVIEW_KEY = "training_preview"
@@ -152,7 +152,7 @@ class TrainingPreview(QObject):
         if layer is None or layer not in self.viewer.layers:
             return None
         model, self._pending = self._pending, None
-        arr = source_array(layer)
+        arr = full_resolution(layer)
         model3d = int(getattr(model, "ndim", 2)) == 3
         if model3d and arr.ndim != 3:
             self.failed.emit("no preview: a 3D network needs a volume layer to preview on")

@@ -7,7 +7,7 @@ import pytest
 from napari.utils.notifications import notification_manager
 from scipy import ndimage as ndi
 
-from napari_cryodenoise._napari.measure_table import NUMBER_MIN
+from napari_cryodenoise._napari._qt.measure_table import NUMBER_MIN
 from napari_cryodenoise._napari.results import result_metadata
 from napari_cryodenoise._napari.settings import DenoiseSettings
 from napari_cryodenoise.io import write_mrc

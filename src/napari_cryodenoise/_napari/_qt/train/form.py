@@ -4,9 +4,9 @@
 choices in step with the viewer, picks sensible defaults until the user makes
 a choice (an even/odd pair by name, a movie, the preview layer, a model file
 name in ``~/cryodenoise-models``), and reads the form on the main thread into
-a frozen :class:`~.train_widget_jobs.TrainData` and a
+a frozen :class:`~..train_jobs.TrainData` and a
 :class:`~napari_cryodenoise.training.TrainConfig`. Running, plotting and the
-preview are :class:`~.train_widget.TrainWidget`'s.
+preview are :class:`~.widget.TrainWidget`'s.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +31,12 @@ from magicgui.widgets import (
 from napari.layers import Image
 from qtpy.QtWidgets import QComboBox, QWidget
 
-from ..errors import InputError
-from ..io.eer import DEFAULT_EER_GROUPING, EER_SUFFIXES
-from ..training import TrainConfig
-from .compute import read_only
-from .denoise_widget import source_array
-from .measure import is_volume
-from .results import source_facts
-from .tiles import TileStore
-from .train_widget_jobs import (
+from ....io.eer import DEFAULT_EER_GROUPING, EER_SUFFIXES
+from ....training import TrainConfig
+from ...measure import full_resolution, is_volume
+from ...results import source_facts
+from ...tiles import TileStore
+from ...train_jobs import (
     NETWORKS,
     SOURCE_HALF_FILES,
     SOURCE_LAYERS,
@@ -50,11 +46,10 @@ from .train_widget_jobs import (
     SOURCES,
     TrainData,
     default_model_path,
-    network_fields,
-    parse_lr,
 )
-from .train_widget_preview import PREVIEW_KEY
-from .workers import device_choices
+from ..workers import device_choices
+from .form_read import data_name, path_or_none, paths, read_config, read_data, source_layers
+from .preview import PREVIEW_KEY
 
 ADJUST_TO_MIN_LENGTH = QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
 MOVIE_FILTER = "Movies (*.mrcs *.mrc *.st *.tif *.tiff *.eer);;All files (*)"
@@ -78,26 +73,6 @@ SOURCE_ROWS = {
     SOURCE_HALF_FILES: ("even_files", "odd_files"),
     SOURCE_SINGLE: ("single",),
 }
-
-
-def _path_or_none(value: Any) -> Path | None:
-    text = str(value or "").strip()
-    return None if text in ("", ".") else Path(text).expanduser()
-
-
-def _paths(value: Any) -> tuple[Path, ...]:
-    return tuple(Path(p).expanduser() for p in (value or ()) if str(p).strip() not in ("", "."))
-
-
-def _missing_layer_hint(kind: str) -> str:
-    if kind == SOURCE_LAYERS:
-        return (
-            "choose the even and the odd layer (two sums of alternate movie frames; try "
-            "File > Open Sample > Cryo-EM Denoise > Synthetic even/odd frame sums)"
-        )
-    if kind == SOURCE_MOVIE:
-        return "open a movie (a stack of frames, e.g. .mrcs or .tif) or choose 'movie files'"
-    return "choose an image layer (blind-spot training learns from single exposures)"
 
 
 class TrainForm(QWidget):
@@ -245,8 +220,8 @@ class TrainForm(QWidget):
             if isinstance(layer, Image)
             and not layer.rgb
             and PREVIEW_KEY not in source_facts(layer)
-            and not isinstance(source_array(layer), TileStore)
-            and source_array(layer).ndim in ndims
+            and not isinstance(full_resolution(layer), TileStore)
+            and full_resolution(layer).ndim in ndims
         ]
 
     def _image_choices(self, _widget: Any = None) -> list[tuple[str, Any]]:
@@ -291,7 +266,7 @@ class TrainForm(QWidget):
     def _on_data_changed(self, *_: Any) -> None:
         """Follow the data with the preview layer, the default model file name, EER rows."""
         self.eer_grouping.visible = self.source.value == SOURCE_MOVIE_FILES and any(
-            p.suffix.lower() in EER_SUFFIXES for p in _paths(self.movie_files.value)
+            p.suffix.lower() in EER_SUFFIXES for p in paths(self.movie_files.value)
         )
         if "preview" not in self._touched:
             layer = {
@@ -302,7 +277,7 @@ class TrainForm(QWidget):
             choices = [v for _, v in self._image_choices()]
             self._set(self.preview, layer if layer in choices else None)
         self._update_preview_frames()
-        current = _path_or_none(self.output.value)
+        current = path_or_none(self.output.value)
         if "output" not in self._touched or current is None or current == self._auto_output:
             self._auto_output = default_model_path(self._data_name())
             self._set(self.output, self._auto_output)
@@ -311,7 +286,7 @@ class TrainForm(QWidget):
     def _update_preview_frames(self, *_: Any) -> None:
         """Offer "sum of frames" for a movie preview layer, and default to it for movies."""
         layer = self.preview.value
-        stack = layer is not None and source_array(layer).ndim == 3 and not is_volume(layer)
+        stack = layer is not None and full_resolution(layer).ndim == 3 and not is_volume(layer)
         self.preview_frames.visible = self._preview_stack = stack
         if stack and "preview_frames" not in self._touched:
             self._set(self.preview_frames, PREVIEW_SUM if self._is_movie(layer) else PREVIEW_FRAME)
@@ -334,82 +309,18 @@ class TrainForm(QWidget):
         """Preview on the sum of the preview layer's frames."""
         return self._preview_stack and self.preview_frames.value == PREVIEW_SUM
 
+    # -- reading the form (see :mod:`.form_read`) -------------------------------------
     def _data_name(self) -> str:
-        kind = self.source.value
-        if kind == SOURCE_LAYERS and self.even.value is not None:
-            return re.sub(r"[\s_-]*even$", "", self.even.value.name, flags=re.I) or "pair"
-        layer = {SOURCE_MOVIE: self.movie.value, SOURCE_SINGLE: self.single.value}.get(kind)
-        if layer is not None:
-            return layer.name
-        paths = _paths(
-            self.movie_files.value if kind == SOURCE_MOVIE_FILES else self.even_files.value
-        )
-        return paths[0].stem if paths else "model"
+        return data_name(self)
 
-    # -- reading the form ----------------------------------------------------------------
-    def source_layers(self) -> tuple[Any, ...]:
+    def source_layers(self) -> tuple[Image | None, ...]:
         """The layers the chosen data source reads (none for file sources)."""
-        return {
-            SOURCE_LAYERS: (self.even.value, self.odd.value),
-            SOURCE_MOVIE: (self.movie.value,),
-            SOURCE_SINGLE: (self.single.value,),
-        }.get(self.source.value, ())
+        return source_layers(self)
 
     def data(self) -> TrainData:
         """The data selection as frozen, checked :class:`TrainData` (main thread)."""
-        kind = self.source.value
-        name = self._data_name()
-        if kind in (SOURCE_LAYERS, SOURCE_MOVIE, SOURCE_SINGLE):
-            layers = self.source_layers()
-            if any(layer is None for layer in layers):
-                raise InputError(_missing_layer_hint(kind))
-            arrays = tuple(read_only(source_array(layer)) for layer in layers)
-            data = TrainData(kind, arrays=arrays, volume=is_volume(layers[0]), name=name)
-        elif kind == SOURCE_HALF_FILES:
-            data = TrainData(
-                kind,
-                paths=_paths(self.even_files.value),
-                odd_paths=_paths(self.odd_files.value),
-                name=name,
-            )
-        else:
-            data = TrainData(kind, paths=_paths(self.movie_files.value), name=name)
-        if kind in (SOURCE_MOVIE, SOURCE_MOVIE_FILES):
-            gain = _path_or_none(self.gain.value)
-            if gain is not None and not gain.is_file():
-                raise InputError(f"gain reference {gain}: no such file")
-            frames = self.frames.value.strip() or None
-            data = replace(
-                data,
-                frames=frames,
-                align=bool(self.align.value),
-                gain=gain,
-                eer_grouping=int(self.eer_grouping.value),
-            )
-        data.check()
-        return data
+        return read_data(self)
 
     def config(self, data: TrainData) -> TrainConfig:
         """The settings as a :class:`TrainConfig` (raises InputError for bad values)."""
-        value = float(self.budget.value)
-        steps = self.budget_unit.value == "steps"
-        output = _path_or_none(self.output.value)
-        if output is None or output.is_dir():
-            raise InputError("choose a file to save the model to (save model as ..., a .pt file)")
-        if output.suffix.lower() not in (".pt", ".pth"):
-            output = output.with_name(output.name + ".pt")
-        every = int(self.preview_every.value)
-        return TrainConfig(
-            **network_fields(self.network.value),
-            mode="masked" if data.masked else "noise2noise",
-            steps=max(1, int(round(value))) if steps else None,
-            minutes=None if steps else value,
-            crop=int(self.crop.value) or None,
-            batch_size=int(self.batch.value) or None,
-            lr=parse_lr(self.lr.value),
-            device=str(self.device.value),
-            output=str(output),
-            checkpoint_every=int(self.checkpoint_every.value) or None,
-            val_every=int(self.val_every.value),
-            snapshot_every=every or None,
-        )
+        return read_config(self, data)

@@ -20,7 +20,7 @@ from typing import Any
 from magicgui.widgets import FileEdit
 from magicgui.widgets.bases import CategoricalWidget
 
-from ..io.atomic import atomic_write_text
+from ...io.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 

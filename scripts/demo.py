@@ -1,6 +1,6 @@
 """Open napari with the plugin's Denoise dock widget and a sample or the given files.
 
-Run as ``python -m napari_cryodenoise._napari.demo [FILES...] [--screenshot PNG]``.
+Run as ``python scripts/demo.py [FILES...] [--screenshot PNG]`` (or ``scripts/demo.sh``).
 ``--denoise`` starts denoising the first image at once (``--mode``, ``--model``,
 ``--bin``); ``--side-by-side`` shows raw | denoised in a grid with one camera;
 ``--zoom``/``--center`` frame the view. ``--train`` opens the Train widget on
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _train(widget, args)
     elif widget is not None and args.denoise:
         _denoise(widget, args)
-    from .live import camera_of
+    from napari_cryodenoise._napari.live import camera_of
 
     if args.zoom is not None:
         camera_of(viewer).zoom = args.zoom
@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _denoise(widget, args: argparse.Namespace) -> None:
-    from .settings import MODE_LIVE, MODE_WHOLE
+    from napari_cryodenoise._napari.settings import MODE_LIVE, MODE_WHOLE
 
     if args.model:
         if args.model not in widget.model.choices:
@@ -109,7 +109,7 @@ def _denoise(widget, args: argparse.Namespace) -> None:
     widget.bin_factor.value = args.bin
     widget.fill.value = not args.no_fill
     if args.mode == "live" and (args.zoom is not None or args.center is not None):
-        from .live import camera_of
+        from napari_cryodenoise._napari.live import camera_of
 
         if args.side_by_side:  # the grid halves the view: frame it first
             widget.viewer.canvas.grid.shape = (1, 2)

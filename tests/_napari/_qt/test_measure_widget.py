@@ -8,8 +8,8 @@ from napari.utils.notifications import notification_manager
 from scipy import ndimage as ndi
 
 from napari_cryodenoise import metrics as m
+from napari_cryodenoise._napari._qt.measure.widget import REGIONS_LAYER, MeasureWidget
 from napari_cryodenoise._napari.layers import bin_mean
-from napari_cryodenoise._napari.measure_widget import REGIONS_LAYER, MeasureWidget
 
 SHAPE = (256, 256)
 CENTRES_YX = np.array([(y, x) for y in (48, 128, 208) for x in (48, 128, 208)], float)
@@ -228,7 +228,7 @@ def test_load_picks_and_live_update(widget, qtbot, tmp_path):
 
 
 def test_frc_text_fallback_without_matplotlib(qtbot, monkeypatch):
-    from napari_cryodenoise._napari import plot
+    from napari_cryodenoise._napari._qt import plot
     from napari_cryodenoise._napari.measure import ImagePlane, PixelMap, frc_job, run_frc
 
     monkeypatch.setattr(plot, "FigureCanvasQTAgg", None)

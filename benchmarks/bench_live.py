@@ -1,6 +1,6 @@
 """Measure the live view and GUI responsiveness on this machine (needs a display or Xvfb).
 
-Run as ``python -m napari_cryodenoise._napari.bench_live [IMAGE.mrc] [--model unet]``.
+Run as ``python benchmarks/bench_live.py [IMAGE.mrc] [--model unet]``.
 Prints: time to the first denoised view of the whole image (coarse preview),
 time to the first full-resolution tile, tile throughput, how late a 10 ms
 ``QTimer`` fires on the GUI thread (i.e. how long the event loop can go
@@ -126,8 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.torch_threads > 0:
         torch.set_num_threads(args.torch_threads)
 
-    from .denoise_widget import DenoiseWidget
-    from .settings import MODE_LIVE, MODE_WHOLE
+    from napari_cryodenoise._napari._qt.denoise import DenoiseWidget
+    from napari_cryodenoise._napari.settings import MODE_LIVE, MODE_WHOLE
 
     viewer = napari.Viewer(title="bench")
     viewer.window.resize(1400, 900)
@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"torch threads {torch.get_num_threads()}; cores {os.cpu_count()}; "
         f"load avg {os.getloadavg()[0]:.1f}"
     )
-    from .live import LiveView
+    from napari_cryodenoise._napari.live import LiveView
 
     main_ms: dict[str, float] = {}
     for name in ("_on_yielded", "_flush", "replan"):  # main-thread work of the live view

@@ -11,7 +11,7 @@ from typing import Any
 
 from qtpy.QtCore import QObject, QTimer
 
-from .eta import Eta
+from ..eta import Eta
 
 
 def fit_label(label: Any) -> None:

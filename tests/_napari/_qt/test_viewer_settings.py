@@ -11,13 +11,12 @@ import torch
 from napari._app_model import get_app_model
 
 from napari_cryodenoise import __version__
-from napari_cryodenoise._napari import train_widget_form as form
-from napari_cryodenoise._napari import train_widget_jobs as jobs
-from napari_cryodenoise._napari.denoise_widget import DenoiseWidget
-from napari_cryodenoise._napari.form_memory import settings_dir
-from napari_cryodenoise._napari.handover import docked_widgets
+from napari_cryodenoise._napari import train_jobs as jobs
+from napari_cryodenoise._napari._qt.denoise import DenoiseWidget
+from napari_cryodenoise._napari._qt.form_memory import settings_dir
+from napari_cryodenoise._napari._qt.handover import docked_widgets
+from napari_cryodenoise._napari._qt.train import TrainWidget, form
 from napari_cryodenoise._napari.settings import MODE_LIVE, MODE_WHOLE
-from napari_cryodenoise._napari.train_widget import TrainWidget
 from napari_cryodenoise.engine import denoise
 from napari_cryodenoise.io import write_mrc
 from napari_cryodenoise.models import build_model

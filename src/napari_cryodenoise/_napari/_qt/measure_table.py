@@ -22,7 +22,7 @@ from qtpy.QtWidgets import (
     QWidget,
 )
 
-from .measure import SnrResult
+from ..measure import SnrResult
 
 __all__ = ["COLUMNS", "HEADERS", "ScoreTable"]
 

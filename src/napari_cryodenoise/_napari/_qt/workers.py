@@ -58,7 +58,7 @@ def device_choices() -> list[tuple[str, str]]:
     """``(label, value)`` pairs: ``auto (<device>)``, ``cpu`` and each GPU by name."""
     import torch
 
-    from ..engine import resolve_device
+    from ...engine import resolve_device
 
     def describe(dev: torch.device) -> str:
         if dev.type == "cuda":
@@ -83,7 +83,7 @@ def device_choices() -> list[tuple[str, str]]:
 
 def is_cpu(device: str) -> bool:
     """True when ``device`` resolves to the CPU."""
-    from ..engine import resolve_device
+    from ...engine import resolve_device
 
     try:
         return resolve_device(device).type == "cpu"
@@ -93,7 +93,7 @@ def is_cpu(device: str) -> bool:
 
 def model_choices() -> list[tuple[str, Any]]:
     """``(label, alias)`` for every pretrained model, with where its weights are."""
-    from ..models import list_models
+    from ...models import list_models
 
     labels = {"downloadable": "download 48 MB once", "unavailable": "offline: not available"}
     out = []

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from napari.utils.notifications import notification_manager
 
-from napari_cryodenoise._napari import denoise_widget as dw
-from napari_cryodenoise._napari import train_widget_jobs as jobs
-from napari_cryodenoise._napari.train_widget import TrainWidget
+from napari_cryodenoise._napari import train_jobs as jobs
+from napari_cryodenoise._napari._qt.denoise import widget as dw
+from napari_cryodenoise._napari._qt.train import TrainWidget
 from napari_cryodenoise.errors import InputError
 from napari_cryodenoise.models import load_model
 from napari_cryodenoise.simulate import simulate_movie
@@ -232,7 +232,7 @@ def test_jobs_helpers():
 
 
 def test_loss_plot_text_fallback(qtbot, monkeypatch):
-    from napari_cryodenoise._napari import plot
+    from napari_cryodenoise._napari._qt import plot
 
     monkeypatch.setattr(plot, "FigureCanvasQTAgg", None)
     p = plot.make_loss_plot()

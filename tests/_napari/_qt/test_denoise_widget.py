@@ -3,7 +3,9 @@
 Models are tiny or random-init real architectures: no downloaded weights.
 """
 
+import importlib.util
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from napari_cryodenoise._napari import denoise_widget as dw
-from napari_cryodenoise._napari.denoise_widget import DenoiseWidget
+from napari_cryodenoise._napari._qt.denoise import DenoiseWidget, notify
+from napari_cryodenoise._napari._qt.denoise import widget as dw
 from napari_cryodenoise._napari.live import camera_of
 from napari_cryodenoise._napari.settings import MODE_LIVE, MODE_WHOLE
 from napari_cryodenoise._napari.tiles import TileStore
@@ -21,6 +23,15 @@ from napari_cryodenoise.io import read_image, write_mrc
 from napari_cryodenoise.models import build_model, save_model
 
 PLUGIN = "napari-cryodenoise"
+BENCHMARKS = Path(__file__).resolve().parents[3] / "benchmarks"
+
+
+def _bench_live():
+    """``benchmarks/bench_live.py`` (a script outside the package) as a module."""
+    spec = importlib.util.spec_from_file_location("bench_live", BENCHMARKS / "bench_live.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 class SlowNet(nn.Module):
@@ -272,7 +283,7 @@ def test_live_stack_does_the_current_slice_first(widget, qtbot):
 
 def test_cancel_whole_image_job(widget, qtbot, monkeypatch):
     infos = []
-    monkeypatch.setattr(dw, "show_info", infos.append)
+    monkeypatch.setattr(notify, "show_info", infos.append)
     viewer = widget.viewer
     viewer.add_image(np.zeros((256, 256), np.float32), name="z")
     use_model(widget, "slow", SlowNet(delay=0.3))
@@ -291,7 +302,7 @@ def test_cancel_whole_image_job(widget, qtbot, monkeypatch):
 
 def test_errors_become_actionable_notifications(widget, qtbot, monkeypatch):
     errors = []
-    monkeypatch.setattr(dw, "show_error", errors.append)
+    monkeypatch.setattr(notify, "show_error", errors.append)
     widget.viewer.add_image(np.zeros((64, 64), np.float32), name="flat")
     use_model(
         widget,
@@ -335,7 +346,7 @@ def test_side_by_side_and_flick(widget, qtbot):
 
 def test_save_denoised_never_over_the_input(widget, qtbot, tmp_path, monkeypatch):
     errors = []
-    monkeypatch.setattr(dw, "show_error", errors.append)
+    monkeypatch.setattr(notify, "show_error", errors.append)
     viewer = widget.viewer
     data = np.random.default_rng(5).normal(size=(3, 48, 40)).astype(np.float32)
     path = write_mrc(tmp_path / "frames.mrcs", data, voxel_size=1.7)
@@ -396,7 +407,7 @@ def test_live_volume_with_a_3d_model_does_a_slab_around_z(widget, qtbot, monkeyp
 
 
 def test_event_loop_keeps_answering_during_cpu_denoise(widget, qtbot):
-    from napari_cryodenoise._napari.bench_live import Pinger
+    Pinger = _bench_live().Pinger
 
     viewer = widget.viewer
     viewer.add_image(np.random.default_rng(7).normal(size=(512, 512)).astype(np.float32))

@@ -4,7 +4,7 @@ napari names a dock after how it was opened (Plugins menu: "Denoise
 (napari-cryodenoise)"; Layers > Filter menu: the command title), so asking
 napari for the Denoise widget by name opens a second one when the first came
 from the other menu. :func:`open_denoise_dock` therefore looks for a docked
-:class:`~.denoise_widget.DenoiseWidget` first, whatever its title.
+:class:`~.denoise.DenoiseWidget` first, whatever its title.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 from qtpy.QtWidgets import QDockWidget
 
-from .results import is_result
+from ..results import is_result
 
 __all__ = ["DENOISE_WIDGET", "PLUGIN", "docked_widgets", "open_denoise_dock", "select_input"]
 
@@ -41,7 +41,7 @@ def _dock_of(widget: Any) -> Any:
 
 def open_denoise_dock(viewer: Any) -> tuple[Any, Any]:
     """``(dock, widget)`` of the Denoise widget: the docked one, or a newly opened one."""
-    from .denoise_widget import DenoiseWidget
+    from .denoise import DenoiseWidget
 
     for widget in docked_widgets(viewer):
         if isinstance(widget, DenoiseWidget):
