@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..errors import one_line
+from ..messages import one_line
 
 __all__ = [
     "DEBUG_ENV",

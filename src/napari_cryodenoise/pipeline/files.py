@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from ..errors import Cancelled, CryoDenoiseError, InputError, one_line
+from ..errors import Cancelled, CryoDenoiseError, InputError
+from ..messages import one_line
 from ..options import FileOptions
 from ..types import CancelFn, ProgressFn
 from .plan import plan_file
