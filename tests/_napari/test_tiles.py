@@ -171,7 +171,7 @@ def test_live_jobs_equal_whole_image_inference_and_stop_on_cancel():
     cancel = threading.Event()
     gen = live_jobs(ctx, jobs, cancel)
     first_job, preview = next(gen)
-    assert first_job == Job("preview", 0) and [a.shape for a in preview] == [image.shape]
+    assert first_job == Job("preview", 0) and [a.shape for a in preview.levels] == [image.shape]
     store.put(first_job, preview)
     cancel.set()
     assert list(gen) == []  # stops at the next job

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.preview import DETAIL_SIGMA, CoarsePreview, fourier_gaussian
 from ..errors import Cancelled, InputError
 from ..types import CancelFn, ProgressFn
 from .settings import DenoiseSettings
@@ -390,15 +391,15 @@ class LiveContext:
 
 def compute_job(
     ctx: LiveContext, job: Job, cancel: CancelFn | None = None
-) -> np.ndarray | list[np.ndarray]:
+) -> np.ndarray | CoarsePreview:
     """Compute one live job: a coarse preview or an exact full-resolution tile.
 
     Returns
     -------
-    numpy.ndarray or list of numpy.ndarray
-        Preview: the whole output plane with its display levels (2D) or the
-        small preview volume (3D); tile: the tile's output pixels (a slab of
-        them for 3D models).
+    numpy.ndarray or CoarsePreview
+        Preview: the whole output plane with its display levels and detail
+        band (2D, a :class:`CoarsePreview`) or the small preview volume (3D);
+        tile: the tile's output pixels (a slab of them for 3D models).
 
     """
     engine = _engine()
@@ -417,7 +418,11 @@ def compute_job(
         out = engine.denoise(small, ctx.model, gaussian=sigma / factor, cancel=cancel, **kw)
         if ctx.volume:
             return np.asarray(out, np.float32)
-        return display_levels(engine.fourier_resize(out, prep.image.shape), ctx.levels)
+        full = display_levels(engine.fourier_resize(out, prep.image.shape), ctx.levels)
+        if small_shape == tuple(prep.image.shape):
+            return CoarsePreview(full)
+        detail = out - fourier_gaussian(out, DETAIL_SIGMA)
+        return CoarsePreview(full, engine.fourier_resize(detail, prep.image.shape))
     ys, xs = ctx.grid.slices(job.iy, job.ix)
     if ctx.volume:
         z0 = job.plane * ctx.slab

@@ -24,12 +24,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-Box = tuple[tuple[float, float], tuple[float, float]]  # ((y0, y1), (x0, x1)) in pixels
+from ..engine.preview import PREVIEW_SIZE, PREVIEW_SIZE_3D, CoarsePreview, PreviewMatch
+from ..engine.preview import preview_shape as preview_shape
 
-#: Largest side of the coarse preview image (pixels, after binning).
-PREVIEW_SIZE = 384
-#: Largest side of the coarse preview volume for 3D models (voxels).
-PREVIEW_SIZE_3D = 96
+Box = tuple[tuple[float, float], tuple[float, float]]  # ((y0, y1), (x0, x1)) in pixels
 
 
 class Job(NamedTuple):
@@ -94,12 +92,6 @@ def clip_box(box: Box, shape: Sequence[int]) -> Box | None:
     if y1 <= y0 or x1 <= x0:
         return None
     return (y0, y1), (x0, x1)
-
-
-def preview_shape(shape: Sequence[int], size: int) -> tuple[int, ...]:
-    """Shape with the longest side at most ``size`` and the aspect ratio kept."""
-    factor = max(1.0, max(shape) / float(size))
-    return tuple(max(1, round(n / factor)) for n in shape)
 
 
 def plan_jobs(
@@ -296,6 +288,8 @@ class TileStore:
         self._done: dict[int, np.ndarray] = {}
         self._preview: set[int] = set()
         self._preview3d: np.ndarray | None = None
+        #: plane -> intensity match of its coarse preview to its finished tiles
+        self._match: dict[int, PreviewMatch] = {}
         self.version = 0  # bumped on every write (cheap change detection)
         #: Jobs finished by workers (shared with them; see :class:`Claims`).
         self.claims = Claims()
@@ -473,14 +467,21 @@ class TileStore:
             if y1 > y0 and x1 > x0:
                 planes[k][y0:y1, x0:x1] = _halve(planes[k - 1][2 * y0 : 2 * y1, 2 * x0 : 2 * x1])
 
-    def put(self, job: Job, result: np.ndarray | list[np.ndarray]) -> list[int]:
+    def put(self, job: Job, result: np.ndarray | list[np.ndarray] | CoarsePreview) -> list[int]:
         """Write a job's result; returns the output planes it changed.
 
-        A 2D preview may come as :func:`display_levels` (then its arrays are
-        taken over, not copied: the caller must not reuse them). A preview never
-        overwrites finished tiles.
+        A 2D preview may come as :func:`display_levels` or a
+        :class:`CoarsePreview` (then its arrays are taken over, not copied: the
+        caller must not reuse them). A preview never overwrites finished tiles;
+        with its detail band it is matched to them (:class:`PreviewMatch`) and
+        re-matched as tiles arrive.
         """
         changed = list(self.planes_of(job))
+        if isinstance(result, CoarsePreview):
+            self._match.pop(job.plane, None)
+            if result.detail is not None and not self.preview_is_exact and not self.volume:
+                self._match[job.plane] = PreviewMatch(result.detail)
+            result = result.levels
         if job.kind == "preview" and not self.volume and isinstance(result, list):
             if result[0].shape != self.shape[-2:]:
                 raise ValueError(f"preview shape {result[0].shape} != plane {self.shape[-2:]}")
@@ -512,11 +513,34 @@ class TileStore:
                 if part.shape != (ys.stop - ys.start, xs.stop - xs.start):
                     raise ValueError(f"tile {job} has shape {part.shape}")
                 planes = self._ensure_plane(z)
+                match = self._match.get(z)
+                fresh = match is not None and not self._done[z][job.iy, job.ix]
+                if fresh and z in self._preview:
+                    match.add(planes[0][ys, xs], part, ys, xs)
                 planes[0][ys, xs] = part
                 self._update_levels(planes, ys, xs)
                 self._done[z][job.iy, job.ix] = True
+                if fresh:
+                    self._rematch(z)
         self.version += 1
         return changed
+
+    def _rematch(self, index: int) -> None:
+        """Refit plane ``index``'s preview to its tiles; repaint the unfinished part if needed."""
+        match, done = self._match.get(index), self._done.get(index)
+        if match is None or done is None:
+            return
+        if done.all():
+            del self._match[index]  # nothing left to match: free the detail band
+            return
+        change = match.refit()
+        if change is None:
+            return
+        planes = self._planes[index]
+        for iy, ix in zip(*np.nonzero(~done), strict=True):
+            ys, xs = self.grid.slices(int(iy), int(ix))
+            match.apply(planes[0][ys, xs], ys, xs, change)
+            self._update_levels(planes, ys, xs)
 
     def _paste_preview(self, index: int, image: np.ndarray | list[np.ndarray]) -> None:
         done = self._done.get(index)
@@ -526,10 +550,17 @@ class TileStore:
         if isinstance(image, list):
             image = image[0]
         planes = self._ensure_plane(index)
+        match = self._match.get(index)
+        if match is not None:  # fit the new preview to the tiles already there
+            for iy, ix in zip(*np.nonzero(done), strict=True):
+                ys, xs = self.grid.slices(int(iy), int(ix))
+                match.add(image[ys, xs], planes[0][ys, xs], ys, xs)
         for iy, ix in zip(*np.nonzero(~done), strict=True):
             ys, xs = self.grid.slices(int(iy), int(ix))
             planes[0][ys, xs] = image[ys, xs]
             self._update_levels(planes, ys, xs)
+        if match is not None:
+            self._rematch(index)
 
     def coarsest(self, plane: int) -> np.ndarray:
         """Output plane ``plane`` at its coarsest display level (what a zoomed-out view shows)."""
@@ -557,6 +588,7 @@ class TileStore:
     def evict(self, plane: int) -> list[Job]:
         """Drop an allocated plane; returns the jobs that must be redone to restore it."""
         self._planes.pop(plane, None)
+        self._match.pop(plane, None)
         done = self._done.pop(plane, None)
         self._preview.discard(plane)
         self.version += 1
