@@ -100,10 +100,12 @@ class PreviewMatch:
 
     def add(self, shown: np.ndarray, tile: np.ndarray, ys: slice, xs: slice) -> None:
         """Add a finished tile; ``shown`` is the preview displayed in its place until now."""
-        d = self.detail[ys, xs]
+        # every other pixel: the detail is band-limited to the preview's (coarser)
+        # resolution, and this runs on the GUI thread
+        d = self.detail[ys, xs][::2, ::2]
+        large = shown[::2, ::2] - np.float32(self.gain) * d - np.float32(self.offset)
         x = d.astype(np.float64).ravel()
-        large = shown.astype(np.float64) - self.gain * d - self.offset
-        y = (np.asarray(tile, np.float64) - large).ravel()
+        y = (np.asarray(tile)[::2, ::2] - large).astype(np.float64).ravel()
         self._sums += (x.size, x.sum(), y.sum(), x @ x, x @ y)
         self.tiles += 1
 
