@@ -3,9 +3,12 @@
 import numpy as np
 import pytest
 
+from napari_cryodenoise.engine import preview as preview_module
 from napari_cryodenoise.engine.preview import (
     CoarsePreview,
     PreviewMatch,
+    block_mean,
+    coarse_preview,
     fourier_gaussian,
     preview_shape,
 )
@@ -19,6 +22,36 @@ def _block_means(image: np.ndarray, k: int) -> np.ndarray:
 def test_preview_shape_keeps_aspect_and_small_images():
     assert preview_shape((4096, 3000), 512) == (512, 375)
     assert preview_shape((100, 80), 512) == (100, 80)
+
+
+def test_block_mean_pre_shrinks_by_half_the_factor():
+    image = np.arange(64 * 48, dtype=np.float32).reshape(64, 48)
+    out = block_mean(image, (8, 6))  # factor 8 -> blocks of 4
+    assert out.shape == (16, 12)
+    assert out[0, 0] == pytest.approx(image[:4, :4].mean())
+    assert block_mean(image, (32, 24)) is image  # factor 2: nothing to pre-shrink
+
+
+def test_coarse_preview_2d_is_full_size_with_its_detail_and_3d_stays_small(monkeypatch):
+    import torch
+
+    from napari_cryodenoise.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("unet-custom", ndim=2, depth=2, first_kernel=3, last_kernel=3, nf=4)
+    image = np.random.default_rng(0).normal(size=(200, 180)).astype(np.float32)
+    monkeypatch.setattr(preview_module, "PREVIEW_SIZE", 64)
+    out = coarse_preview(image, model)
+    assert isinstance(out, CoarsePreview) and [a.shape for a in out.levels] == [image.shape]
+    assert out.detail is not None and out.detail.shape == image.shape
+    assert abs(float(out.detail.mean())) < 0.05 * float(out.levels[0].std()) + 1e-6
+    exact = coarse_preview(image[:60, :50], model)
+    assert exact.detail is None  # small enough: the preview is the exact result
+    model3 = build_model("unet-custom", ndim=3, depth=2, first_kernel=3, last_kernel=3, nf=2)
+    monkeypatch.setattr(preview_module, "PREVIEW_SIZE_3D", 16)
+    volume = np.random.default_rng(1).normal(size=(32, 40, 36)).astype(np.float32)
+    small = coarse_preview(volume, model3, volume=True)
+    assert isinstance(small, np.ndarray) and max(small.shape) == 16
 
 
 def test_fourier_gaussian_keeps_the_mean_and_smooths():

@@ -26,8 +26,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from ..types import CancelFn
 
 #: Largest side of the coarse preview image (pixels, after binning).
 PREVIEW_SIZE = 384
@@ -152,3 +155,74 @@ class PreviewMatch:
         """The preview to show for a raw (unmatched) preview region ``raw``."""
         d = self.detail[ys, xs]
         return raw + np.float32(self.gain - 1.0) * d + np.float32(self.offset)
+
+
+def block_mean(image: np.ndarray, target: Sequence[int]) -> np.ndarray:
+    """Cheap pre-shrink before a Fourier resize to ``target``: means of k^n blocks.
+
+    ``k`` is half the integer reduction factor (so the Fourier crop that follows
+    still removes everything above the new Nyquist; the box only attenuates a
+    little near it). Returns float32, or the image itself when ``k < 2``.
+    """
+    k = int(min(n // max(1, t) for n, t in zip(image.shape, target, strict=True)) // 2)
+    if k < 2:
+        return image
+    shape = [n // k * k for n in image.shape]
+    data = np.asarray(image[tuple(slice(0, n) for n in shape)], dtype=np.float32)
+    split = [d for n in shape for d in (n // k, k)]
+    return data.reshape(split).mean(axis=tuple(range(1, 2 * data.ndim, 2)), dtype=np.float32)
+
+
+def coarse_preview(
+    image: np.ndarray,
+    model: Any,
+    *,
+    volume: bool = False,
+    gaussian: float = 0.0,
+    cancel: CancelFn | None = None,
+    **engine_kwargs: Any,
+) -> CoarsePreview | np.ndarray:
+    """Denoise a prepared plane (or volume) coarsely, in one go.
+
+    The image is shrunk (block means, then a Fourier crop) to at most
+    :data:`PREVIEW_SIZE` pixels (:data:`PREVIEW_SIZE_3D` voxels for a
+    ``volume``), denoised with its own statistics, and for 2D brought back to
+    the full shape by Fourier padding, with its detail band (see the module
+    docstring). Display levels are the caller's (see
+    :func:`~napari_cryodenoise.engine.progressive.display_levels`).
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        The prepared (binned, low-passed) 2D plane or 3D volume.
+    model : torch.nn.Module
+        A loaded model.
+    volume : bool
+        3D model on a volume: return the small denoised volume as is.
+    gaussian : float
+        Gaussian sigma at full resolution (scaled down with the image).
+    cancel : callable, optional
+        Returns True to stop (the engine raises ``Cancelled``).
+    **engine_kwargs
+        ``device``, ``precision``, ``threads`` for :func:`~.inference.denoise`.
+
+    Returns
+    -------
+    CoarsePreview or numpy.ndarray
+        2D: the preview at full resolution; 3D: the small volume (float32).
+
+    """
+    from .filters import fourier_resize
+    from .inference import denoise
+
+    small_shape = preview_shape(image.shape, PREVIEW_SIZE_3D if volume else PREVIEW_SIZE)
+    small = fourier_resize(block_mean(image, small_shape), small_shape)
+    factor = image.shape[-1] / small_shape[-1]
+    out = denoise(small, model, gaussian=gaussian / factor, cancel=cancel, **engine_kwargs)
+    if volume:
+        return np.asarray(out, np.float32)
+    full = [fourier_resize(out, image.shape)]
+    if small_shape == tuple(image.shape):
+        return CoarsePreview(full)
+    detail = out - fourier_gaussian(out, DETAIL_SIGMA)
+    return CoarsePreview(full, fourier_resize(detail, image.shape))

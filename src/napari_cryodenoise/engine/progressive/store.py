@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..preview import PREVIEW_SIZE, PREVIEW_SIZE_3D, CoarsePreview, PreviewMatch
+from .. import preview as _preview
+from ..preview import CoarsePreview, PreviewMatch
 from .levels import halve, resample_nearest
 from .plan import Claims, LiveJob, ProgressiveGrid
 
@@ -152,8 +153,8 @@ class ProgressiveStore:
     def preview_is_exact(self) -> bool:
         """True when the "coarse" preview is computed at full resolution (small images)."""
         if self.volume:
-            return max(self.shape) <= PREVIEW_SIZE_3D
-        return max(self.shape[-2:]) <= PREVIEW_SIZE
+            return max(self.shape) <= _preview.PREVIEW_SIZE_3D
+        return max(self.shape[-2:]) <= _preview.PREVIEW_SIZE
 
     @property
     def n_job_planes(self) -> int:
