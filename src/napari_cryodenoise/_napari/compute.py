@@ -1,5 +1,12 @@
 """What the widget's worker threads run: model loading, whole-image and live jobs.
 
+The coarse preview and the tile planner/store are the engine's
+(:mod:`napari_cryodenoise.engine.preview`,
+:mod:`napari_cryodenoise.engine.progressive`); this module binds them to the
+widget's settings and worker generators. Re-exported here for the widgets:
+:func:`read_only`, :class:`Prepared`, :class:`PreparedCache`, :func:`prepare`
+(from :mod:`.prepared`) and the thread helpers (from :mod:`.threads`).
+
 No Qt here, and nothing here touches a layer: functions take read-only arrays
 and frozen settings and return (or yield) new arrays. The core is called
 through its public API (:mod:`napari_cryodenoise.engine`,
@@ -11,24 +18,22 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from ..engine.preview import CoarsePreview, coarse_preview
+from ..engine.preview import block_mean as block_mean
 from ..errors import Cancelled, InputError
 from ..types import CancelFn, ProgressFn
+from .prepared import Prepared, PreparedCache, prepare
+from .prepared import read_only as read_only
 from .settings import DenoiseSettings
-from .tiles import (
-    PREVIEW_SIZE,
-    PREVIEW_SIZE_3D,
-    Claims,
-    Job,
-    TileGrid,
-    display_levels,
-    preview_shape,
-)
+from .threads import ENV_NICE as ENV_NICE
+from .threads import default_threads, live_threads, lower_thread_priority
+from .tiles import Claims, Job, TileGrid, display_levels
 
 
 def _engine():
@@ -36,71 +41,6 @@ def _engine():
     from .. import engine
 
     return engine
-
-
-# -- threads -----------------------------------------------------------------------------
-#: Environment variable: niceness added to compute threads (default 0 = off).
-ENV_NICE = "CRYODENOISE_GUI_NICE"
-_niced = threading.local()
-
-
-def lower_thread_priority() -> bool:
-    """Optionally give the calling worker thread (and the threads it starts) a lower priority.
-
-    On Linux a thread's nice value applies to that thread only and is
-    inherited by threads it creates (torch's OpenMP team), so with
-    ``$CRYODENOISE_GUI_NICE=10`` the GUI thread wins the CPU whenever it has
-    work. Off by default: measured on a shared 2-core machine it lowered the
-    event loop's median lateness during a whole-image denoise from ~25 to
-    ~10 ms but cost ~20 % throughput against other processes, and the niced
-    thread is one of Qt's shared pool threads (it stays niced). Done once per
-    thread; no-op elsewhere.
-
-    Returns
-    -------
-    bool
-        True if the priority was lowered now.
-
-    """
-    if getattr(_niced, "done", False) or threading.current_thread() is threading.main_thread():
-        return False
-    _niced.done = True
-    try:
-        increment = int(os.environ.get(ENV_NICE, "0"))
-    except ValueError:
-        increment = 0
-    if increment <= 0 or not hasattr(os, "setpriority") or not os.uname().sysname == "Linux":
-        return False
-    try:
-        tid = threading.get_native_id()
-        current = os.getpriority(os.PRIO_PROCESS, tid)
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + increment))
-    except OSError:
-        return False
-    return True
-
-
-_default_threads: list[int] = []
-
-
-def default_threads() -> int:
-    """Torch's intra-op thread count as it was before this module changed it."""
-    if not _default_threads:
-        import torch
-
-        _default_threads.append(max(1, int(torch.get_num_threads())))
-    return _default_threads[0]
-
-
-def live_threads() -> int:
-    """Torch threads for live tiles: all cores but one, which the GUI and display need.
-
-    Measured on a loaded 2-core machine (fei-extended.mrc, 512-px tiles): the
-    event loop's p99 lateness during live tiles fell from ~70 to ~50 ms and
-    its maximum from ~210 to ~150 ms, for about the same tile throughput.
-    """
-    n = default_threads()
-    return max(1, n - 1)
 
 
 # -- models ------------------------------------------------------------------------------
@@ -160,90 +100,6 @@ class ModelCache:
             except Exception:  # noqa: BLE001 - the real run reports device problems
                 pass
         return model
-
-
-# -- inputs ------------------------------------------------------------------------------
-def read_only(data: Any) -> Any:
-    """A read-only view of a numpy array (other array types are passed through)."""
-    if isinstance(data, np.ndarray):
-        view = data.view()
-        view.flags.writeable = False
-        return view
-    return data
-
-
-class Prepared:
-    """An input plane (or volume) after binning and low-pass; its statistics on demand.
-
-    The statistics (one pass over the image) are only needed by full-resolution
-    tiles, so the coarse preview does not wait for them. Thread-safe.
-    """
-
-    def __init__(self, image: np.ndarray) -> None:
-        self.image = image
-        self._stats: tuple[float, float] | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def stats(self) -> tuple[float, float]:
-        """``(mean, std)`` of the whole prepared image, computed once."""
-        with self._lock:
-            if self._stats is None:
-                self._stats = _engine().image_stats(self.image)
-            return self._stats
-
-
-class PreparedCache:
-    """The last few prepared planes, shared by successive live workers (thread-safe)."""
-
-    def __init__(self, max_items: int = 3) -> None:
-        self._items: OrderedDict[tuple, Prepared] = OrderedDict()
-        self._lock = threading.Lock()
-        self.max_items = max_items
-
-    def get(self, key: tuple, make: Callable[[], Prepared]) -> Prepared:
-        """Return the cached value for ``key`` or compute it with ``make()``."""
-        with self._lock:
-            hit = self._items.get(key)
-            if hit is not None:
-                self._items.move_to_end(key)
-                return hit
-        value = make()
-        with self._lock:
-            self._items[key] = value
-            while len(self._items) > self.max_items:
-                self._items.popitem(last=False)
-        return value
-
-
-def prepare(image: Any, settings: DenoiseSettings) -> Prepared:
-    """Bin and low-pass a 2D image or 3D volume (the engine's step 1), with its statistics.
-
-    The statistics are those of the whole prepared image: every tile is
-    normalised with them, which is what makes tiles equal whole-image inference.
-    Without binning or low-pass a memory map stays a memory map.
-    """
-    engine = _engine()
-    data = engine.prepare_image(
-        image, bin_factor=int(settings.bin_factor), lowpass=settings.lowpass_factor
-    )
-    return Prepared(read_only(data))
-
-
-def block_mean(image: np.ndarray, target: Sequence[int]) -> np.ndarray:
-    """Cheap pre-shrink before a Fourier resize to ``target``: means of k^n blocks.
-
-    ``k`` is half the integer reduction factor (so the Fourier crop that follows
-    still removes everything above the new Nyquist; the box only attenuates a
-    little near it). Returns float32, or the image itself when ``k < 2``.
-    """
-    k = int(min(n // max(1, t) for n, t in zip(image.shape, target, strict=True)) // 2)
-    if k < 2:
-        return image
-    shape = [n // k * k for n in image.shape]
-    data = np.asarray(image[tuple(slice(0, n) for n in shape)], dtype=np.float32)
-    split = [d for n in shape for d in (n // k, k)]
-    return data.reshape(split).mean(axis=tuple(range(1, 2 * data.ndim, 2)), dtype=np.float32)
 
 
 def output_shape(shape: Sequence[int], settings: DenoiseSettings, stacked: bool) -> tuple:
@@ -390,15 +246,15 @@ class LiveContext:
 
 def compute_job(
     ctx: LiveContext, job: Job, cancel: CancelFn | None = None
-) -> np.ndarray | list[np.ndarray]:
+) -> np.ndarray | CoarsePreview:
     """Compute one live job: a coarse preview or an exact full-resolution tile.
 
     Returns
     -------
-    numpy.ndarray or list of numpy.ndarray
-        Preview: the whole output plane with its display levels (2D) or the
-        small preview volume (3D); tile: the tile's output pixels (a slab of
-        them for 3D models).
+    numpy.ndarray or CoarsePreview
+        Preview: the whole output plane with its display levels and detail
+        band (2D, a :class:`CoarsePreview`) or the small preview volume (3D);
+        tile: the tile's output pixels (a slab of them for 3D models).
 
     """
     engine = _engine()
@@ -410,14 +266,12 @@ def compute_job(
     }
     sigma = float(ctx.settings.gaussian)
     if job.kind == "preview":
-        size = PREVIEW_SIZE_3D if ctx.volume else PREVIEW_SIZE
-        small_shape = preview_shape(prep.image.shape, size)
-        small = engine.fourier_resize(block_mean(prep.image, small_shape), small_shape)
-        factor = prep.image.shape[-1] / small_shape[-1]
-        out = engine.denoise(small, ctx.model, gaussian=sigma / factor, cancel=cancel, **kw)
-        if ctx.volume:
-            return np.asarray(out, np.float32)
-        return display_levels(engine.fourier_resize(out, prep.image.shape), ctx.levels)
+        preview = coarse_preview(
+            prep.image, ctx.model, volume=ctx.volume, gaussian=sigma, cancel=cancel, **kw
+        )
+        if isinstance(preview, np.ndarray):
+            return preview
+        return replace(preview, levels=display_levels(preview.levels[0], ctx.levels))
     ys, xs = ctx.grid.slices(job.iy, job.ix)
     if ctx.volume:
         z0 = job.plane * ctx.slab

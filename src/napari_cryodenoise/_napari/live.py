@@ -1,14 +1,15 @@
 """Visible-first live denoising: camera -> visible tiles -> worker -> tiles on screen.
 
-A :class:`LiveView` binds one output layer (showing a :class:`~.tiles.TileStore`)
-to the viewer's camera and dims. On every (debounced) pan, zoom, resize or
-slice change it computes the visible box in output pixels, plans the jobs
-(:func:`~.tiles.plan_jobs`: preview, visible tiles nearest the centre first,
-neighbouring slices, then the rest) and, when the plan changed, quits the old
-generator worker and starts a new one. Workers yield ``(job, array)``; only
-this object, on the main thread, writes into the store and refreshes the
-layer (immediately for a preview, otherwise at most ``refresh_hz`` times a
-second).
+A :class:`LiveView` binds one output layer (showing a
+:class:`~napari_cryodenoise.engine.progressive.ProgressiveStore`) to the
+viewer's camera and dims. On every (debounced) pan, zoom, resize or slice
+change it computes the visible box in output pixels, plans the jobs
+(:func:`~napari_cryodenoise.engine.progressive.plan_jobs`: preview, visible
+tiles nearest the centre first, neighbouring slices, then the rest) and, when
+the plan changed, quits the old generator worker and starts a new one.
+Workers yield ``(job, array)``; only this object, on the main thread, writes
+into the store and refreshes the layer (immediately for a preview, otherwise
+at most ``refresh_hz`` times a second).
 """
 
 from __future__ import annotations
@@ -23,8 +24,15 @@ import numpy as np
 from napari.qt.threading import GeneratorWorker, create_worker
 from qtpy.QtCore import QObject, QThreadPool, QTimer, Signal
 
+from ..engine.progressive import (
+    Box,
+    LiveJob,
+    ProgressiveStore,
+    StoreCache,
+    clip_box,
+    plan_jobs,
+)
 from .compute import LiveContext, live_jobs
-from .tiles import Box, Job, StoreCache, TileStore, clip_box, plan_jobs
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +55,7 @@ def wait_for_workers(timeout_ms: int = 10000) -> bool:
     return bool(QThreadPool.globalInstance().waitForDone(int(timeout_ms)))
 
 
-def hold_last_result(store: TileStore, viewer: Any, layer: Any) -> bool:
+def hold_last_result(store: ProgressiveStore, viewer: Any, layer: Any) -> bool:
     """Show ``layer``'s current plane in ``store`` until the store's own preview replaces it.
 
     For a settings change: without it the new (empty) store shows a uniform
@@ -61,7 +69,7 @@ def hold_last_result(store: TileStore, viewer: Any, layer: Any) -> bool:
         return False
     try:
         image = data[plane] if data.ndim == 3 else data
-        if isinstance(image, TileStore) or not isinstance(image, np.ndarray):
+        if isinstance(image, ProgressiveStore) or not isinstance(image, np.ndarray):
             image = np.asarray(image)
         return store.hold(plane, image)
     except (IndexError, ValueError, TypeError):
@@ -150,7 +158,7 @@ class LiveView(QObject):
         Output layer; its data must be ``store.layer_data()``.
     ctx : LiveContext
         Frozen inputs for the workers (its ``claims`` are ``store.claims``).
-    store : TileStore
+    store : ProgressiveStore
         Where results go.
     cache : StoreCache
         Memory budget shared with other stores.
@@ -179,7 +187,7 @@ class LiveView(QObject):
         viewer: Any,
         layer: Any,
         ctx: LiveContext,
-        store: TileStore,
+        store: ProgressiveStore,
         cache: StoreCache,
         *,
         neighbours: int = 1,
@@ -195,7 +203,7 @@ class LiveView(QObject):
         self._worker: GeneratorWorker | None = None
         self._cancel: threading.Event | None = None
         self._running: set[GeneratorWorker] = set()
-        self._plan: list[Job] = []
+        self._plan: list[LiveJob] = []
         self._dirty = False
         self._active = False
         self._closed = False
@@ -290,7 +298,7 @@ class LiveView(QObject):
         if self._active:
             self._replan_timer.start()
 
-    def replan(self) -> list[Job]:
+    def replan(self) -> list[LiveJob]:
         """Recompute the visible box and restart the worker when the priorities changed."""
         if not self._active:
             return []
@@ -322,16 +330,16 @@ class LiveView(QObject):
             self.idle.emit()
         return jobs
 
-    def plan_left(self) -> list[Job]:
+    def plan_left(self) -> list[LiveJob]:
         """Jobs of the current plan not finished yet (by any worker)."""
         return self._plan_left()
 
-    def _plan_left(self) -> list[Job]:
+    def _plan_left(self) -> list[LiveJob]:
         done = self.store.claims.snapshot()
         return [j for j in self._plan if j not in done and not self.store.is_done(j)]
 
     # -- workers --------------------------------------------------------------------------
-    def _start_worker(self, jobs: list[Job]) -> None:
+    def _start_worker(self, jobs: list[LiveJob]) -> None:
         cancel = threading.Event()
         worker = create_worker(
             live_jobs, self.ctx, jobs, cancel, _start_thread=False, _ignore_errors=True
@@ -370,7 +378,7 @@ class LiveView(QObject):
         if self.on_error is not None:
             self.on_error(err)
 
-    def _on_yielded(self, item: tuple[Job, np.ndarray]) -> None:
+    def _on_yielded(self, item: tuple[LiveJob, np.ndarray]) -> None:
         if self._closed:
             return
         job, result = item

@@ -379,10 +379,11 @@ def test_save_denoised_never_over_the_input(widget, qtbot, tmp_path, monkeypatch
 
 
 def test_live_volume_with_a_3d_model_does_a_slab_around_z(widget, qtbot, monkeypatch):
-    from napari_cryodenoise._napari import compute, tiles
+    from napari_cryodenoise.engine import preview
 
-    for module in (compute, tiles):  # a small coarse preview keeps the test fast
-        monkeypatch.setattr(module, "PREVIEW_SIZE_3D", 24)
+    monkeypatch.setattr(
+        preview, "PREVIEW_SIZE_3D", 24
+    )  # a small coarse preview keeps the test fast
     viewer = widget.viewer
     volume = np.random.default_rng(6).normal(size=(40, 64, 60)).astype(np.float32)
     viewer.add_image(volume, name="tomo")

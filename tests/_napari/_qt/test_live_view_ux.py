@@ -60,10 +60,11 @@ def finish(w, qtbot):
 
 
 def test_preview_never_disappears_as_tiles_arrive(make_napari_viewer, qtbot, monkeypatch):
-    from napari_cryodenoise._napari import compute, tiles
+    from napari_cryodenoise.engine import preview
 
-    for module in (compute, tiles):  # a 16x coarser preview: tiles have ~7x its range
-        monkeypatch.setattr(module, "PREVIEW_SIZE", 64)
+    monkeypatch.setattr(
+        preview, "PREVIEW_SIZE", 64
+    )  # a 16x coarser preview: tiles have ~7x its range
     viewer = make_napari_viewer()
     w = open_widget(viewer)
     viewer.add_image(noisy_image(), name="mic")
