@@ -15,9 +15,7 @@ through its public API (:mod:`napari_cryodenoise.engine`,
 
 from __future__ import annotations
 
-import os
 import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -45,35 +43,27 @@ def _engine():
 
 # -- models ------------------------------------------------------------------------------
 class ModelCache:
-    """Loaded models by name (and file modification time), thread-safe.
+    """The widgets' handle on the one process-wide model cache.
 
-    Loading may download weights (48 MB once): call it from a worker.
+    Models live in :func:`napari_cryodenoise.models.cache.shared_cache`, which the engine
+    and the batch workers use too, so a model loaded for the live view is the one a
+    whole-image run or a script in the console gets. Loading may download weights
+    (48 MB once): call :meth:`load` from a worker.
     """
 
-    def __init__(self, max_models: int = 4) -> None:
-        self._models: OrderedDict[tuple, Any] = OrderedDict()
-        self._lock = threading.Lock()
-        self.max_models = max_models
-
     @staticmethod
-    def key(name: str) -> tuple:
-        """Cache key of a model name or file."""
-        if os.path.exists(name):
-            stat = os.stat(name)
-            return (os.path.abspath(name), stat.st_mtime_ns, stat.st_size)
-        return (name,)
+    def _shared():
+        from ..models.cache import shared_cache
+
+        return shared_cache()
 
     def peek(self, name: str) -> Any | None:
         """The loaded model, or None (never loads)."""
-        with self._lock:
-            return self._models.get(self.key(name))
+        return self._shared().peek(name)
 
     def put(self, name: str, model: Any) -> None:
         """Register an already built model under ``name`` (tests, custom nets)."""
-        with self._lock:
-            self._models[self.key(name)] = model
-            while len(self._models) > self.max_models:
-                self._models.popitem(last=False)
+        self._shared().put(name, model)
 
     def load(
         self,
@@ -88,12 +78,7 @@ class ModelCache:
         ``warm=(device, precision)`` also prepares the engine's runner for it
         (a one-time set-up of ~1 s), so the first live view does not pay it.
         """
-        model = self.peek(name)
-        if model is None:
-            from ..models import load_model
-
-            model = load_model(name, progress=progress, cancel=cancel)
-            self.put(name, model)
+        model = self._shared().get(name, progress=progress, cancel=cancel)
         if warm is not None:
             try:
                 _engine().get_runner(model, *warm)

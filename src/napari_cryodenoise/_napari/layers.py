@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.pyramid import MAX_SIDE, block_mean
+from ..engine.pyramid import display_pyramid as _display_pyramid
 from ..io import ImageInfo
 
 #: Key under which this plugin keeps its facts in ``layer.metadata``.
@@ -78,33 +80,18 @@ def apply_data_range(layer: Any) -> bool:
 
 def bin_mean(image: np.ndarray, factor: int = 2) -> np.ndarray:
     """Average ``factor x factor`` blocks of a 2D image (edges cropped), as float32."""
-    h, w = (image.shape[0] // factor) * factor, (image.shape[1] // factor) * factor
-    blocks = np.asarray(image[:h, :w], dtype=np.float32).reshape(
-        h // factor, factor, w // factor, factor
-    )
-    return blocks.mean(axis=(1, 3), dtype=np.float32)
+    return block_mean(image, factor)
 
 
-def display_pyramid(image: np.ndarray, max_side: int = 2048) -> list[np.ndarray] | np.ndarray:
+def display_pyramid(image: np.ndarray, max_side: int = MAX_SIDE) -> list[np.ndarray] | np.ndarray:
     """A multiscale pyramid of block averages for 2D images larger than ``max_side``.
 
-    Shown zoomed out, a single-scale micrograph is sampled with nearest
-    interpolation and aliases into pure noise; block averages show what the
-    eye would see. Level 0 is the untouched (memory-mapped) data.
-
-    Returns
-    -------
-    list of numpy.ndarray or numpy.ndarray
-        ``[full, bin2, bin4, ...]`` down to below 1024 px, or ``image`` itself
-        when it is small or not 2D.
-
+    The engine's one rule (:func:`napari_cryodenoise.engine.pyramid.display_pyramid`):
+    shown zoomed out, a single-scale micrograph is sampled with nearest interpolation and
+    aliases into noise; block averages show what the eye would see. Level 0 is the
+    untouched (memory-mapped) data, the coarsest level at most 1024 px.
     """
-    if image.ndim != 2 or max(image.shape) <= max_side:
-        return image
-    levels = [image]
-    while max(levels[-1].shape) > 1024:
-        levels.append(bin_mean(levels[-1]))
-    return levels
+    return _display_pyramid(image, max_side)
 
 
 def layer_kwargs(data: np.ndarray, info: ImageInfo, **extra: Any) -> dict[str, Any]:

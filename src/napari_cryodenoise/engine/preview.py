@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ..types import CancelFn
+from .pyramid import shrink_for
 
 #: Largest side of the coarse preview image (pixels, after binning).
 PREVIEW_SIZE = 384
@@ -158,19 +159,8 @@ class PreviewMatch:
 
 
 def block_mean(image: np.ndarray, target: Sequence[int]) -> np.ndarray:
-    """Cheap pre-shrink before a Fourier resize to ``target``: means of k^n blocks.
-
-    ``k`` is half the integer reduction factor (so the Fourier crop that follows
-    still removes everything above the new Nyquist; the box only attenuates a
-    little near it). Returns float32, or the image itself when ``k < 2``.
-    """
-    k = int(min(n // max(1, t) for n, t in zip(image.shape, target, strict=True)) // 2)
-    if k < 2:
-        return image
-    shape = [n // k * k for n in image.shape]
-    data = np.asarray(image[tuple(slice(0, n) for n in shape)], dtype=np.float32)
-    split = [d for n in shape for d in (n // k, k)]
-    return data.reshape(split).mean(axis=tuple(range(1, 2 * data.ndim, 2)), dtype=np.float32)
+    """Cheap pre-shrink before a Fourier resize to ``target`` (:func:`.pyramid.shrink_for`)."""
+    return shrink_for(image, target)
 
 
 def coarse_preview(

@@ -127,6 +127,21 @@ class ModelCache:
         with self._lock:
             return self._entries.get(key)
 
+    def put(
+        self,
+        spec: ModelSpec,
+        model: nn.Module,
+        device: str | torch.device = "cpu",
+        precision: torch.dtype | None = None,
+    ) -> None:
+        """Register an already built network under ``spec`` (custom nets, tests)."""
+        key = model_key(spec, device, precision)
+        with self._lock:
+            self._entries[key] = model
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+
     def get(
         self,
         spec: ModelSpec,
