@@ -147,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"torch threads {torch.get_num_threads()}; cores {os.cpu_count()}; "
         f"load avg {os.getloadavg()[0]:.1f}"
     )
-    from napari_cryodenoise._napari.live import LiveView
+    from napari_cryodenoise._napari._qt.live import LiveView
 
     main_ms: dict[str, float] = {}
     for name in ("_on_yielded", "_flush", "replan"):  # main-thread work of the live view

@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _train(widget, args)
     elif widget is not None and args.denoise:
         _denoise(widget, args)
-    from napari_cryodenoise._napari.live import camera_of
+    from napari_cryodenoise._napari._qt.live import camera_of
 
     if args.zoom is not None:
         camera_of(viewer).zoom = args.zoom
@@ -109,7 +109,7 @@ def _denoise(widget, args: argparse.Namespace) -> None:
     widget.bin_factor.value = args.bin
     widget.fill.value = not args.no_fill
     if args.mode == "live" and (args.zoom is not None or args.center is not None):
-        from napari_cryodenoise._napari.live import camera_of
+        from napari_cryodenoise._napari._qt.live import camera_of
 
         if args.side_by_side:  # the grid halves the view: frame it first
             widget.viewer.canvas.grid.shape = (1, 2)

@@ -111,11 +111,11 @@ def check_training_outputs(config: Any, data: Any, layers: Iterable[Any] = ()) -
         One line naming the output and the input it would overwrite.
 
     """
-    from ..training.noise2noise import _default_checkpoint  # torch: only when training
+    from ..training.config import default_checkpoint
 
     outputs = [
         ("save model as", config.output),
-        ("checkpoint", _default_checkpoint(config)),
+        ("checkpoint", default_checkpoint(config)),
         ("Topaz export", config.export_topaz),
     ]
     inputs: list[tuple[str, Any]] = [item for layer in layers for item in layer_inputs(layer)]

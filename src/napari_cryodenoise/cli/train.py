@@ -216,12 +216,10 @@ def _check_outputs(args: argparse.Namespace) -> None:
         if value and os.path.exists(value):
             inputs.append((option, value))
     out = Path(args.output)
-    # the trainer's rule (training.noise2noise._default_checkpoint): MODEL stem + .ckpt.pt
-    checkpoint = (
-        Path(args.checkpoint)
-        if args.checkpoint
-        else out.with_name(out.name.removesuffix(out.suffix) + ".ckpt.pt")
-    )
+    # the trainer's own rule (torch-free): MODEL stem + .ckpt.pt
+    from ..training.config import TrainConfig, default_checkpoint
+
+    checkpoint = default_checkpoint(TrainConfig(output=out, checkpoint=args.checkpoint))
     label = "--checkpoint" if args.checkpoint else "the default --checkpoint"
     outputs: list[tuple[str, str | os.PathLike]] = [("-o", out), (label, checkpoint)]
     if args.export_topaz:

@@ -15,7 +15,7 @@ from torch import nn
 
 from napari_cryodenoise._napari._qt.denoise import DenoiseWidget, notify
 from napari_cryodenoise._napari._qt.denoise import widget as dw
-from napari_cryodenoise._napari.live import camera_of
+from napari_cryodenoise._napari._qt.live import camera_of
 from napari_cryodenoise._napari.settings import MODE_LIVE, MODE_WHOLE
 from napari_cryodenoise._napari.tiles import TileStore
 from napari_cryodenoise.engine import denoise, denoise_stack

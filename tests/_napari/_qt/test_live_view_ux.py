@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from napari_cryodenoise._napari.live import camera_of
+from napari_cryodenoise._napari._qt.live import camera_of
 from napari_cryodenoise._napari.settings import MODE_LIVE, MODE_WHOLE
 from napari_cryodenoise.io import write_mrc
 

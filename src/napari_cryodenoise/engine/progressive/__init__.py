@@ -1,6 +1,6 @@
 """Progressive (visible-first) denoising of a plane: job planning and the store it fills.
 
-No Qt, no napari, no torch: the napari shell (``_napari/live.py``) binds these
+No Qt, no napari, no torch: the napari shell (``_napari/_qt/live.py``) binds these
 to a layer, the camera and worker threads.
 
 - :mod:`.plan`: :class:`ProgressiveGrid` (the live tile grid), :class:`LiveJob`,

@@ -16,11 +16,11 @@ import numpy as np
 
 from ....types import DenoiserModel
 from ...compute import LiveContext, PreparedCache, output_shape, read_only
-from ...live import LiveView, hold_last_result
 from ...measure import full_resolution
 from ...results import data_key
 from ...settings import DenoiseSettings
 from ...tiles import StoreCache, TileStore, pyramid_depth
+from ..live import LiveView, hold_last_result
 from ..progress_line import ProgressLine
 from ..workers import is_cpu
 from .publish import ResultPublisher

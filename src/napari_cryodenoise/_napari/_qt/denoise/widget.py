@@ -26,9 +26,9 @@ from qtpy.QtCore import QTimer
 
 from ....types import DenoiserModel
 from ...compute import ModelCache
-from ...live import ensure_pool_threads, wait_for_workers
 from ...settings import DenoiseSettings
 from ...tiles import TileStore
+from ..live import ensure_pool_threads, wait_for_workers
 from ..progress_line import ProgressLine
 from ..workers import shutdown_quietly
 from .compare_panel import FLICK_KEY, ComparePanel
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from napari.utils.events import Event
     from napari.viewer import Viewer
 
-    from ...live import LiveView
+    from ..live import LiveView
 
 __all__ = ["FLICK_KEY", "FROM_FILE", "OUTPUT_NEW", "OUTPUT_UPDATE", "DenoiseWidget"]
 

@@ -23,10 +23,10 @@ from qtpy.QtCore import QObject, QTimer, Signal
 
 from ...compute import Prepared, PreparedCache, read_only
 from ...layers import METADATA_KEY
-from ...live import camera_of, current_plane, visible_box
 from ...measure import full_resolution
 from ...results import contrast_limits_for, data_key
 from ...train_jobs import PREVIEW_MAX, PREVIEW_MAX_3D, compute_preview, preview_region
+from ..live import camera_of, current_plane, visible_box
 
 #: Key in ``layer.metadata["cryodenoise"]`` of preview layers.
 PREVIEW_KEY = "training_preview"

@@ -26,11 +26,11 @@ from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from ....errors import Cancelled, CryoDenoiseError, InputError
 from ....training import TrainConfig, TrainResult, TrainStatus
-from ...live import ensure_pool_threads
 from ...save_guard import check_training_outputs
 from ...train_jobs import result_text, run_training, status_text
 from ..dock import fill_with_scroll_area
 from ..handover import open_denoise_dock, select_input
+from ..live import ensure_pool_threads
 from ..plot import make_loss_plot
 from ..workers import Relay, bar_updater, is_cpu, shutdown_quietly
 from .form import TrainForm

@@ -24,7 +24,7 @@ import numpy as np
 from napari.qt.threading import GeneratorWorker, create_worker
 from qtpy.QtCore import QObject, QThreadPool, QTimer, Signal
 
-from ..engine.progressive import (
+from ...engine.progressive import (
     Box,
     LiveJob,
     ProgressiveStore,
@@ -32,7 +32,7 @@ from ..engine.progressive import (
     clip_box,
     plan_jobs,
 )
-from .compute import LiveContext, live_jobs
+from ..compute import LiveContext, live_jobs
 
 log = logging.getLogger(__name__)
 
