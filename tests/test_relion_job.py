@@ -168,10 +168,14 @@ def test_job_writes_micrographs_star_nodes_and_success_then_continue_skips(tmp_p
 
 
 def test_abort_file_stops_the_run_cleanly_and_continue_finishes(tmp_path, capsys):
-    project = make_project(tmp_path, n=100, size=96)
+    # a full-size U-Net (random weights) takes a tenth of a second or more per micrograph,
+    # so the abort (polled every second) always lands while micrographs remain
+    n = 40
+    project = make_project(tmp_path, n=n, size=96)
+    save_model(build_model("unet"), project / "slow.pt")
     job = project / JOB
     proc = subprocess.Popen(
-        job_command("--model", "affine.pt", "--device", "cpu"),
+        job_command("--model", "slow.pt", "--device", "cpu"),
         cwd=project,
         env=job_env(),
         stdout=subprocess.PIPE,
@@ -194,15 +198,16 @@ def test_abort_file_stops_the_run_cleanly_and_continue_finishes(tmp_path, capsys
     assert not (job / "RELION_OUTPUT_NODES.star").exists()
     assert partials(job) == []
     done = len(list((job / "Movies").glob("*.mrc")))
-    assert 2 <= done < 100, f"the abort came too late to test: {done} done"
+    assert 2 <= done < n, f"the abort came too late to test: {done} done"
     assert "aborted" in err.strip().splitlines()[-1]
 
     # "Continue" after an abort finishes the rest and succeeds
-    code, out, err = relion_in_process(project, capsys, "--model", "affine.pt", "--device", "cpu")
+    args = ("--model", "slow.pt", "--device", "cpu")
+    code, out, err = relion_in_process(project, capsys, *args)
     assert code == 0, err
     assert f"skipped {done}" in out
     assert exit_files(job) == ["RELION_JOB_EXIT_SUCCESS"]
-    assert len(read_star(job / "denoised_micrographs.star")["micrographs"].table) == 100
+    assert len(read_star(job / "denoised_micrographs.star")["micrographs"].table) == n
 
 
 def test_abort_file_present_at_start_aborts_without_work(tmp_path, capsys):
