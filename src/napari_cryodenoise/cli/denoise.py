@@ -13,9 +13,9 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import CryoDenoiseError, InputError
-from ..io.star_micrographs import OutputStarPlan
 from ..options import FORMATS
 from ..options import FileOptions as DenoiseSettings
 from ..pipeline import DEFAULT_2D, FileResult, denoise_file, expand_inputs, output_path
@@ -29,6 +29,9 @@ from ._types import (
     nonnegative_int,
     positive_float,
 )
+
+if TYPE_CHECKING:
+    from ..io.star_micrographs import OutputStarPlan
 
 __all__ = [
     "DenoiseSettings",
@@ -348,7 +351,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _star_plan(args: argparse.Namespace, settings: DenoiseSettings) -> OutputStarPlan:
     """The STAR inputs and RELION settings of the output STAR (read before any work)."""
-    from ..io.star_micrographs import OpticsValues, star_inputs
+    from ..io.star_micrographs import OpticsValues, OutputStarPlan, star_inputs
 
     project = args.project_dir
     if project is not None and not Path(project).is_dir():

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from ..io import write_mrc
-from ..simulate import simulate_movie
 from ._types import int_range, nonnegative_float, positive_float
 
 
@@ -85,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     _guard(args)
     args.outdir.mkdir(parents=True, exist_ok=True)
     for i in range(args.n):
+        from ..simulate import simulate_movie
+
         movie = simulate_movie(
             shape,
             args.frames,

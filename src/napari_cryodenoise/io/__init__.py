@@ -19,8 +19,19 @@ from .mrc import (
     write_mrc,
 )
 from .sniff import COMPRESSION_SUFFIXES, check_regular_file, compression_of, image_suffix
-from .star import read_star_micrographs, read_star_tables, write_star_micrographs
 from .tiff import TIFF_SUFFIXES, read_tiff
+
+_STAR_NAMES = ("read_star_micrographs", "read_star_tables", "write_star_micrographs")
+
+
+def __getattr__(name: str):
+    """The STAR functions load on first use: they need pandas, which images do not."""
+    if name in _STAR_NAMES:
+        from . import star
+
+        return getattr(star, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 #: Image suffixes; MRC files may also carry a compression suffix (``.map.gz``), see
 #: :func:`is_image_path` and :func:`image_suffix`.
