@@ -9,7 +9,7 @@ itself is in :mod:`...live`, the tile planner and store in :mod:`...tiles`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -50,15 +50,31 @@ def sample_mean(data: np.ndarray) -> float:
     return value if math.isfinite(value) else 0.0
 
 
-def tile_size(settings: DenoiseSettings, model: DenoiserModel, volume: bool = False) -> int:
-    """Live tile edge: the patch size if set, else ~1-2 s of work per tile; on the grid."""
+def tile_size(
+    settings: DenoiseSettings,
+    model: DenoiserModel,
+    volume: bool = False,
+    plane: Sequence[int] | None = None,
+) -> int:
+    """Live tile edge: the patch size if set, else ~1-2 s of work per tile; on the grid.
+
+    Every tile is computed with the model's receptive halo around it (about 160 px per
+    side for the U-Nets), so small tiles spend most of their work on context. Without a
+    patch size the plane is split evenly into tiles of about 640 px (CPU) or 1024 px
+    (GPU): a binned 1280 px plane then takes 2 x 2 tiles, not 3 x 3 with thin edge
+    tiles, which finishes the whole plane about a third sooner for a first tile ~0.4 s
+    later.
+    """
     grid = max(1, int(getattr(model, "grid", 1)))
     if settings.patch_size:
         want = int(settings.patch_size)
     elif volume:
         want = 64 if is_cpu(settings.device) else 128
     else:
-        want = 512 if is_cpu(settings.device) else 1024
+        want = 640 if is_cpu(settings.device) else 1024
+        if plane:
+            side = max(int(n) for n in plane[-2:])
+            want = math.ceil(side / max(1, math.ceil(side / want)))
     return max(grid, int(math.ceil(want / grid)) * grid)
 
 
@@ -125,7 +141,7 @@ class LiveControl:
         data = full_resolution(layer)
         dkey = data_key(data)
         shape = output_shape(data.shape, settings, stacked)
-        tile = tile_size(settings, model, volume)
+        tile = tile_size(settings, model, volume, plane=shape[-2:])
         slab = max(int(model.grid), 16) if volume else 1
         key = (dkey, settings.result_key(), tile, stacked, volume)
         store = self.cache.get(key)

@@ -17,6 +17,7 @@ turn their results into layers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -201,10 +202,14 @@ class DenoiseWidget(Container):
         self.live_control.stop()
 
     def tile_size(
-        self, settings: DenoiseSettings, model: DenoiserModel, volume: bool = False
+        self,
+        settings: DenoiseSettings,
+        model: DenoiserModel,
+        volume: bool = False,
+        plane: Sequence[int] | None = None,
     ) -> int:
         """Live tile edge: the patch size if set, else ~1-2 s of work per tile; on the grid."""
-        return tile_size(settings, model, volume)
+        return tile_size(settings, model, volume, plane)
 
     def publish(
         self,
