@@ -184,9 +184,9 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_cluster_options(
-    p: argparse.ArgumentParser, description: str, *, split: bool = True
+    p: argparse.ArgumentParser, description: str, *, split: bool = True, retries: bool = True
 ) -> None:
-    """``--cluster`` / ``--scheduler``, ``--retries`` and (``split``) ``--planes-per-task``."""
+    """``--cluster`` / ``--scheduler``, and ``--retries``, ``--planes-per-task`` if asked."""
     batch = p.add_argument_group("many files on a Dask cluster", description)
     where = batch.add_mutually_exclusive_group()
     where.add_argument(
@@ -202,6 +202,8 @@ def add_cluster_options(
         help="attach to a running dask.distributed scheduler (address or "
         "scheduler JSON file), e.g. one started by dask-jobqueue on SLURM",
     )
+    if not retries:
+        return
     batch.add_argument(
         "--retries",
         type=nonnegative_int,
