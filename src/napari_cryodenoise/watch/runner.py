@@ -123,9 +123,13 @@ def model_labels(specs: tuple[str, ...], trained_on: int | None) -> list[str]:
     from .. import __version__
     from ..provenance import pack_labels
 
-    groups: list[list[tuple[str, Any]]] = [[("model", ",".join(specs))]]
+    short = model_label(specs, False)
+    groups: list[list[tuple[str, Any]]] = [[("model", short)]]
     if trained_on is not None:
-        groups.append([("trained_on_the_fly", True), ("pairs", trained_on)])
+        groups[0] += [("trained_on_the_fly", True), ("pairs", trained_on)]
+    full = ",".join(specs)
+    if full != short:
+        groups.append([("model_file", full)])
     return [f"napari-cryodenoise {__version__} watch", *pack_labels(groups, max_lines=6)]
 
 
