@@ -174,6 +174,8 @@ class DaskExecutor:
             if future.status == "finished":
                 outcome = future.result()
                 ok, reason = bool(outcome["ok"]), str(outcome.get("reason", ""))
+                for name in ("InputError: ", "FileNotFoundError: ", "IsADirectoryError: "):
+                    reason = reason.removeprefix(name)
             else:
                 try:
                     err = future.exception()

@@ -405,6 +405,7 @@ def run_watch(
                 for done in executor.collect():
                     w.finished(done)
                 in_flight = []
+                idle_since = time.monotonic()  # files may have arrived meanwhile: look again
                 if isinstance(executor, LocalExecutor):
                     break  # look at the folder between files
             status.queued = len(w.queue) + len(w.redo)
@@ -442,6 +443,7 @@ def run_watch(
         stopped = executor.close() if hasattr(executor, "close") else []
         if observer is not None:
             observer.stop()
+            observer.join(timeout=2.0)
         if w.trainer is not None:
             w.trainer.stop(timeout=3.0)
         leftovers = [i.out for i in [*in_flight, *stopped]]
