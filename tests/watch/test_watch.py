@@ -308,3 +308,41 @@ def test_status_line_tty_and_log():
     line.show(status)
     line.message("cryodenoise watch: error: x")
     assert tty.getvalue().startswith("\rwatch: done 3")
+
+
+def test_dask_workers_write_the_same_outputs(tmp_path, affine):
+    distributed = pytest.importorskip("distributed")
+    from napari_cryodenoise.watch import WatchConfig, run_watch
+
+    indir = tmp_path / "in"
+    indir.mkdir()
+    for i in range(3):
+        write_mrc(indir / f"m{i}.mrc", _image(i), voxel_size=1.2)
+        os.utime(indir / f"m{i}.mrc", (time.time() - 60 + i, time.time() - 60 + i))
+
+    def config(out: str) -> WatchConfig:
+        return WatchConfig(
+            folder=indir,
+            outdir=tmp_path / out,
+            models=(str(affine),),
+            settle=0.5,
+            poll=0.2,
+            events=False,
+            stop_after_idle=0.5,
+            out_star=tmp_path / out / "list.star",
+        )
+
+    here = run_watch(config("here"))
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        there = run_watch(config("there"), client=client)
+    assert here.done == there.done == 3
+    for i in range(3):
+        with mrcfile.open(tmp_path / "here" / f"m{i}.mrc") as a:
+            with mrcfile.open(tmp_path / "there" / f"m{i}.mrc") as b:
+                np.testing.assert_array_equal(a.data, b.data)
+    assert _star_names(tmp_path / "there" / "list.star") == ["m0.mrc", "m1.mrc", "m2.mrc"]
