@@ -133,11 +133,14 @@ def as_settings(settings: FileOptions | dict[str, Any] | None) -> FileOptions:
     return settings
 
 
-def denoise_item(in_path: Path, out_path: Path, models: list, settings: Any) -> None:
+def denoise_item(
+    in_path: Path, out_path: Path, models: list, settings: Any, *, labels: Sequence[str] = ()
+) -> None:
     """Default per-micrograph function: :func:`napari_cryodenoise.pipeline.denoise_file`.
 
     The driver has already decided that this output must be (re)written, so an
-    existing (incomplete) file is overwritten. Raises
+    existing (incomplete) file is overwritten. ``labels`` are extra MRC header labels
+    (``cryodenoise watch`` records the model in them). Raises
     :class:`~napari_cryodenoise.errors.InputError` for an unreadable input (not
     retried) and :class:`ItemFailed` for any other failure (retried).
     """
@@ -147,7 +150,7 @@ def denoise_item(in_path: Path, out_path: Path, models: list, settings: Any) -> 
     read_image(in_path)  # header check: a bad input is not worth retrying
     settings = dataclasses.replace(as_settings(settings), overwrite=True, skip_existing=False)
     models_3d = models if models and int(models[0].ndim) == 3 else None
-    result = denoise_file(in_path, out_path, models, settings, models_3d=models_3d)
+    result = denoise_file(in_path, out_path, models, settings, models_3d=models_3d, labels=labels)
     if result.status != "done":
         raise ItemFailed(result.message or f"{in_path}: {result.status}")
 

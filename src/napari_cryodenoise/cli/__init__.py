@@ -16,7 +16,7 @@ from .. import __version__
 #: Subcommand modules, in the order ``--help`` lists them. Each defines
 #: ``add_parser(subparsers)`` which registers the subcommand and sets
 #: ``func`` (a callable taking the parsed namespace and returning an exit code).
-SUBCOMMANDS = ("simulate", "models", "denoise", "train", "evaluate")
+SUBCOMMANDS = ("simulate", "models", "denoise", "watch", "train", "evaluate")
 
 
 class CLIError(Exception):

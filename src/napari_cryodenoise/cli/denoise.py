@@ -15,20 +15,18 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import CryoDenoiseError, InputError
-from ..options import FORMATS
+from ..errors import CryoDenoiseError
 from ..options import FileOptions as DenoiseSettings
 from ..pipeline import DEFAULT_2D, FileResult, denoise_file, expand_inputs, output_path
-from ._common import add_allow_pickle
-from ._progress import FileBar
-from ._types import (
-    bin_arg,
-    gaussian_sigma,
-    int_range,
-    lowpass_factor,
-    nonnegative_int,
-    positive_float,
+from . import _denoise_options as _opts
+from ._denoise_options import (
+    add_cluster_options,
+    add_image_options,
+    add_run_options,
+    out_star,
+    settings_from_args,
 )
+from ._progress import FileBar
 
 if TYPE_CHECKING:
     from ..io.star_micrographs import OutputStarPlan
@@ -64,102 +62,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="files, directories, glob patterns or RELION .star micrograph lists",
     )
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
-    p.add_argument(
-        "-m",
-        "--model",
-        action="append",
-        metavar="NAME|PATH",
-        help="model alias or file; repeat to average several, or to give 2D models for "
-        "micrographs and 3D ones for volumes (default: unet, unet-3d for volumes)",
-    )
-    p.add_argument(
-        "-d",
-        "--device",
-        default="auto",
-        help="auto, cpu, cuda or cuda:N (default auto); Topaz's -1 / N also work",
-    )
-    p.add_argument(
-        "-s",
-        "--patch-size",
-        type=int_range(16, 32768, "pixels"),
-        default=None,
-        help="output pixels per tile side (default: from free memory)",
-    )
-    p.add_argument(
-        "-p",
-        "--padding",
-        type=int_range(0, 4096, "pixels"),
-        default=None,
-        help="context pixels per tile side (default: the model's receptive "
-        "radius, which makes tiling exact)",
-    )
-    p.add_argument(
-        "--precision",
-        choices=("fp32", "bf16", "fp16"),
-        default="fp32",
-        help="compute precision (fp16 becomes bf16 on CPUs)",
-    )
-    size = p.add_mutually_exclusive_group()
-    size.add_argument(
-        "--bin",
-        dest="bin_factor",
-        type=bin_arg,
-        default=1.0,
-        metavar="N|auto",
-        help="Fourier-bin by N >= 1 (may be fractional) before denoising, keeping at least "
-        "16 px per side; 'auto': from the header pixel size towards ~2.4 A/px, e.g. x4 at "
-        "0.67 A/px (default 1: no binning)",
-    )
-    size.add_argument(
-        "--pixel-size",
-        type=positive_float,
-        default=None,
-        metavar="A",
-        help="Fourier-bin to this pixel size in Angstrom (needs the header's)",
-    )
-    p.add_argument(
-        "--restore-size",
-        action="store_true",
-        help="with --bin/--pixel-size, Fourier-pad the result back to the input grid",
-    )
-    p.add_argument(
-        "--gaussian",
-        type=gaussian_sigma,
-        default=0.0,
-        metavar="SIGMA",
-        help="Gaussian pre-filter sigma in pixels, 0 to 100 (after normalisation)",
-    )
-    p.add_argument(
-        "--lowpass",
-        type=lowpass_factor,
-        default=None,
-        metavar="F",
-        help="hard Fourier low-pass by this factor (1 to 1000; keeps frequencies up to "
-        "1/(2F) cycles/px) before denoising",
-    )
-    p.add_argument(
-        "--normalize",
-        action="store_true",
-        help="write standardised values instead of the input's units",
-    )
-    p.add_argument(
-        "--format",
-        dest="fmt",
-        choices=FORMATS,
-        default="mrc",
-        help="output format (default mrc, float32)",
-    )
-    layout = p.add_mutually_exclusive_group()
-    layout.add_argument(
-        "--stack",
-        action="store_true",
-        help="treat 3D files as stacks of 2D images (slice by slice)",
-    )
-    layout.add_argument(
-        "--volume",
-        action="store_true",
-        help="treat 3D files as volumes (3D models), e.g. ZYX TIFF tomograms",
-    )
+    add_image_options(p)
     exist = p.add_mutually_exclusive_group()
     exist.add_argument(
         "--skip-existing",
@@ -168,109 +71,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "or --overwrite, existing outputs stop the run before any work",
     )
     exist.add_argument("--overwrite", action="store_true", help="replace existing outputs")
-    add_allow_pickle(p)
-    p.add_argument(
-        "--batch-size",
-        type=int_range(1, 4096, "tiles"),
-        default=None,
-        help="tiles per forward pass (default 1 on CPUs, from memory on GPUs)",
-    )
-    p.add_argument(
-        "--threads",
-        type=int_range(1, 4096, "threads"),
-        default=None,
-        help="CPU threads for torch (default: torch's; per worker with --cluster)",
-    )
-    p.add_argument(
-        "--out-star",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="RELION STAR list of the denoised files, done now or by an earlier run (default: "
-        "OUTDIR/denoised_micrographs.star for MRC output); never one of the inputs",
-    )
-    relion = p.add_argument_group(
-        "RELION STAR output",
-        "STAR inputs keep every block, column and value; files, folders and globs get a "
-        "RELION 3.1+ STAR with an optics block (pixel size from the headers).",
-    )
-    relion.add_argument(
-        "--project-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="RELION project directory: STAR paths are relative to it (default: here)",
-    )
-    for option, unit, what in (
-        ("--voltage", "KV", "acceleration voltage in kV"),
-        ("--cs", "MM", "spherical aberration in mm"),
-        ("--amplitude-contrast", "F", "amplitude contrast (e.g. 0.1)"),
-    ):
-        relion.add_argument(
-            option, type=float, default=None, metavar=unit, help=f"{what}, for data_optics"
-        )
-    batch = p.add_argument_group(
-        "many files on a Dask cluster",
+    add_run_options(p)
+    add_cluster_options(
+        p,
         "One task per file (very large stacks and volumes: one per group of planes). Outputs "
         "are written atomically and complete outputs are skipped (unless --overwrite), so "
         "rerunning an interrupted batch resumes it.",
     )
-    where = batch.add_mutually_exclusive_group()
-    where.add_argument(
-        "--cluster",
-        metavar="local[:N]",
-        default=None,
-        help="run on N local worker processes (default: one per GPU, else one per two CPU cores)",
-    )
-    where.add_argument(
-        "--scheduler",
-        metavar="tcp://HOST:PORT",
-        default=None,
-        help="attach to a running dask.distributed scheduler (address or "
-        "scheduler JSON file), e.g. one started by dask-jobqueue on SLURM",
-    )
-    batch.add_argument(
-        "--retries",
-        type=nonnegative_int,
-        default=2,
-        metavar="N",
-        help="extra attempts for a file that failed (default 2)",
-    )
-    batch.add_argument(
-        "--planes-per-task",
-        type=nonnegative_int,
-        default=None,
-        metavar="N",
-        help="split stacks and volumes into tasks of N planes, joined when all are done "
-        "(default: only inputs over 2 GiB, in ~512 MiB groups; 0: never split)",
-    )
     p.set_defaults(func=run)
-
-
-def _settings_from_args(args: argparse.Namespace) -> DenoiseSettings:
-    device = str(args.device)
-    if device.lstrip("-").isdigit():  # Topaz style: -1 = CPU, N = GPU N
-        device = "cpu" if int(device) < 0 else f"cuda:{int(device)}"
-    return DenoiseSettings(
-        device=device,
-        precision=args.precision,
-        patch_size=args.patch_size,
-        padding=args.padding,
-        batch_size=args.batch_size,
-        bin_factor=args.bin_factor,
-        pixel_size=args.pixel_size,
-        restore_size=args.restore_size,
-        gaussian=args.gaussian,
-        lowpass=args.lowpass,
-        normalize=args.normalize,
-        fmt=args.fmt,
-        stack=args.stack,
-        volume=args.volume,
-        overwrite=args.overwrite,
-        skip_existing=args.skip_existing,
-        threads=args.threads,
-        explicit_model=bool(args.model),
-    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -280,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     from ._denoise_checks import guard_denoise, refuse_existing
 
     t0 = time.perf_counter()
-    settings = _settings_from_args(args)
+    settings = settings_from_args(args)
     clustered = bool(args.cluster or args.scheduler)
     if args.planes_per_task is not None and not clustered:
         raise CLIError(
@@ -288,14 +96,14 @@ def run(args: argparse.Namespace) -> int:
         )
     lists: list[Path] = []
     try:
-        star_plan = _star_plan(args, settings)
+        star_plan = _opts.star_plan(args, settings)
         inputs = expand_inputs(args.inputs, project_dir=args.project_dir, lists=lists)
     except CryoDenoiseError as err:
         raise CLIError(str(err)) from None
     if not inputs:
         raise CLIError("no input files found")
     outdir = Path(args.output)
-    star = _out_star(args, outdir, settings)
+    star = out_star(args, outdir, settings)
     names = args.model or [DEFAULT_2D]
     # the one output guard, before any work: no image is read, no model loaded, nothing written
     pairs = guard_denoise(args, inputs, lists, outdir, settings.fmt, star, names)
@@ -349,22 +157,6 @@ def run(args: argparse.Namespace) -> int:
     return 1 if counts["failed"] else 0
 
 
-def _star_plan(args: argparse.Namespace, settings: DenoiseSettings) -> OutputStarPlan:
-    """The STAR inputs and RELION settings of the output STAR (read before any work)."""
-    from ..io.star_micrographs import OpticsValues, OutputStarPlan, star_inputs
-
-    project = args.project_dir
-    if project is not None and not Path(project).is_dir():
-        raise InputError(f"--project-dir {project}: no such folder")
-    optics = OpticsValues(args.voltage, args.cs, args.amplitude_contrast)
-    return OutputStarPlan(
-        tuple(star_inputs(args.inputs, project)),
-        project,
-        optics,
-        rescaled=settings.binned and not settings.restore_size,
-    )
-
-
 def _write_star(star: Path, finished: list[tuple[Path, Path, bool]], plan: OutputStarPlan) -> None:
     """List every output of the run (done now or before), in input order."""
     from ..batch import output_is_complete, write_output_star
@@ -379,12 +171,6 @@ def _write_star(star: Path, finished: list[tuple[Path, Path, bool]], plan: Outpu
             plan=plan,
             log=lambda text: print(f"cryodenoise denoise: note: {text}", file=sys.stderr),
         )
-
-
-def _out_star(args: argparse.Namespace, outdir: Path, settings: DenoiseSettings) -> Path | None:
-    if args.out_star is not None:
-        return Path(args.out_star)
-    return outdir / "denoised_micrographs.star" if settings.fmt == "mrc" else None
 
 
 def _run_on_cluster(
@@ -412,7 +198,7 @@ def _run_on_cluster(
             retries=args.retries,
             overwrite=settings.overwrite,
             threads_per_worker=settings.threads,
-            out_star=_out_star(args, outdir, settings),
+            out_star=out_star(args, outdir, settings),
             star_plan=star_plan,
             progress=bar,
             log=bar.message,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -49,6 +49,7 @@ def denoise_file(
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     protect: Collection[str | os.PathLike] = (),
+    labels: Sequence[str] = (),
 ) -> FileResult:
     """Denoise one file and write the result; never raises for a bad input.
 
@@ -68,6 +69,9 @@ def denoise_file(
         Files never to overwrite (other inputs); ``in_path`` always is. Checked with
         :func:`~napari_cryodenoise.io.output_guard.check_outputs` (symlinks, hard
         links, ``..``). A batch checks all its outputs once instead (as the CLI does).
+    labels : sequence of str
+        Extra MRC header labels (provenance, e.g. which model ``cryodenoise watch`` used);
+        the pixels do not depend on them.
 
     Returns
     -------
@@ -114,6 +118,7 @@ def denoise_file(
             origin=info.origin,
             kind=info.kind,
             protect=[in_path],
+            labels=labels,
         )
         result.status = "done"
         result.shape = tuple(out.shape)

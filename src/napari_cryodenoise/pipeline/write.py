@@ -30,12 +30,15 @@ def write_output(
     origin: Sequence[float] | None,
     kind: str,
     protect: Collection[str | os.PathLike],
+    labels: Sequence[str] = (),
 ) -> None:
     """Write ``data`` to ``out_path`` in format ``fmt`` ("mrc", "tiff" or "png").
 
-    MRC keeps the voxel size, origin and kind; TIFF the pixel size (as a resolution in
-    pixels per cm); PNG is 8-bit, scaled between the 0.5 and 99.5 percentiles, and only
-    for 2D images (:class:`~napari_cryodenoise.errors.InputError` otherwise).
+    MRC keeps the voxel size, origin and kind, and ``labels`` (up to 8 header labels of
+    80 characters, e.g. the model used) after "denoised with napari-cryodenoise"; TIFF
+    the pixel size (as a resolution in pixels per cm); PNG is 8-bit, scaled between the
+    0.5 and 99.5 percentiles, and only for 2D images
+    (:class:`~napari_cryodenoise.errors.InputError` otherwise).
     """
     out_path.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "mrc":
@@ -49,7 +52,7 @@ def write_output(
             kind=kind,  # type: ignore[arg-type]
             protect=protect,
             overwrite=True,
-            labels=("denoised with napari-cryodenoise",),
+            labels=("denoised with napari-cryodenoise", *list(labels)[:8]),
         )
         return
     if fmt == "tiff":

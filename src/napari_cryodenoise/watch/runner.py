@@ -1,0 +1,460 @@
+"""The watch loop: take whole files in arrival order, denoise them, keep the STAR current.
+
+:func:`run_watch` looks at the folder (on every change event from watchdog, and every
+``poll`` seconds unless polling is off), queues the files the :class:`~.scanner.Scanner`
+finds ready, denoises them (:mod:`.executors`), and after each one rewrites the session
+record (:mod:`.session`) and the output STAR, atomically. With ``train_first`` it
+trains a model on the first micrographs' even/odd sums in the background
+(:mod:`.trainer`) and switches to it; with ``redo`` the earlier outputs are then
+denoised again with it, after the new arrivals. It stops when ``stop`` is set, on
+Ctrl-C (``KeyboardInterrupt``, re-raised after cleaning up: no partial output is left),
+or after ``stop_after_idle`` seconds with nothing to do.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..options import FileOptions
+from ..training.config import TrainConfig
+from .executors import DaskExecutor, Done, Item, LocalExecutor
+from .scanner import Scanner
+from .session import WatchState, fingerprint
+from .status import WatchStatus
+from .trainer import TrainFirst
+
+__all__ = ["WatchConfig", "WatchSummary", "model_labels", "run_watch"]
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    """Everything a watch needs (plain values).
+
+    Attributes
+    ----------
+    folder, outdir : Path
+        The watched folder and the output folder.
+    models : tuple of str
+        Model aliases or files, as ``cryodenoise denoise -m``.
+    settings : FileOptions
+        The denoising options (identical outputs to ``cryodenoise denoise``).
+    pattern, recursive, settle : see :class:`~.scanner.Scanner`.
+    poll : float or None
+        Seconds between looks at the folder; None: only on change events.
+    events : bool
+        Use watchdog's change events (falls back to polling when they are unavailable).
+    stop_after_idle : float or None
+        Stop after this many seconds with nothing arriving, settling or running.
+    out_star : Path or None
+        The RELION STAR list of every output so far.
+    star_plan : OutputStarPlan or None
+    overwrite : bool
+        Redo complete outputs this watch did not write with these options.
+    cluster, scheduler : str or None
+        Dask: ``local[:N]`` or a scheduler address.
+    train_first : int
+        Train on the first this many micrographs with even/odd sums (0: no training).
+    train : TrainConfig or None
+        The training settings (``output``: the model file).
+    redo : bool
+        Denoise the earlier outputs again once the trained model is there.
+
+    """
+
+    folder: Path
+    outdir: Path
+    models: tuple[str, ...] = ("unet",)
+    settings: FileOptions = field(default_factory=FileOptions)
+    pattern: str = "*"
+    recursive: bool = False
+    settle: float = 5.0
+    poll: float | None = 2.0
+    events: bool = True
+    stop_after_idle: float | None = None
+    out_star: Path | None = None
+    star_plan: Any = None
+    overwrite: bool = False
+    cluster: str | None = None
+    scheduler: str | None = None
+    train_first: int = 0
+    train: TrainConfig | None = None
+    redo: bool = False
+
+
+@dataclass
+class WatchSummary:
+    """What a watch did: counts, the time each output was finished, and how it ended."""
+
+    done: int = 0
+    skipped: int = 0
+    failed: int = 0
+    redone: int = 0
+    elapsed: float = 0.0
+    finish_times: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    trained: str | None = None
+    reason: str = ""
+
+    def format(self) -> str:
+        """One line for the end of the run."""
+        text = (
+            f"denoised {self.done}, kept {self.skipped} earlier, failed {self.failed}"
+            + (f", redone {self.redone}" if self.redone else "")
+            + f" in {self.elapsed:.1f} s"
+        )
+        return text + (f" ({self.reason})" if self.reason else "")
+
+
+def model_label(specs: tuple[str, ...], trained: bool) -> str:
+    """Short name of a model list for the status line and the session record."""
+    names = "+".join(Path(s).name if os.sep in s or s.endswith(".pt") else s for s in specs)
+    return f"{names}(trained)" if trained else names
+
+
+def model_labels(specs: tuple[str, ...], trained_on: int | None) -> list[str]:
+    """MRC header labels naming the model an output was made with."""
+    from .. import __version__
+    from ..provenance import pack_labels
+
+    short = model_label(specs, False)
+    groups: list[list[tuple[str, Any]]] = [[("model", short)]]
+    if trained_on is not None:
+        groups[0] += [("trained_on_the_fly", True), ("pairs", trained_on)]
+    full = ",".join(specs)
+    if full != short:
+        groups.append([("model_file", full)])
+    return [f"napari-cryodenoise {__version__} watch", *pack_labels(groups, max_lines=6)]
+
+
+def _observer(folder: Path, recursive: bool, wake: threading.Event, log: Callable) -> Any:
+    """Start watchdog's observer (None if unavailable: the watch polls)."""
+    try:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+    except ImportError:
+        log("note: watchdog is not installed; looking at the folder by polling only")
+        return None
+
+    class _Wake(FileSystemEventHandler):
+        def on_any_event(self, event: Any) -> None:  # noqa: ARG002
+            wake.set()
+
+    observer = Observer()
+    try:
+        observer.schedule(_Wake(), str(folder), recursive=recursive)
+        observer.daemon = True
+        observer.start()
+    except Exception as err:  # noqa: BLE001 - e.g. inotify limits: polling still works
+        log(f"note: no change events for {folder} ({err}); looking at it by polling only")
+        return None
+    return observer
+
+
+class _Watch:
+    """The state of one run of :func:`run_watch` (kept small; see the module doc)."""
+
+    def __init__(self, config: WatchConfig, log: Callable[[str], None], status: WatchStatus):
+        self.c = config
+        self.log = log
+        self.status = status
+        self.summary = WatchSummary()
+        self.queue: deque[Item] = deque()
+        self.redo: deque[Item] = deque()
+        self.claimed: dict[str, Path] = {}
+        self.state = WatchState.load(config.outdir)
+        self.specs = tuple(config.models)
+        self.trained_on: int | None = None
+        self.trainer: TrainFirst | None = None
+        self.dirty = False  # outputs recorded that the STAR list does not show yet
+        fp = fingerprint(config.settings, self.specs)
+        if self.state.options and self.state.options != fp and self.state.outputs:
+            if config.overwrite:
+                self.state.outputs.clear()
+            else:
+                log(
+                    f"note: {config.outdir} has outputs of a watch with other options or "
+                    "models; complete ones are kept (use --overwrite to redo them)"
+                )
+            self.state.trained = None
+        self.state.options = fp
+        self._start_training()
+        self.scanner = Scanner(
+            config.folder,
+            pattern=config.pattern,
+            recursive=config.recursive,
+            settle=config.settle,
+            exclude=(config.outdir,),
+        )
+
+    # ------------------------------------------------------------------ models
+
+    def _start_training(self) -> None:
+        c = self.c
+        if not c.train_first or c.train is None:
+            return
+        trained = self.state.trained
+        if trained and Path(trained).is_file():
+            self.trainer = TrainFirst.finished(trained, c.train, self.log)
+            self._switch(Path(trained), quiet=True)
+        else:
+            self.state.trained = None
+            self.trainer = TrainFirst(c.train_first, c.train, self.log)
+
+    def _switch(self, model: Path, quiet: bool = False) -> None:
+        self.specs = (str(model),)
+        self.trained_on = self.c.train_first
+        self.summary.trained = str(model)
+        self.state.trained = str(model)
+        if self.c.redo:
+            current = self.label
+            waiting = {str(i.out) for i in self.queue}
+            for inp, out in self.state.pairs():
+                if self.state.model_of(out) != current and str(out) not in waiting:
+                    self.redo.append(Item(inp, out, redo=True))
+            if self.redo and not quiet:
+                self.log(f"redoing {len(self.redo)} earlier outputs with the trained model")
+
+    @property
+    def label(self) -> str:
+        return model_label(self.specs, self.trained_on is not None)
+
+    # ------------------------------------------------------------------ arrivals
+
+    def take(self, inp: Path) -> None:
+        """Decide what to do with a file that is whole: queue, keep, or report."""
+        from ..io.completeness import output_is_complete
+        from ..pipeline import output_path
+
+        out = output_path(inp, self.c.outdir, self.c.settings.fmt)
+        other = self.claimed.get(str(out))
+        if other is not None and other != inp:
+            self._failed(inp, f"{inp}: its output {out} is also the output of {other}; skipped")
+            return
+        self.claimed[str(out)] = inp
+        if self.trainer is not None:
+            self.trainer.offer(inp)
+        reason = self.state.failed_as_is(inp)
+        if reason is not None:  # reported by an earlier run; retried only if it changes
+            self.summary.failed += 1
+            self.status.failed += 1
+            self.scanner.retry_when_changed(inp)
+            return
+        if output_is_complete(out):
+            made_by = self.state.model_of(out)
+            if made_by is None and self.c.overwrite:
+                self.queue.append(Item(inp, out))
+                return
+            if made_by is None:
+                self.state.record(inp, out, "earlier")
+                self.dirty = True
+            self.summary.skipped += 1
+            self.status.skipped += 1
+            if self.c.redo and self.trained_on is not None and made_by != self.label:
+                self.redo.append(Item(inp, out, redo=True))
+            return
+        self.queue.append(Item(inp, out))
+
+    def _failed(self, inp: Path, reason: str) -> None:
+        self.summary.failed += 1
+        self.status.failed += 1
+        self.log(f"error: {reason}")
+        self.state.fail(inp, reason)
+        self.scanner.retry_when_changed(inp)
+
+    # ------------------------------------------------------------------ results
+
+    def finished(self, done: Done) -> None:
+        """Record an output (or a failure); rewrite the record and the STAR list."""
+        item = done.item
+        if not done.ok:
+            self._failed(item.inp, done.reason or f"{item.inp}: failed")
+            self.state.save()
+            return
+        self.state.record(item.inp, item.out, done.model)
+        now = time.monotonic()
+        if item.redo:
+            self.summary.redone += 1
+        else:
+            self.summary.done += 1
+            self.status.done += 1
+            self.summary.finish_times.append(now)
+            self.summary.seconds.append(done.seconds)
+            self.status.finished_one(now)
+        self.status.last, self.status.last_model = item.inp.name, done.model
+        self.state.save()
+        self.write_star()
+
+    def flush(self) -> None:
+        """Write the record and the STAR list if outputs were recorded since."""
+        if self.dirty:
+            self.state.save()
+            self.write_star()
+
+    def write_star(self) -> None:
+        """Rewrite the STAR list of every output so far (atomically)."""
+        self.dirty = False
+        if self.c.out_star is None:
+            return
+        from ..batch.outputs import write_output_star
+
+        pairs = [(i, o) for i, o in self.state.pairs() if o.is_file()]
+        if not pairs:
+            return
+        try:
+            write_output_star(
+                self.c.out_star,
+                [o for _, o in pairs],
+                inputs=[i for i, _ in pairs],
+                plan=self.c.star_plan,
+                log=lambda text: None,
+            )
+        except OSError as err:
+            self.log(f"error: cannot write {self.c.out_star}: {err}")
+
+
+def run_watch(
+    config: WatchConfig,
+    *,
+    log: Callable[[str], None] | None = None,
+    show: Callable[[WatchStatus], None] | None = None,
+    stop: threading.Event | None = None,
+    client: Any = None,
+) -> WatchSummary:
+    """Denoise the micrographs of ``config.folder`` as they arrive, until stopped.
+
+    Parameters
+    ----------
+    config : WatchConfig
+        The folders, options and rules.
+    log : callable, optional
+        Receives one line per event (errors, training, notes).
+    show : callable, optional
+        Receives the :class:`~.status.WatchStatus` after every change and about once a
+        second while waiting.
+    stop : threading.Event, optional
+        Set it to stop (from another thread); Ctrl-C stops too.
+    client : dask.distributed.Client, optional
+        Use this client instead of ``config.cluster`` / ``config.scheduler``.
+
+    Returns
+    -------
+    WatchSummary
+
+    Raises
+    ------
+    KeyboardInterrupt
+        After cleaning up (no partial output left, the record and STAR written).
+
+    """
+    say = log or (lambda text: None)
+    status = WatchStatus()
+    w = _Watch(config, say, status)
+    stop = stop or threading.Event()
+    wake = threading.Event()
+    t0 = time.monotonic()
+    observer = _observer(config.folder, config.recursive, wake, say) if config.events else None
+    poll = config.poll if (config.poll or observer is not None) else 2.0
+    clustered = client is not None or bool(config.cluster or config.scheduler)
+    executor: LocalExecutor | DaskExecutor
+    if clustered:
+        executor = DaskExecutor(
+            config.settings,
+            cluster=config.cluster,
+            scheduler=config.scheduler,
+            threads=config.settings.threads,
+            client=client,
+        )
+    else:
+        executor = LocalExecutor(config.settings)
+    in_flight: list[Item] = []
+    idle_since = time.monotonic()
+    last_scan = -float("inf")
+    try:
+        w.write_star()
+        while not stop.is_set():
+            now = time.monotonic()
+            woke = wake.is_set()
+            due = poll is not None and now - last_scan >= poll
+            settling = w.scanner.pending() and now - last_scan >= min(1.0, config.settle / 2)
+            if (woke and now - last_scan >= 0.25) or due or settling or last_scan < 0:
+                wake.clear()
+                last_scan = now
+                for path in w.scanner.scan():
+                    w.take(path)
+                w.flush()
+            trainer = w.trainer
+            if trainer is not None and trainer.state == "collecting":
+                trainer.poll()
+            if trainer is not None and trainer.state == "done" and w.trained_on is None:
+                w._switch(trainer.model_path)
+                w.state.save()
+            for done in executor.collect():
+                w.finished(done)
+            while executor.busy < executor.capacity and (w.queue or w.redo):
+                item = w.queue.popleft() if w.queue else w.redo.popleft()
+                in_flight = [item]
+                labels = model_labels(w.specs, w.trained_on)
+                executor.submit(item, w.specs, w.label, labels)
+                for done in executor.collect():
+                    w.finished(done)
+                in_flight = []
+                idle_since = time.monotonic()  # files may have arrived meanwhile: look again
+                if isinstance(executor, LocalExecutor):
+                    break  # look at the folder between files
+            status.queued = len(w.queue) + len(w.redo)
+            status.settling = w.scanner.pending()
+            status.running = executor.busy
+            status.model = w.label
+            status.training = trainer.describe() if trainer is not None else ""
+            if show is not None:
+                show(status)
+            busy = (
+                w.queue
+                or w.redo
+                or executor.busy
+                or w.scanner.pending()
+                or (trainer is not None and trainer.active)
+            )
+            if busy:
+                idle_since = time.monotonic()
+            elif (
+                config.stop_after_idle is not None
+                and time.monotonic() - idle_since >= config.stop_after_idle
+            ):
+                w.summary.reason = f"idle for {config.stop_after_idle:g} s"
+                if trainer is not None and trainer.state == "collecting":
+                    say(
+                        f"note: training did not start: {len(trainer.files)} of "
+                        f"{trainer.count} micrographs with even/odd sums arrived"
+                    )
+                break
+            if not (w.queue or w.redo) or executor.busy >= executor.capacity:
+                wake.wait(0.2 if executor.busy else min(0.5, poll or 0.5))
+    finally:
+        from ..batch.outputs import remove_partials
+
+        stopped = executor.close() if hasattr(executor, "close") else []
+        if observer is not None:
+            observer.stop()
+            observer.join(timeout=2.0)
+        if w.trainer is not None:
+            w.trainer.stop(timeout=3.0)
+        leftovers = [i.out for i in [*in_flight, *stopped]]
+        extra = [p for p in (w.state.path, config.out_star) if p is not None]
+        remove_partials([*leftovers, *extra])
+        if w.trainer is not None and w.trainer.state == "training":
+            outputs = [Path(p) for p in (config.train.output,) if p]  # type: ignore[union-attr]
+            remove_partials(outputs)
+        w.state.save()
+        w.summary.elapsed = time.monotonic() - t0
+        status.queued = status.settling = status.running = 0
+        if show is not None:
+            show(status)
+    return w.summary
