@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,10 +94,15 @@ def _arrival_order(paths: Iterable[Path]) -> list[Path]:
     return sorted(paths, key=key)
 
 
-def list_micrographs(pattern: str) -> list[Path]:
-    """Complete micrograph files matching a glob, in arrival order (no pixels are read)."""
+def list_micrographs(pattern: str, known: Collection[str] = ()) -> list[Path]:
+    """Complete micrograph files matching a glob, in arrival order (no pixels are read).
+
+    Paths in ``known`` are left out without being looked at (a rescan checks
+    only the headers of new files).
+    """
     matches = (Path(m) for m in glob.glob(os.path.expanduser(pattern)))
-    return _arrival_order(p for p in matches if _listable(p) and output_is_complete(p))
+    paths = (p for p in matches if str(p) not in known)
+    return _arrival_order(p for p in paths if _listable(p) and output_is_complete(p))
 
 
 def is_session_folder(path: str | os.PathLike) -> bool:
@@ -223,8 +228,7 @@ class Session:
         """
         if self.pattern is None:
             return []
-        new = [SessionItem(p) for p in list_micrographs(self.pattern) if str(p) not in self._known]
-        return self.add(new)
+        return self.add([SessionItem(p) for p in list_micrographs(self.pattern, self._known)])
 
     def add(self, items: Sequence[SessionItem]) -> list[SessionItem]:
         """Append micrographs that arrived; moves to the newest when following.
