@@ -30,12 +30,11 @@ class OpenPanel:
         self.state = state
         self.source = LineEdit(label="session", tooltip="a folder, a glob or a micrograph STAR")
         self.open_button = PushButton(text="Open session")
-        choices = _models()
-        self.model = ComboBox(
-            label="model",
-            choices=choices,
-            value="unet" if any(v == "unet" for _, v in choices) else None,
-        )
+        #: models registered in memory (scripts, tests) besides the zoo's
+        self.extra: list[str] = []
+        self.model = ComboBox(label="model", choices=self._choices)
+        if "unet" in self.model.choices:
+            self.model.value = "unet"
         self.outdir = LineEdit(
             label="watch outputs",
             tooltip="OUTDIR of `cryodenoise watch`: micrographs denoised there are shown "
@@ -45,6 +44,16 @@ class OpenPanel:
         self.source.native.returnPressed.connect(lambda: actions.open(self.source.value))
         self.model.changed.connect(lambda value: actions.use_model(value))
         self.outdir.changed.connect(lambda value: actions.use_outdir(value))
+
+    def _choices(self, _widget: Any = None) -> list[Any]:
+        return _models() + [(name, name) for name in self.extra]
+
+    def add_choice(self, name: str) -> None:
+        """Offer (and select) a model registered in memory under ``name``."""
+        if name not in self.extra:
+            self.extra.append(name)
+        self.model.reset_choices()
+        self.model.value = name
 
     @property
     def widgets(self) -> list[Any]:

@@ -18,7 +18,7 @@ from napari.qt.threading import GeneratorWorker, create_worker
 from qtpy.QtCore import QObject
 
 from ...session import Session
-from ...session_data import Display, PrefetchStep, load_display, prefetch_steps
+from ...session_data import Display, PrefetchStep, prefetch_steps
 from ...tiles import Box, clip_box, plan_jobs
 from ..live import visible_box
 

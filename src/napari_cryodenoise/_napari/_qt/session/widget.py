@@ -108,6 +108,11 @@ class SessionWidget(Container):
         """:meth:`adopt` once napari has finished inserting ``layer`` (from the reader's hook)."""
         QTimer.singleShot(0, lambda: self.adopt(layer))
 
+    def add_model(self, name: str, model: Any) -> None:
+        """Register a model built in memory under ``name`` and browse with it."""
+        self.models.put(name, model)
+        self.opener.add_choice(name)
+
     def use_model(self, name: str) -> None:
         """Denoise with model ``name`` (a running session is shown again)."""
         if name and name != self.display.model_name:
