@@ -82,12 +82,12 @@ def test_dock_opens_steps_with_keys_and_prefetches(browser, folder, qtbot):
     assert store.tiles_done(0) == store.grid.counts[0] * store.grid.counts[1]  # prefetched
     assert w.display.out_layer is out and out.name.startswith("m1 [tiny")
     _press(viewer, "End")
-    assert session.index == 3 and w.nav.slider.value == 3
+    assert session.index == 3 and w.nav.slider.value == 4  # 1-based, as in 4 / 4
     _press(viewer, "Home")
     assert session.index == 0
     _press(viewer, "P")  # already at the first
     assert session.index == 0
-    w.nav.slider.value = 2
+    w.nav.slider.value = 3
     assert session.index == 2 and raw.name == "m2"
     # a real key press on the canvas goes through napari's keymap
     from qtpy.QtCore import Qt
@@ -106,7 +106,7 @@ def test_follow_mode_shows_a_new_file(browser, folder, qtbot):
     _mic(folder / "m9.mrc", 9)
     qtbot.waitUntil(lambda: len(w.session) == 5, timeout=10000)  # the 2 s scan
     assert w.session.index == 4 and w.display.raw_layer.name == "m9"
-    assert w.nav.slider.max == 4
+    assert w.nav.slider.max == 5
     w.first()  # stepped away: a new arrival does not move the view
     _mic(folder / "m10.mrc", 10)
     assert len(w.scan()) == 1 and w.session.index == 0

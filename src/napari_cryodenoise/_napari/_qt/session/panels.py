@@ -66,28 +66,33 @@ class NavPanel:
 
     def __init__(self, state: SessionState, actions: Any) -> None:
         self.state = state
-        self.slider = Slider(label="micrograph", min=0, max=0, value=0, tracking=False)
+        self.slider = Slider(label="micrograph", min=1, max=1, value=1, tracking=False)
         self.slider.enabled = False
-        self.facts = Label(value="open a folder, glob or STAR (N/P step, Home/End, G/B mark)")
-        fit_label(self.facts)
+        self.facts = Label(value="open a folder, glob or STAR\nN/P step, Home/End, G/B/Space mark")
         self.follow = CheckBox(text="follow new micrographs", value=True)
         self.status = Label(value="")
         fit_label(self.status)
-        self.slider.changed.connect(lambda value: actions.go(int(value)))
+        self.slider.changed.connect(lambda value: actions.go(int(value) - 1))
         self.follow.changed.connect(lambda value: actions.set_follow(bool(value)))
         state.events.index.connect(self._on_index)
         state.events.count.connect(self._on_count)
-        state.events.facts.connect(lambda text: setattr(self.facts, "value", text))
+        state.events.facts.connect(self._on_facts)
         state.events.status.connect(lambda text: setattr(self.status, "value", text))
+
+    def _on_facts(self, text: str) -> None:
+        """Two facts a line (the dock is narrow; a wrapped label would be clipped)."""
+        parts = text.split("   ")
+        self.facts.value = "\n".join("   ".join(parts[i : i + 2]) for i in range(0, len(parts), 2))
 
     def _on_count(self, count: int) -> None:
         self.slider.enabled = count > 1
-        self.slider.max = max(0, count - 1)
+        with self.slider.changed.blocked():
+            self.slider.max = max(1, count)
 
     def _on_index(self, index: int) -> None:
-        if index >= 0 and self.slider.value != index:
+        if index >= 0 and self.slider.value != index + 1:
             with self.slider.changed.blocked():
-                self.slider.value = index
+                self.slider.value = index + 1
 
     @property
     def widgets(self) -> list[Any]:
