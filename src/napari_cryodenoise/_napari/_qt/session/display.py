@@ -203,33 +203,8 @@ class SessionDisplay(QObject):
         live.start()
 
     def _show_output(self, raw: Any, display: Display) -> None:
-        out = self.out_layer
-        kwargs = dict(display.kwargs)
-        multiscale = isinstance(display.levels, list)
-        px = (
-            display.pixel_size
-            or float(raw.scale[-1]) * raw.data.shape[-1] / display.data.shape[-1]
-        )
-        geometry = {"scale": (px, px), "translate": tuple(raw.translate)}
-        name = f"{raw.name} [watch output]"
-        if out is None or bool(out.multiscale) != multiscale:
-            old = out
-            out = self.viewer.add_image(
-                display.levels,
-                name=name,
-                multiscale=multiscale,
-                contrast_limits=kwargs["contrast_limits"],
-                metadata=kwargs["metadata"],
-                **geometry,
-            )
-            if old is not None:
-                self.viewer.layers.remove(old)
-            self.publisher.state.result_layer = out
-        else:
-            out.data = display.levels
-            out.scale, out.translate = geometry["scale"], geometry["translate"]
-            out.name, out.metadata = name, kwargs["metadata"]
-            out.contrast_limits = kwargs["contrast_limits"]
+        out = output_layer(self.viewer, raw, self.out_layer, display)
+        self.publisher.state.result_layer = out
         self._enter_side_by_side(raw, out)
         self.report(f"{raw.name}: shown from the watch output {display.info.name}")
 
@@ -293,3 +268,29 @@ class SessionDisplay(QObject):
             if view is not None:
                 view.close()
         self.view = None
+
+
+def output_layer(viewer: Any, raw: Any, out: Any, display: Display) -> Any:
+    """Show a watch output in ``out`` (or a new layer), placed over ``raw``; returns the layer."""
+    kwargs = dict(display.kwargs)
+    multiscale = isinstance(display.levels, list)
+    px = display.pixel_size or float(raw.scale[-1]) * raw.data.shape[-1] / display.data.shape[-1]
+    geometry = {"scale": (px, px), "translate": tuple(raw.translate)}
+    name = f"{raw.name} [watch output]"
+    if out is not None and bool(out.multiscale) == multiscale:
+        out.data = display.levels
+        out.scale, out.translate = geometry["scale"], geometry["translate"]
+        out.name, out.metadata = name, kwargs["metadata"]
+        out.contrast_limits = kwargs["contrast_limits"]
+        return out
+    new = viewer.add_image(
+        display.levels,
+        name=name,
+        multiscale=multiscale,
+        contrast_limits=kwargs["contrast_limits"],
+        metadata=kwargs["metadata"],
+        **geometry,
+    )
+    if out is not None:
+        viewer.layers.remove(out)
+    return new
