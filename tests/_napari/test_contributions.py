@@ -57,6 +57,10 @@ READ_CASES = [
     for r in C.readers or []
     for pattern in r.filename_patterns
 ]
+#: Readers that open folders (a folder of micrographs opens as a session).
+DIR_CASES = [
+    pytest.param(r.command, id="folder") for r in C.readers or [] if r.accepts_directories
+]
 WRITE_CASES = [
     pytest.param(w.command, ext, id=ext) for w in C.writers or [] for ext in w.filename_extensions
 ]
@@ -101,7 +105,7 @@ def test_every_contribution_is_exercised():
     present = {k for k, v in C.model_dump(exclude_unset=True).items() if v}
     assert present <= HANDLED, f"napari.yaml has contributions this test does not open: {present}"
     exercised = {p.values[1] for p in WIDGETS}
-    exercised |= {p.values[0] for p in READ_CASES + WRITE_CASES + SAMPLES}
+    exercised |= {p.values[0] for p in READ_CASES + DIR_CASES + WRITE_CASES + SAMPLES}
     assert exercised == set(COMMANDS), f"commands never opened: {set(COMMANDS) - exercised}"
     for items in (C.menus or {}).values():
         for item in items:
@@ -141,6 +145,26 @@ def test_reader_opens_each_filename_pattern(make_napari_viewer, tmp_path, comman
     (layer,) = layers
     np.testing.assert_array_equal(np.asarray(layer.data), data)
     assert layer.metadata["cryodenoise"]["path"] == str(path)
+
+
+@pytest.mark.parametrize("command", DIR_CASES)
+def test_reader_opens_a_folder_as_a_session(make_napari_viewer, qtbot, tmp_path, command):
+    """A folder of micrographs: the first one's layer, then the Session dock takes it over."""
+    viewer = make_napari_viewer()
+    rng = np.random.default_rng(2)
+    for name in ("a.mrc", "b.mrc"):
+        write_mrc(tmp_path / name, rng.normal(size=(24, 32)).astype(np.float32), voxel_size=1.25)
+    assert _python_object(command)(str(tmp_path)) is not None  # the reader claims the folder
+    assert _python_object(command)(str(tmp_path / "nothing")) is None
+    layers = viewer.open(str(tmp_path), plugin=PLUGIN)
+    assert len(layers) == 1 and layers[0].metadata["cryodenoise"]["session"] == str(tmp_path)
+    title = dock_title("Session browser")
+    qtbot.waitUntil(lambda: title in viewer.window.dock_widgets, timeout=10000)
+    widget = viewer.window.dock_widgets[title]
+    qtbot.waitUntil(lambda: widget.session is not None, timeout=10000)
+    assert len(widget.session) == 2 and widget.display.raw_layer is layers[0]
+    widget.shutdown()
+    qtbot.waitUntil(lambda: widget.running_workers == 0, timeout=30000)
 
 
 # ----------------------------------------------------------------------------- writers

@@ -18,7 +18,10 @@ def test_reader_claims_our_suffixes_and_explains_bad_files(tmp_path):
         reader(str(bad))
     assert napari_get_reader(str(tmp_path / "c.png")) is None
     assert napari_get_reader(str(tmp_path / "missing.mrc")) is None
-    assert napari_get_reader(str(tmp_path)) is None
+    assert napari_get_reader(str(tmp_path / "sub")) is None
+    (tmp_path / "empty").mkdir()
+    assert napari_get_reader(str(tmp_path / "empty")) is None  # no micrographs: not a session
+    assert napari_get_reader(str(tmp_path)) is not None  # a folder with a.mrc opens as a session
 
 
 def test_reader_layer_data(tmp_path):

@@ -1,14 +1,22 @@
-"""napari reader contribution: MRC and TIFF images, stacks, movies and volumes."""
+"""napari reader contribution: MRC and TIFF images, stacks, movies and volumes; sessions.
+
+A folder with micrographs (``*.mrc``) opens as a session: the reader returns
+the first micrograph's layer with the session's source in its metadata, and
+when napari inserts it the "Session browser" dock opens and takes it over
+(:meth:`~napari_cryodenoise._napari._qt.session.SessionWidget.adopt`).
+"""
 
 from __future__ import annotations
 
 import warnings
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
 from ..io import is_image_path, read_image
 from ..io.sniff import is_regular_file
-from .layers import apply_data_range, display_pyramid, layer_kwargs
+from .layers import METADATA_KEY, apply_data_range, display_pyramid, layer_kwargs
+from .session import is_session_folder, open_session
 
 LayerData = tuple  # (data, kwargs, layer_type)
 PathOrPaths = str | list[str]
@@ -33,9 +41,61 @@ def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerDa
     the problem, which napari shows.
     """
     paths = [path] if isinstance(path, str) else list(path)
+    if len(paths) == 1 and is_session_folder(str(paths[0])):
+        return read_session
     if not paths or not all(_claims(str(p)) for p in paths):
         return None
     return read_layers
+
+
+#: The plugin's name and the Session dock's display name (as in napari.yaml).
+PLUGIN, SESSION_DOCK = "napari-cryodenoise", "Session browser"
+
+
+def read_session(path: PathOrPaths) -> list[LayerData]:
+    """Open a folder of micrographs as a session: the first one's layer, marked as such.
+
+    Only the first micrograph is read. When the layer is inserted, the
+    "Session browser" dock opens and takes it over as the session's raw
+    layer (the rest of the folder is read only when shown).
+    """
+    folder = str(path if isinstance(path, str) else path[0])
+    session = open_session(folder)
+    first = session.current
+    if first is None:
+        return []
+    data, kwargs, kind = read_layers(str(first.path))[0]
+    kwargs["metadata"][METADATA_KEY]["session"] = folder
+    _attach_session_dock_on_insert()
+    return [(data, kwargs, kind)]
+
+
+def _attach_session_dock_on_insert() -> None:
+    """Have the current viewer open the Session dock for a session layer it inserts."""
+    try:
+        import napari
+
+        viewer = napari.current_viewer()
+    except Exception:  # noqa: BLE001 - no viewer (scripts, npe2 tests): nothing to do
+        return
+    if viewer is None or viewer in _HOOKED:
+        return
+
+    def on_inserted(event: object) -> None:
+        layer = getattr(event, "value", None)
+        facts = (getattr(layer, "metadata", None) or {}).get(METADATA_KEY) or {}
+        if not facts.get("session") or facts.get("session_adopted"):
+            return
+        facts["session_adopted"] = True
+        _dock, widget = viewer.window.add_plugin_dock_widget(PLUGIN, SESSION_DOCK)
+        widget.adopt_later(layer)
+
+    viewer.layers.events.inserted.connect(on_inserted)
+    _HOOKED.add(viewer)
+
+
+#: Viewers whose layer list already opens the Session dock for session layers.
+_HOOKED: weakref.WeakSet = weakref.WeakSet()
 
 
 def read_layers(path: PathOrPaths) -> list[LayerData]:
