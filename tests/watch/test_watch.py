@@ -192,10 +192,12 @@ def test_watch_interrupted_restarted_equals_denoise(tmp_path, affine):
             assert a.voxel_size == b.voxel_size
         assert "model=" in _labels(out) and "watch" in _labels(out)
 
-    # the STAR lists every output, in arrival order
+    # the STAR lists every output (in the order they were taken, which on a loaded
+    # machine can differ from the order the writer started them: a file written slowly in
+    # chunks is taken when complete)
     listed = _star_names(outdir / "denoised_micrographs.star")
     assert sorted(listed) == [p.name for p in outs]
-    assert listed == [f"{p.stem}.mrc" for p in good]
+    assert len(listed) == len(set(listed)) == len(good)
     assert (outdir / STATE_NAME).is_file()
 
     # a third run finds nothing to do
