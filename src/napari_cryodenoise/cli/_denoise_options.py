@@ -162,7 +162,8 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="PATH",
         help="RELION STAR list of the denoised files, done now or by an earlier run (default: "
-        "OUTDIR/denoised_micrographs.star for MRC output); never one of the inputs",
+        "OUTDIR/denoised_micrographs.star for MRC output, denoised_tomograms.star for "
+        "tomograms.star inputs); never one of the inputs",
     )
     relion = p.add_argument_group(
         "RELION STAR output",
@@ -270,8 +271,17 @@ def star_plan(
     )
 
 
-def out_star(args: argparse.Namespace, outdir: Path, settings: FileOptions) -> Path | None:
-    """``--out-star``, else ``OUTDIR/denoised_micrographs.star`` for MRC output, else None."""
+def out_star(
+    args: argparse.Namespace,
+    outdir: Path,
+    settings: FileOptions,
+    plan: OutputStarPlan | None = None,
+) -> Path | None:
+    """``--out-star``, else ``OUTDIR/denoised_micrographs.star`` for MRC output, else None.
+
+    ``OUTDIR/denoised_tomograms.star`` when the inputs are tomogram STARs (``plan``).
+    """
     if args.out_star is not None:
         return Path(args.out_star)
-    return outdir / "denoised_micrographs.star" if settings.fmt == "mrc" else None
+    name = plan.default_name if plan is not None else "denoised_micrographs.star"
+    return outdir / name if settings.fmt == "mrc" else None

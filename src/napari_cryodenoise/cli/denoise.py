@@ -59,7 +59,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help="files, directories, glob patterns or RELION .star micrograph lists",
+        help="files, directories, glob patterns or RELION .star micrograph lists "
+        "(or RELION 5 tomograms.star)",
     )
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     add_image_options(p)
@@ -103,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     if not inputs:
         raise CLIError("no input files found")
     outdir = Path(args.output)
-    star = out_star(args, outdir, settings)
+    star = out_star(args, outdir, settings, star_plan)
     names = args.model or [DEFAULT_2D]
     # the one output guard, before any work: no image is read, no model loaded, nothing written
     pairs = guard_denoise(args, inputs, lists, outdir, settings.fmt, star, names)
@@ -198,7 +199,7 @@ def _run_on_cluster(
             retries=args.retries,
             overwrite=settings.overwrite,
             threads_per_worker=settings.threads,
-            out_star=out_star(args, outdir, settings),
+            out_star=out_star(args, outdir, settings, star_plan),
             star_plan=star_plan,
             progress=bar,
             log=bar.message,

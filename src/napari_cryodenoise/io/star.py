@@ -30,9 +30,11 @@ from ..errors import InputError
 from .atomic import atomic_write_text
 
 __all__ = [
+    "IMAGE_COLUMNS",
     "RELION_VERSION",
     "StarBlock",
     "find_star_table",
+    "image_column",
     "read_star",
     "read_star_micrographs",
     "read_star_tables",
@@ -44,6 +46,10 @@ __all__ = [
 
 #: The version comment RELION 3.1 and 4 write before every block.
 RELION_VERSION = "# version 30001"
+
+#: The column naming the images a RELION STAR lists, by preference: micrographs
+#: (``rlnMicrographName``), else tomograms (RELION 5 ``tomograms.star``).
+IMAGE_COLUMNS = ("rlnMicrographName", "rlnTomoReconstructedTomogram")
 
 _TOKEN = re.compile(r"""'(.*?)'(?=\s|$)|"(.*?)"(?=\s|$)|(\S+)""")
 _LABEL = re.compile(r"_(\S+)(?:\s+#\d+)?\s*$")
@@ -366,16 +372,32 @@ def resolve_star_path(
     return (project if project_dir is not None else star_dir) / candidate
 
 
+def image_column(tables: Iterable[Iterable[str]]) -> str | None:
+    """The image column of a STAR with these tables' labels (see :data:`IMAGE_COLUMNS`).
+
+    ``rlnMicrographName`` when any table has it, else ``rlnTomoReconstructedTomogram``
+    when any has that, else None.
+    """
+    labels = {str(label) for table in tables for label in table}
+    return next((label for label in IMAGE_COLUMNS if label in labels), None)
+
+
 def read_star_micrographs(
     path: str | os.PathLike, *, project_dir: str | os.PathLike | None = None
 ) -> list[Path]:
-    """Micrograph paths listed in a RELION STAR file (``rlnMicrographName``).
+    """Image paths listed in a RELION STAR file: its :func:`image_column`.
 
-    Relative names are resolved by :func:`resolve_star_path`.
+    Micrographs (``rlnMicrographName``), or the tomograms of a RELION 5
+    ``tomograms.star`` (``rlnTomoReconstructedTomogram``). Relative names are
+    resolved by :func:`resolve_star_path`.
     """
     path = Path(path)
-    table = find_star_table(path, "rlnMicrographName")
-    return [resolve_star_path(row["rlnMicrographName"], path, project_dir) for row in table]
+    tables = read_star_tables(path)
+    label = image_column(table[0] for table in tables) or IMAGE_COLUMNS[0]
+    table = next((t for t in tables if label in t[0]), None)
+    if table is None:
+        raise InputError(f"{path}: STAR file has no {label} column")
+    return [resolve_star_path(row[label], path, project_dir) for row in table]
 
 
 # --------------------------------------------------------------------------- writing

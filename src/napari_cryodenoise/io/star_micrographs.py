@@ -9,6 +9,10 @@ relative to the project directory. Only when denoising changed the pixel size
 (``--bin``/``--pixel-size`` without ``--restore-size``) is the micrograph pixel
 size scaled by the same factor, since it must describe the files listed.
 
+A RELION 5 ``tomograms.star`` (no ``rlnMicrographName``) is carried over the
+same way, with ``rlnTomoReconstructedTomogram`` pointing at the denoised
+tomograms (and ``rlnTomoTomogramBinning`` scaled when the voxel size changed).
+
 Inputs given as files, folders or globs get a RELION 3.1+ STAR: ``data_optics``
 (one optics group per pixel size, from the headers; voltage, Cs and amplitude
 contrast when given) and ``data_micrographs`` (``rlnMicrographName``,
@@ -27,7 +31,15 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import InputError
-from .star import RELION_VERSION, StarBlock, read_star, resolve_star_path, write_star
+from .star import (
+    IMAGE_COLUMNS,
+    RELION_VERSION,
+    StarBlock,
+    image_column,
+    read_star,
+    resolve_star_path,
+    write_star,
+)
 
 __all__ = [
     "MicrographStar",
@@ -39,15 +51,16 @@ __all__ = [
     "star_inputs",
 ]
 
-MIC = "rlnMicrographName"
+MIC, TOMO = IMAGE_COLUMNS
 GROUP = "rlnOpticsGroup"
 PIXEL = "rlnMicrographPixelSize"
+BINNING = "rlnTomoTomogramBinning"
 Pair = tuple[Path, Path]
 
 
 @dataclass(frozen=True)
 class MicrographStar:
-    """A RELION micrograph STAR as read: its blocks and the file of every row.
+    """A RELION micrograph (or tomogram) STAR as read: its blocks and the file of every row.
 
     Attributes
     ----------
@@ -56,10 +69,13 @@ class MicrographStar:
     blocks : dict of str to StarBlock
         Every block, in file order.
     block : str
-        Name of the block with ``rlnMicrographName`` (``"micrographs"`` in
-        RELION 3.1+).
+        Name of the block with the image column (``"micrographs"`` in RELION
+        3.1+, ``"global"`` in a RELION 5 ``tomograms.star``).
     micrographs : tuple of pathlib.Path
-        Each row's micrograph, resolved as :func:`~.star.resolve_star_path` does.
+        Each row's image, resolved as :func:`~.star.resolve_star_path` does.
+    column : str
+        The image column (:func:`~.star.image_column`): ``rlnMicrographName``
+        or ``rlnTomoReconstructedTomogram``.
 
     """
 
@@ -67,26 +83,34 @@ class MicrographStar:
     blocks: dict[str, StarBlock] = field(hash=False, compare=False)
     block: str
     micrographs: tuple[Path, ...]
+    column: str = MIC
+
+    @property
+    def tomograms(self) -> bool:
+        """True for a tomogram STAR (``rlnTomoReconstructedTomogram``)."""
+        return self.column == TOMO
 
 
 def read_micrograph_star(
     path: str | os.PathLike, project_dir: str | os.PathLike | None = None
 ) -> MicrographStar:
-    """Read a RELION micrograph STAR (the first table with ``rlnMicrographName``).
+    """Read a RELION micrograph or tomogram STAR (the first table with its image column).
 
     Raises
     ------
     InputError
-        Malformed file (file and line named) or no ``rlnMicrographName`` column.
+        Malformed file (file and line named) or no ``rlnMicrographName`` column
+        (nor ``rlnTomoReconstructedTomogram``).
 
     """
     path = Path(path)
     blocks = read_star(path)
+    column = image_column(b.columns for b in blocks.values() if b.loop) or MIC
     for name, block in blocks.items():
-        if block.loop and MIC in block.columns:
-            names = block.table[MIC].tolist()
+        if block.loop and column in block.columns:
+            names = block.table[column].tolist()
             mics = tuple(resolve_star_path(n, path, project_dir) for n in names)
-            return MicrographStar(path, blocks, name, mics)
+            return MicrographStar(path, blocks, name, mics, column)
     raise InputError(f"{path}: STAR file has no {MIC} column")
 
 
@@ -213,6 +237,13 @@ class OutputStarPlan:
     optics: OpticsValues = field(default_factory=OpticsValues)
     rescaled: bool = False
 
+    @property
+    def default_name(self) -> str:
+        """The output STAR's name: ``denoised_tomograms.star`` for tomogram STAR inputs."""
+        if self.sources and all(s.tomograms for s in self.sources):
+            return "denoised_tomograms.star"
+        return "denoised_micrographs.star"
+
     def blocks(self, pairs: Sequence[Pair]) -> tuple[list[StarBlock], list[str]]:
         """The blocks of the output STAR listing ``pairs`` (input, output), and notes.
 
@@ -263,28 +294,37 @@ class OutputStarPlan:
             self.sources[s].blocks[self.sources[s].block].table.iloc[r].tolist() for s, r in hits
         ]
         table = pd.DataFrame(rows, columns=mic.columns, dtype=object)
-        table[MIC] = [relion_path(out, self.project_dir) for _, out in pairs]
+        table[base.column] = [relion_path(out, self.project_dir) for _, out in pairs]
         blocks = {
             name: StarBlock(b.name, b.table.copy(), loop=b.loop, comments=b.comments)
             for name, b in base.blocks.items()
         }
         blocks[base.block] = StarBlock(mic.name, table, loop=True, comments=mic.comments)
         if self.rescaled:
-            self._rescale(blocks, base.block, pairs, notes)
+            self._rescale(blocks, base.block, pairs, notes, BINNING if base.tomograms else PIXEL)
         return list(blocks.values())
 
-    def _rescale(self, blocks: dict[str, StarBlock], name: str, pairs, notes) -> None:
-        """Scale pixel sizes of the listed rows by output/input header pixel size."""
+    def _rescale(self, blocks: dict[str, StarBlock], name: str, pairs, notes, label) -> None:
+        """Scale pixel sizes (``label``) of the listed rows by output/input header pixel size.
+
+        Tomograms scale ``rlnTomoTomogramBinning`` (their voxel size is the tilt
+        series' pixel size times it); micrographs their per-row pixel size and the
+        optics groups'.
+        """
         ratios: list[float | None] = []
         for inp, out in pairs:
             a, b = _pixel_size(Path(inp)), _pixel_size(Path(out))
             ratios.append(b / a if a and b else None)
         table = blocks[name].table
-        if PIXEL in table.columns:  # RELION 3.0 style: per micrograph
-            column = table.columns.get_loc(PIXEL)
+        if label in table.columns:  # per tomogram, or RELION 3.0 style per micrograph
+            column = table.columns.get_loc(label)
             for r, ratio in enumerate(ratios):
                 if ratio is not None:
                     table.iloc[r, column] = _scaled(table.iloc[r, column], ratio)
+        if label == BINNING:
+            if label not in table.columns:
+                notes.append(f"no {BINNING} to update for the new voxel size")
+            return
         optics = blocks.get("optics")
         if optics is None or PIXEL not in optics.columns or GROUP not in table.columns:
             if PIXEL not in table.columns:
@@ -351,7 +391,7 @@ def _scaled(value: str, ratio: float) -> str:
 
 def _compatible(a: MicrographStar, b: MicrographStar) -> bool:
     """Same blocks and columns, and the same values outside the micrograph table."""
-    if list(a.blocks) != list(b.blocks) or a.block != b.block:
+    if list(a.blocks) != list(b.blocks) or a.block != b.block or a.column != b.column:
         return False
     for name, block in a.blocks.items():
         other = b.blocks[name]
