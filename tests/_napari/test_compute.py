@@ -88,3 +88,36 @@ def test_settings_validation_and_command_line(tmp_path):
         DenoiseSettings(bin_factor=0)
     assert DenoiseSettings(model=str(tmp_path / "net.pt")).model_label == "net"
     assert DenoiseSettings(lowpass=1.0).lowpass_factor is None
+
+
+def test_sketch_job_is_a_quick_preview_from_the_raw_pyramid():
+    from napari_cryodenoise._napari.compute import compute_job, overview_of, sketch_source
+    from napari_cryodenoise.engine.preview import CoarsePreview
+    from napari_cryodenoise.engine.pyramid import block_mean
+    from napari_cryodenoise.models import build_model
+
+    model = build_model("unet-custom", ndim=2, depth=2, first_kernel=3, last_kernel=3, nf=4)
+    image = np.random.default_rng(1).normal(size=(2048, 1920)).astype(np.float32)
+    levels = [image, block_mean(image, 2), block_mean(image, 4)]
+    assert overview_of(levels) is not None and overview_of(levels).shape == (512, 480)
+    assert overview_of(image) is None and overview_of([image]) is None
+    assert overview_of([image, block_mean(image, 4)]) is None  # not a 2x pyramid
+    settings = DenoiseSettings(model="tiny", bin_factor=4)
+    store = TileStore((512, 480), 256)
+    ctx = LiveContext(
+        data=image,
+        data_key=("s",),
+        settings=settings,
+        model=model,
+        grid=store.grid,
+        claims=store.claims,
+        overview=overview_of(levels),
+    )
+    assert sketch_source(ctx, 0)[1] == 4  # 4x4 block means of the raw plane
+    jobs = plan_jobs(store, None, 0, fill=False, sketch=True)
+    assert jobs[0] == Job("sketch", 0)
+    sketch = compute_job(ctx, jobs[0])
+    assert isinstance(sketch, CoarsePreview) and sketch.levels[0].shape == (512, 480)
+    store.put(jobs[0], sketch)
+    assert store.is_done(Job("sketch", 0)) and not store.is_done(Job("preview", 0))
+    assert not ctx.prepared._items  # the sketch did not wait for the binned plane

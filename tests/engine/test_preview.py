@@ -172,3 +172,31 @@ def test_preview_matches_tiles_on_a_simulated_micrograph():
 
 
 from napari_cryodenoise._napari.tiles import Job  # noqa: E402
+
+
+def test_sketch_from_the_raw_plane_or_its_pyramid_matches_the_binned_plane():
+    """A sketch shrunk from the raw plane (or its block-mean level) ~ one from the binned plane."""
+    import torch
+
+    from napari_cryodenoise.engine import prepare_image
+    from napari_cryodenoise.engine.filters import fourier_resize
+    from napari_cryodenoise.engine.preview import sketch_input, sketch_preview
+    from napari_cryodenoise.engine.pyramid import display_pyramid
+    from napari_cryodenoise.models import build_model
+
+    rng = np.random.default_rng(4)
+    smooth = fourier_gaussian(rng.normal(size=(1024, 960)).astype(np.float32), 12.0)
+    raw = (1000 + 40 * smooth / smooth.std() + rng.normal(0, 10, smooth.shape)).astype(np.uint16)
+    binned = prepare_image(raw, bin_factor=2)  # (512, 480)
+    exact = fourier_resize(binned, preview_shape(binned.shape, 128))
+    for source, block in ((raw, 1), (display_pyramid(raw, 512, 256)[-1], 4)):
+        small = sketch_input(source, binned.shape, 128, block=block)
+        assert small.shape == exact.shape == (128, 120)
+        # block means attenuate the band's edge a little (their shift is undone)
+        assert float(np.std(small - exact)) < 0.05 * float(np.std(exact))
+        assert float(np.mean(small)) == pytest.approx(float(np.mean(exact)), rel=1e-3)
+    torch.manual_seed(0)
+    model = build_model("unet-custom", ndim=2, depth=2, first_kernel=3, last_kernel=3, nf=4)
+    out = sketch_preview(raw, binned.shape, model, size=128, gaussian=1.0, lowpass=4.0)
+    assert isinstance(out, CoarsePreview) and out.levels[0].shape == binned.shape
+    assert out.detail is not None and out.detail.shape == binned.shape

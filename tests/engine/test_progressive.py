@@ -142,3 +142,24 @@ def test_claims_are_thread_safe_sets():
     assert len(claims.snapshot()) == 20
     claims.discard_all([LiveJob("tile", 0, 0, 0)])
     assert LiveJob("tile", 0, 0, 0) not in claims
+
+
+def test_sketch_comes_first_only_on_an_empty_plane_and_never_over_a_preview():
+    store = ProgressiveStore((2, 512, 512), 256, fill_value=1.0)
+    box = ((0.0, 512.0), (0.0, 512.0))
+    jobs = plan_jobs(store, box, plane=1, fill=False, sketch=True)
+    assert jobs[:2] == [LiveJob("sketch", 1), LiveJob("preview", 1)]
+    assert plan_jobs(store, box, plane=1, fill=False)[0] == LiveJob("preview", 1)
+    sketch = np.full((512, 512), 3.0, np.float32)
+    assert store.put(LiveJob("sketch", 1), sketch) == [1]
+    assert store[1, 5, 5] == 3.0 and store.is_done(LiveJob("sketch", 1))
+    assert not store.is_done(LiveJob("preview", 1))  # the preview is still to do
+    assert plan_jobs(store, box, plane=1, fill=False, sketch=True)[0] == LiveJob("preview", 1)
+    store.put(LiveJob("preview", 1), np.full((512, 512), 4.0, np.float32))
+    assert store.put(LiveJob("sketch", 1), sketch) == []  # late: dropped
+    assert store[1, 5, 5] == 4.0
+    store.put(LiveJob("tile", 0, 0, 0), np.zeros((256, 256), np.float32))
+    assert not store.wants_sketch(0)  # something denoised shows there already
+    assert not ProgressiveStore((256, 256), 128).wants_sketch(0)  # the preview is exact
+    store.evict(1)
+    assert store.wants_sketch(1)

@@ -71,3 +71,18 @@ def test_display_pyramid_levels():
     stack = np.zeros((2, 3000, 3000), np.float32)
     assert display_pyramid(stack) is stack
     assert [a.shape for a in display_levels(img, 2)] == [a.shape for a in levels]
+
+
+@pytest.mark.parametrize(
+    ("shape", "k", "dtype"),
+    [((37, 50), 2, np.float32), ((64, 81), 3, np.uint16), ((9, 17, 12), 2, np.float64)],
+)
+def test_block_mean_equals_the_mean_of_each_block(shape, k, dtype):
+    image = (np.random.default_rng(3).random(shape) * 1000).astype(dtype)
+    crop = image[tuple(slice(0, n // k * k) for n in shape)].astype(np.float64)
+    split = [d for n in crop.shape for d in (n // k, k)]
+    expected = crop.reshape(split).mean(axis=tuple(range(1, 2 * crop.ndim, 2)))
+    out = block_mean(image, k)
+    assert out.dtype == np.float32 and out.shape == expected.shape
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+    np.testing.assert_array_equal(image, image.copy())  # the input is untouched

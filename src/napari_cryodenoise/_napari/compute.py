@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.preview import CoarsePreview, coarse_preview
+from ..engine.preview import SKETCH_SIZE as SKETCH_SIZE
+from ..engine.preview import CoarsePreview, coarse_preview, preview_shape, sketch_preview
 from ..engine.preview import block_mean as block_mean
 from ..errors import Cancelled, InputError
 from ..types import CancelFn, ProgressFn
@@ -201,6 +202,9 @@ class LiveContext:
         Slab thickness for 3D models.
     levels : int
         Display levels of the output (2D previews come with their pyramid).
+    overview : array-like, optional
+        A 2D input's coarsest display level (block means of ``data``, e.g. the
+        raw layer's pyramid): the sketch is shrunk from it instead of ``data``.
 
     """
 
@@ -213,6 +217,7 @@ class LiveContext:
     volume: bool = False
     slab: int = 32
     levels: int = 0
+    overview: Any = None
     prepared: PreparedCache = field(default_factory=PreparedCache, compare=False)
     compute_lock: Any = field(default_factory=threading.Lock, compare=False)
     claims: Claims = field(default_factory=Claims, compare=False)
@@ -220,7 +225,8 @@ class LiveContext:
     def prepared_plane(self, plane: int) -> Prepared:
         """The prepared input for a stack plane (or the whole 2D image / volume)."""
         index = plane if self.stacked else -1
-        key = (self.data_key, index, self.settings.result_key())
+        s = self.settings  # only binning and low-pass decide the prepared input
+        key = (self.data_key, index, int(s.bin_factor), s.lowpass_factor)
 
         def make() -> Prepared:
             source = self.data[plane] if self.stacked else self.data
@@ -243,14 +249,29 @@ def compute_job(
 
     """
     engine = _engine()
-    prep = ctx.prepared_plane(max(job.plane, 0))
     kw = {
         "device": ctx.settings.device,
         "precision": ctx.settings.precision,
         "threads": live_threads(),
     }
     sigma = float(ctx.settings.gaussian)
+    if job.kind == "sketch":  # a quick first view: every core, no wait for the binned plane
+        kw["threads"] = default_threads()
+        source, block = sketch_source(ctx, job.plane)
+        preview = sketch_preview(
+            source,
+            ctx.grid.shape,
+            ctx.model,
+            gaussian=sigma,
+            lowpass=ctx.settings.lowpass_factor,
+            block=block,
+            cancel=cancel,
+            **kw,
+        )
+        return replace(preview, levels=display_levels(preview.levels[0], ctx.levels))
+    prep = ctx.prepared_plane(max(job.plane, 0))
     if job.kind == "preview":
+        kw["threads"] = default_threads()  # one short job; the GUI waits for it
         preview = coarse_preview(
             prep.image, ctx.model, volume=ctx.volume, gaussian=sigma, cancel=cancel, **kw
         )
@@ -267,6 +288,40 @@ def compute_job(
         prep.image, ctx.model, region, stats=prep.stats, gaussian=sigma, cancel=cancel, **kw
     )
     return np.asarray(out, np.float32)
+
+
+def sketch_source(ctx: LiveContext, plane: int) -> tuple[Any, int]:
+    """What a sketch of ``plane`` is shrunk from, and its block size in raw pixels.
+
+    The overview (block means of the data) if it holds at least twice the
+    sketch's pixels along each axis (so its own block means barely touch the
+    sketch's band), else the data itself.
+    """
+    data = ctx.data[plane] if ctx.stacked else ctx.data
+    overview = ctx.overview
+    if overview is not None and not ctx.stacked and getattr(overview, "ndim", 0) == 2:
+        small = preview_shape(ctx.grid.shape, SKETCH_SIZE)
+        if all(n >= 2 * t for n, t in zip(overview.shape, small, strict=True)):
+            return overview, max(1, round(data.shape[-1] / overview.shape[-1]))
+    return data, 1
+
+
+def overview_of(levels: Any) -> np.ndarray | None:
+    """The coarsest level of a 2D image pyramid ``[data, 2x, 4x, ...]``, or None.
+
+    Only numpy levels whose shapes are the 2x halvings of the first one (the
+    reader's block-mean pyramid, :func:`napari_cryodenoise.engine.pyramid.display_pyramid`)
+    qualify; anything else (one array, lazy or other pyramids) gives None.
+    """
+    if not isinstance(levels, (list, tuple)) or len(levels) < 2:
+        return None
+    first, last = levels[0], levels[-1]
+    if not isinstance(last, np.ndarray) or last.ndim != 2 or getattr(first, "ndim", 0) != 2:
+        return None
+    k = 2 ** (len(levels) - 1)
+    if tuple(last.shape) != tuple(int(n) // k for n in first.shape):
+        return None
+    return read_only(last)
 
 
 def live_jobs(

@@ -20,6 +20,14 @@ a Gaussian of :data:`DETAIL_SIGMA` preview pixels) and the shown preview is
 squares to the finished tiles (:class:`PreviewMatch`) and refitted as tiles
 arrive. The large scale, which already matches, is never rescaled, so the
 contrast limits taken from the first preview stay right.
+
+A new live view shows a *sketch* first (:func:`sketch_preview`): the same
+preview at :data:`SKETCH_SIZE` pixels, shrunk straight from the raw plane (or
+from its display pyramid's coarsest level, block means already computed for
+the raw layer) without waiting for the binned plane. It costs about half the
+network work of the preview (measured on this project's 2-core CPU, unet:
+~0.22 s at 256 px against ~0.45 s at 384 px) and differs from a sketch made
+from the binned plane by ~1 % of its standard deviation.
 """
 
 from __future__ import annotations
@@ -31,10 +39,13 @@ from typing import Any
 import numpy as np
 
 from ..types import CancelFn
+from .pyramid import block_mean as block_mean_by
 from .pyramid import shrink_for
 
 #: Largest side of the coarse preview image (pixels, after binning).
 PREVIEW_SIZE = 384
+#: Largest side of the first, quicker preview of a new 2D live view (pixels, after binning).
+SKETCH_SIZE = 256
 #: Largest side of the coarse preview volume for 3D models (voxels).
 PREVIEW_SIZE_3D = 96
 #: Gaussian sigma (preview pixels) that splits a preview into its large scale and detail.
@@ -211,8 +222,110 @@ def coarse_preview(
     out = denoise(small, model, gaussian=gaussian / factor, cancel=cancel, **engine_kwargs)
     if volume:
         return np.asarray(out, np.float32)
-    full = [fourier_resize(out, image.shape)]
-    if small_shape == tuple(image.shape):
+    return expand_preview(out, tuple(image.shape))
+
+
+def expand_preview(small: np.ndarray, shape: tuple[int, ...]) -> CoarsePreview:
+    """A denoised small 2D plane brought back to ``shape``, with its detail band."""
+    from .filters import fourier_resize
+
+    full = [fourier_resize(small, shape)]
+    if tuple(small.shape) == tuple(shape):
         return CoarsePreview(full)
-    detail = out - fourier_gaussian(out, DETAIL_SIGMA)
-    return CoarsePreview(full, fourier_resize(detail, image.shape))
+    detail = small - fourier_gaussian(small, DETAIL_SIGMA)
+    return CoarsePreview(full, fourier_resize(detail, shape))
+
+
+def sketch_input(
+    source: np.ndarray, shape: Sequence[int], size: int = SKETCH_SIZE, *, block: int = 1
+) -> np.ndarray:
+    """A 2D plane of ``shape`` at most ``size`` pixels, shrunk from ``source``.
+
+    ``source`` covers the same field of view as the plane: the raw (unbinned)
+    plane, or means of its ``block`` x ``block`` blocks (a display-pyramid
+    level). It is block-averaged by a quarter of the integer reduction factor
+    (so the box barely attenuates the kept band: ~3 % at its edge),
+    Fourier-cropped, and shifted back by the half block that block means
+    move the sampling grid, so it lines up with the Fourier-binned plane.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, shape ``preview_shape(shape, size)``.
+
+    """
+    from .filters import fourier_resize
+
+    small_shape = preview_shape(tuple(shape), size)
+    k = min(n // t for n, t in zip(source.shape, small_shape, strict=True)) // 4
+    data = block_mean_by(source, k) if k >= 2 else np.asarray(source, dtype=np.float32)
+    small = fourier_resize(data, small_shape)
+    kb = max(1, k) * max(1, int(block))  # raw pixels per pixel of ``data``
+    if kb == 1:
+        return small
+    # data pixel m is centred on raw pixel m * kb + (kb - 1) / 2; binning samples m * kb
+    shift = (kb - 1) / (2.0 * kb)
+    steps = zip(data.shape, small_shape, strict=True)
+    return fourier_shift(small, [shift * t / n for n, t in steps])
+
+
+def fourier_shift(image: np.ndarray, shifts: Sequence[float]) -> np.ndarray:
+    """``image`` moved by ``shifts`` pixels per axis (periodic, band-limited), float32."""
+    data = np.asarray(image, dtype=np.float32)
+    spectrum = np.fft.rfftn(data)
+    freqs = [np.fft.fftfreq(n) for n in data.shape[:-1]] + [np.fft.rfftfreq(data.shape[-1])]
+    grids = np.meshgrid(*freqs, indexing="ij", sparse=True)
+    spectrum *= np.exp(-2j * np.pi * sum(g * d for g, d in zip(grids, shifts, strict=True)))
+    return np.fft.irfftn(spectrum, s=data.shape, axes=tuple(range(data.ndim))).astype(np.float32)
+
+
+def sketch_preview(
+    source: np.ndarray,
+    shape: Sequence[int],
+    model: Any,
+    *,
+    gaussian: float = 0.0,
+    lowpass: float | None = None,
+    cancel: CancelFn | None = None,
+    size: int = SKETCH_SIZE,
+    block: int = 1,
+    **engine_kwargs: Any,
+) -> CoarsePreview:
+    """A quick first preview of a 2D plane of ``shape``, without the prepared plane.
+
+    Like :func:`coarse_preview` at ``size`` pixels, but shrunk straight from
+    ``source`` (:func:`sketch_input`), so it does not wait for the plane's
+    binning (a Fourier transform of the whole raw image).
+
+    Parameters
+    ----------
+    source : numpy.ndarray
+        The raw 2D plane, or a block-mean level of it (same field of view).
+    shape : sequence of int
+        The prepared (binned) plane's shape: the preview's output shape.
+    model : torch.nn.Module
+        A loaded 2D model.
+    gaussian : float
+        Gaussian sigma at the prepared plane's resolution.
+    lowpass : float, optional
+        The prepared plane's low-pass factor (scaled down with the image).
+    cancel : callable, optional
+        Returns True to stop (the engine raises ``Cancelled``).
+    size : int
+        Largest side of the sketch (pixels).
+    block : int
+        ``source`` holds means of ``block`` x ``block`` raw pixels (1: the raw plane).
+    **engine_kwargs
+        ``device``, ``precision``, ``threads`` for :func:`~.inference.denoise`.
+
+    """
+    from .filters import fourier_lowpass
+    from .inference import denoise
+
+    shape = tuple(int(n) for n in shape)
+    small = sketch_input(source, shape, size, block=block)
+    factor = shape[-1] / small.shape[-1]
+    if lowpass is not None and lowpass / factor > 1:
+        small = fourier_lowpass(small, lowpass / factor)
+    out = denoise(small, model, gaussian=gaussian / factor, cancel=cancel, **engine_kwargs)
+    return expand_preview(np.asarray(out, np.float32), shape)

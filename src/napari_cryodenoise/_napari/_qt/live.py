@@ -166,6 +166,9 @@ class LiveView(QObject):
         Neighbouring planes (or slabs) done after the visible part of the current one.
     fill : bool
         Continue with the rest of the current plane when the visible part is done.
+    sketch : bool
+        Show a quick sketch of a plane first when it has nothing denoised yet
+        (see :func:`~napari_cryodenoise.engine.preview.sketch_preview`), then its preview.
     refresh_hz : float
         Most layer refreshes per second while tiles arrive.
     on_error : callable, optional
@@ -177,7 +180,7 @@ class LiveView(QObject):
     status_changed = Signal(int, int, int)
     #: emitted when the current plan is finished
     idle = Signal()
-    #: emitted with the output plane index when a coarse preview was drawn
+    #: emitted with the output plane index when a coarse preview (or sketch) was drawn
     preview_ready = Signal(int)
     #: emitted with the job when a full-resolution tile was stored
     tile_ready = Signal(object)
@@ -192,6 +195,7 @@ class LiveView(QObject):
         *,
         neighbours: int = 1,
         fill: bool = True,
+        sketch: bool = True,
         refresh_hz: float = 4.0,
         debounce_ms: int = 80,
         on_error: Callable[[BaseException], None] | None = None,
@@ -200,6 +204,7 @@ class LiveView(QObject):
         self.viewer, self.layer, self.ctx = viewer, layer, ctx
         self.store, self.cache = store, cache
         self.neighbours, self.fill, self.on_error = neighbours, fill, on_error
+        self.sketch = sketch
         self._worker: GeneratorWorker | None = None
         self._cancel: threading.Event | None = None
         self._running: set[GeneratorWorker] = set()
@@ -318,6 +323,7 @@ class LiveView(QObject):
             neighbours=self.neighbours,
             fill=self.fill,
             skip=self.store.claims.snapshot(),
+            sketch=self.sketch,
         )
         if self._worker is not None and jobs == self._plan_left():
             return jobs  # same priorities: let the running worker go on
@@ -393,8 +399,8 @@ class LiveView(QObject):
         if not self.store.shows(self.layer.data):
             return  # a late result for a store that is no longer shown: kept, not drawn
         self._dirty = True
-        if job.kind == "preview" and self.plane in planes:
-            self._flush()  # the first view: draw it now
+        if job.kind in ("sketch", "preview") and self.plane in planes:
+            self._flush()  # the first view (or a better one): draw it now
             if self.t_first_view is None:
                 self.t_first_view = time.perf_counter() - self.t_start
             self.preview_ready.emit(self.plane)

@@ -28,7 +28,8 @@ Box = tuple[tuple[float, float], tuple[float, float]]  # ((y0, y1), (x0, x1)) in
 class LiveJob(NamedTuple):
     """One unit of live work.
 
-    ``kind`` is ``"preview"`` (a coarse denoised plane, or the whole volume
+    ``kind`` is ``"sketch"`` (a quicker, coarser first preview of a 2D
+    plane), ``"preview"`` (a coarse denoised plane, or the whole volume
     for 3D models when ``plane`` is -1) or ``"tile"``. ``plane`` is the index
     along the first axis of a stack (0 for a single image) or, for a 3D model,
     the z-slab index. ``iy, ix`` index the tile grid.
@@ -97,6 +98,7 @@ def plan_jobs(
     neighbours: int = 0,
     fill: bool = True,
     skip: Iterable[LiveJob] = (),
+    sketch: bool = False,
 ) -> list[LiveJob]:
     """Order the work for the current view, dropping what is already done.
 
@@ -114,6 +116,9 @@ def plan_jobs(
         Then do the rest of the current plane, nearest the view first.
     skip : iterable of LiveJob
         Jobs known to be finished elsewhere (claimed by a worker).
+    sketch : bool
+        Start with a sketch of the current plane when it shows nothing
+        denoised yet (:meth:`ProgressiveStore.wants_sketch`).
 
     Returns
     -------
@@ -134,6 +139,8 @@ def plan_jobs(
     for d in range(1, neighbours + 1):
         order += [p for p in (current + d, current - d) if 0 <= p < store.n_job_planes]
     visible = store.grid.tiles_in_box(box) if box is not None else []
+    if sketch and store.wants_sketch(current):
+        add(LiveJob("sketch", current))
     for i, p in enumerate(order):
         add(LiveJob("preview", -1 if store.volume else p))
         for iy, ix in visible:

@@ -73,6 +73,7 @@ class ProgressiveStore:
         self._planes: OrderedDict[int, list[np.ndarray]] = OrderedDict()
         self._done: dict[int, np.ndarray] = {}
         self._preview: set[int] = set()
+        self._sketch: set[int] = set()  # planes showing a sketch (a quicker first preview)
         self._preview3d: np.ndarray | None = None
         #: plane -> intensity match of its coarse preview to its finished tiles
         self._match: dict[int, PreviewMatch] = {}
@@ -156,6 +157,12 @@ class ProgressiveStore:
             return max(self.shape) <= _preview.PREVIEW_SIZE_3D
         return max(self.shape[-2:]) <= _preview.PREVIEW_SIZE
 
+    def wants_sketch(self, plane: int) -> bool:
+        """True when a sketch of 2D plane ``plane`` would be its first denoised view."""
+        if self.volume or self.preview_is_exact or not 0 <= plane < self.n_planes:
+            return False
+        return not self.is_done(LiveJob("sketch", plane))
+
     @property
     def n_job_planes(self) -> int:
         """Number of job planes: slabs for 3D models, else planes."""
@@ -181,6 +188,12 @@ class ProgressiveStore:
 
     def is_done(self, job: LiveJob) -> bool:
         """True when the job's result is in the store."""
+        if job.kind == "sketch":  # done once anything denoised shows on the plane
+            return (
+                job.plane in self._sketch
+                or job.plane in self._preview
+                or self._any_tile(job.plane)
+            )
         if job.kind == "preview":
             if self.volume:
                 return self._preview3d is not None
@@ -190,6 +203,10 @@ class ProgressiveStore:
     def _tile_done(self, plane: int, iy: int, ix: int) -> bool:
         done = self._done.get(plane)
         return bool(done is not None and done[iy, ix])
+
+    def _any_tile(self, plane: int) -> bool:
+        done = self._done.get(plane)
+        return bool(done is not None and done.any())
 
     def _all_tiles_done(self, plane: int) -> bool:
         done = self._done.get(plane)
@@ -258,13 +275,23 @@ class ProgressiveStore:
     ) -> list[int]:
         """Write a job's result; returns the output planes it changed.
 
-        A 2D preview may come as :func:`~.levels.display_levels` or a
+        A sketch is put like a preview of its plane unless something denoised
+        shows there already (then it is dropped and nothing changes); it does
+        not mark the preview done. A 2D preview may come as
+        :func:`~.levels.display_levels` or a
         :class:`CoarsePreview` (then its arrays are taken over, not copied: the
         caller must not reuse them). A preview never overwrites finished tiles;
         with its detail band it is matched to them (:class:`PreviewMatch`) and
         re-matched as tiles arrive.
         """
         changed = list(self.planes_of(job))
+        sketch = job.kind == "sketch"
+        if sketch:
+            if self.volume:
+                raise ValueError("a sketch is a 2D plane's first preview; this store is a volume")
+            if self.is_done(job):
+                return []  # a preview or tiles are there already: a late sketch is dropped
+            job = LiveJob("preview", job.plane)
         if isinstance(result, CoarsePreview):
             self._match.pop(job.plane, None)
             if result.detail is not None and not self.preview_is_exact and not self.volume:
@@ -274,9 +301,7 @@ class ProgressiveStore:
             if result[0].shape != self.shape[-2:]:
                 raise ValueError(f"preview shape {result[0].shape} != plane {self.shape[-2:]}")
             self._paste_preview(job.plane, result)
-            self._preview.add(job.plane)
-            if self.preview_is_exact:
-                self._done[job.plane][...] = True
+            self._mark_preview(job.plane, sketch)
             self.version += 1
             return changed
         result = np.asarray(result, dtype=np.float32)
@@ -291,9 +316,7 @@ class ProgressiveStore:
             if result.shape != self.shape[-2:]:
                 raise ValueError(f"preview shape {result.shape} != plane {self.shape[-2:]}")
             self._paste_preview(job.plane, result)
-            self._preview.add(job.plane)
-            if self.preview_is_exact:
-                self._done[job.plane][...] = True
+            self._mark_preview(job.plane, sketch)
         else:
             ys, xs = self.grid.slices(job.iy, job.ix)
             for i, z in enumerate(changed):
@@ -312,6 +335,15 @@ class ProgressiveStore:
                     self._rematch(z)
         self.version += 1
         return changed
+
+    def _mark_preview(self, plane: int, sketch: bool) -> None:
+        if sketch:
+            self._sketch.add(plane)
+            return
+        self._sketch.discard(plane)
+        self._preview.add(plane)
+        if self.preview_is_exact:
+            self._done[plane][...] = True
 
     def _rematch(self, index: int) -> None:
         """Refit plane ``index``'s preview to its tiles; repaint the unfinished part if needed."""
@@ -379,6 +411,7 @@ class ProgressiveStore:
         self._match.pop(plane, None)
         done = self._done.pop(plane, None)
         self._preview.discard(plane)
+        self._sketch.discard(plane)
         self.version += 1
         jobs = [] if self.volume else [LiveJob("preview", plane)]
         if done is not None:
@@ -387,7 +420,7 @@ class ProgressiveStore:
                 LiveJob("tile", job_plane, int(iy), int(ix))
                 for iy, ix in zip(*np.nonzero(done), strict=True)
             ]
-        self.claims.discard_all(jobs)
+        self.claims.discard_all([*jobs, LiveJob("sketch", plane)])
         return jobs
 
 

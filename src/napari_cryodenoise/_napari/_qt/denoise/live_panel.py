@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ....types import DenoiserModel
-from ...compute import LiveContext, PreparedCache, output_shape, read_only
+from ...compute import LiveContext, PreparedCache, output_shape, overview_of, read_only
 from ...measure import full_resolution
 from ...results import data_key
 from ...settings import DenoiseSettings
@@ -176,6 +176,7 @@ class LiveControl:
             volume=volume,
             slab=slab,
             levels=len(store.level_shapes) - 1,
+            overview=overview_of(layer.data) if getattr(layer, "multiscale", False) else None,
             prepared=self.prepared,
             claims=store.claims,
         )

@@ -22,7 +22,7 @@ from qtpy.QtCore import QObject, Signal
 
 from ....options import auto_bin
 from ...compare import SideBySide
-from ...compute import LiveContext, ModelCache, PreparedCache, output_shape
+from ...compute import LiveContext, ModelCache, PreparedCache, output_shape, overview_of
 from ...session import Session, SessionItem, find_output
 from ...session_data import Display, DisplayCache, load_display
 from ...settings import DenoiseSettings
@@ -113,6 +113,7 @@ class SessionDisplay(QObject):
             model=model,
             grid=store.grid,
             levels=len(store.level_shapes) - 1,
+            overview=overview_of(display.levels),
             prepared=self.prepared,
             compute_lock=self.lock,
             claims=store.claims,
@@ -180,7 +181,7 @@ class SessionDisplay(QObject):
         settings = self.settings_for(display)
         store = self.store_for(display, settings, model)
         out = self.publisher.publish(raw, settings, model, store, update=True, live=True)
-        if store.is_done(Job("preview", 0)):
+        if store.is_done(Job("sketch", 0)):  # a preview (or a sketch) is there already
             self.publisher.show_preview(out, store, 0)
             refresh_layer(out)
             self.shown.emit(self.index)
