@@ -175,13 +175,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     _spin(lambda: live.tiles_received >= 1, 300)
     print(f"first full-resolution tile: {live.t_first_tile:.2f} s")
     n0, t1 = live.tiles_received, time.perf_counter()
-    _spin(lambda: live.tiles_received >= n0 + args.tiles, 900)
+    ny, nx = live.store.grid.counts
+    count = min(args.tiles, ny * nx - n0)  # the plane may have fewer tiles left
+    _spin(lambda: live.tiles_received >= n0 + count, 900)
     dt = time.perf_counter() - t1
     tile = live.store.grid.tile
-    print(
-        f"tile throughput: {args.tiles / dt:.2f} tiles/s of {tile}x{tile} px "
-        f"({args.tiles * tile * tile / dt / 1e6:.2f} Mpx/s)"
-    )
+    if count > 0:
+        print(
+            f"tile throughput: {count / dt:.2f} tiles/s of up to {tile}x{tile} px "
+            f"({count * tile * tile / dt / 1e6:.2f} Mpx/s, {count} tiles)"
+        )
     _spin(lambda: live.store.plane_complete(live.plane), 900)
     whole_plane = time.perf_counter() - t0
     live_ping = ping.stop()

@@ -121,3 +121,18 @@ def test_sketch_job_is_a_quick_preview_from_the_raw_pyramid():
     store.put(jobs[0], sketch)
     assert store.is_done(Job("sketch", 0)) and not store.is_done(Job("preview", 0))
     assert not ctx.prepared._items  # the sketch did not wait for the binned plane
+
+
+def test_sketch_of_an_image_with_nan_says_so_about_the_image():
+    from napari_cryodenoise._napari.compute import compute_job
+    from napari_cryodenoise.errors import InputError
+    from napari_cryodenoise.models import build_model
+
+    model = build_model("unet-custom", ndim=2, depth=2, first_kernel=3, last_kernel=3, nf=4)
+    image = np.ones((1024, 1024), np.float32)
+    image[700, 5] = np.nan
+    store = TileStore((512, 512), 256)
+    settings = DenoiseSettings(model="tiny", bin_factor=2)
+    ctx = LiveContext(data=image, data_key=("n",), settings=settings, model=model, grid=store.grid)
+    with pytest.raises(InputError, match=r"image contains 1\+ NaN"):
+        compute_job(ctx, Job("sketch", 0))

@@ -258,16 +258,20 @@ def compute_job(
     if job.kind == "sketch":  # a quick first view: every core, no wait for the binned plane
         kw["threads"] = default_threads()
         source, block = sketch_source(ctx, job.plane)
-        preview = sketch_preview(
-            source,
-            ctx.grid.shape,
-            ctx.model,
-            gaussian=sigma,
-            lowpass=ctx.settings.lowpass_factor,
-            block=block,
-            cancel=cancel,
-            **kw,
-        )
+        try:
+            preview = sketch_preview(
+                source,
+                ctx.grid.shape,
+                ctx.model,
+                gaussian=sigma,
+                lowpass=ctx.settings.lowpass_factor,
+                block=block,
+                cancel=cancel,
+                **kw,
+            )
+        except InputError:  # e.g. NaN pixels: say it about the data, as the tiles would
+            ctx.prepared_plane(max(job.plane, 0))
+            raise
         return replace(preview, levels=display_levels(preview.levels[0], ctx.levels))
     prep = ctx.prepared_plane(max(job.plane, 0))
     if job.kind == "preview":

@@ -1,7 +1,7 @@
 """What the session browser computes ahead, and the caches it keeps (no Qt, no napari).
 
 Showing a micrograph needs its display pyramid and contrast (``Display``,
-~0.2 s for a 4096^2 image) and its denoised view (a coarse preview, then
+~0.04 s for a 4096^2 image) and its denoised view (a coarse preview, then
 tiles, in a :class:`~napari_cryodenoise.engine.progressive.ProgressiveStore`).
 While the user looks at micrograph k, a worker runs :func:`prefetch_steps`
 for k+1 and k-1 in that order: display, coarse preview, then the visible
