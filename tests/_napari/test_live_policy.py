@@ -98,3 +98,14 @@ def test_reader_records_the_data_range_for_the_contrast_slider():
     layer = Layer()
     assert apply_data_range(layer) and layer.contrast_limits_range == [3.0, 9000.0]
     assert not apply_data_range(layer)
+
+
+def test_live_threads_use_every_core_on_small_machines():
+    from napari_cryodenoise._napari.threads import RESERVE_CORE_ABOVE, live_threads
+
+    # a reserved core costs half the throughput on 2 cores, a quarter on 4
+    assert [live_threads(n) for n in (1, 2, 4)] == [1, 2, 4]
+    # larger machines keep one core for the GUI
+    assert live_threads(RESERVE_CORE_ABOVE + 1) == RESERVE_CORE_ABOVE
+    assert live_threads(16) == 15
+    assert live_threads() >= 1
