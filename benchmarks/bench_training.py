@@ -1,38 +1,70 @@
 """Quality benchmark of Noise2Noise training on simulated movies (not a test).
 
 Simulates movies with ground truth (``napari_cryodenoise.simulate``), trains a
-network on the even/odd halves of the training movies for a fixed wall-clock
-budget, and scores, on held-out movies, the full-dose sum as it is (raw), the
-best Gaussian filter (sigma chosen per image with the ground truth, i.e. an
-optimistic baseline), Topaz's pretrained general ``unet`` and the trained
-network: PSNR in dB against the noise-free image after the least-squares
-affine fit of each result to it.
+network on the training movies for a fixed wall-clock budget per recipe, and
+scores, on held-out movies, the full-dose sum as it is (raw), the best Gaussian
+filter (sigma chosen per image with the ground truth, i.e. an optimistic
+baseline), Topaz's pretrained general ``unet`` and each trained network: PSNR in
+dB against the noise-free image after the least-squares affine fit of each
+result to it. Recipes ("variants") are :class:`TrainConfig` overrides; every
+recipe gets the same budget, the same data and the same machine, so the table
+compares them directly (``old-default`` is the recipe before issue 15).
 
 Run it alone on a quiet machine, e.g.::
 
-    nice python benchmarks/bench_training.py --minutes 10
-    python benchmarks/bench_training.py --minutes 2 --variant fast   # compare recipes
+    nice python benchmarks/bench_training.py --minutes 8 --variants old-default,default
+    python benchmarks/bench_training.py --dose 15 --variants old-default,default
+    # another particle and pixel size than the recipes were tuned on
+    python benchmarks/bench_training.py --particle-diameter 250 --pixel-size 1.0 \
+        --variants old-default,default
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 
 import numpy as np
+import torch
 from scipy import ndimage
 
 from napari_cryodenoise.metrics import psnr_db
-from napari_cryodenoise.simulate import simulate_movie
+from napari_cryodenoise.simulate import ParticleModel, simulate_movie
 from napari_cryodenoise.training import TrainConfig, pair_from_movie, train_noise2noise
 
-#: Training recipes to compare (TrainConfig overrides).
+#: The recipe before issue 15 (the defaults it replaced), spelled out.
+OLD_DEFAULT = dict(
+    init="unet", crop=128, batch_size=4, optimizer="adam", lr=1e-4, precision="fp32",
+    pairing="fixed", ema=0.0, crop_start=None,
+)  # fmt: skip
+#: Training recipes to compare (TrainConfig overrides); each lever alone on top of the old
+#: default, then combined.
 VARIANTS: dict[str, dict] = {
-    "default": dict(),  # TrainConfig defaults: fine-tune the pretrained unet
-    "fast": dict(arch="unet-fast", crop=128, batch_size=8, optimizer="adam", lr=3e-3),
-    "finetune-256": dict(init="unet", crop=256, batch_size=4, optimizer="adam", lr=1e-4),
-    "unet-small": dict(arch="unet-small", crop=256, batch_size=4, optimizer="adam", lr=1e-3),
+    "old-default": OLD_DEFAULT,
+    "default": dict(),  # today's TrainConfig defaults
+    "bf16": {**OLD_DEFAULT, "precision": "bf16"},
+    "random-pairs": {**OLD_DEFAULT, "pairing": "random"},
+    "ema": {**OLD_DEFAULT, "ema": 0.995},
+    "lr-3e-4": {**OLD_DEFAULT, "lr": 3e-4},
+    "lr-1e-3": {**OLD_DEFAULT, "lr": 1e-3},
+    "l1": {**OLD_DEFAULT, "loss": "l1"},
+    "batch-8": {**OLD_DEFAULT, "batch_size": 8},
+    "crop-192": {**OLD_DEFAULT, "crop": 192},
+    "crop-96-256": {**OLD_DEFAULT, "crop_start": 96, "crop": 256},
+    "init-unet-v0.2.1": {**OLD_DEFAULT, "init": "unet-v0.2.1"},
+    "init-unet-small": {**OLD_DEFAULT, "init": "unet-small"},
+    "scratch-unet-fast": {**OLD_DEFAULT, "init": None, "arch": "unet-fast", "lr": 3e-3},
+    "bf16+random": {**OLD_DEFAULT, "precision": "bf16", "pairing": "random"},
+    "bf16+random+lr": {**OLD_DEFAULT, "precision": "bf16", "pairing": "random", "lr": 3e-4},
+    "bf16+random+lr+ema": {
+        **OLD_DEFAULT,
+        "precision": "bf16",
+        "pairing": "random",
+        "lr": 3e-4,
+        "ema": 0.995,
+    },  # fmt: skip
     "topaz": dict(
         init="unet",
         crop=800,
@@ -41,7 +73,9 @@ VARIANTS: dict[str, dict] = {
         lr=1e-3,
         lr_schedule="constant",
         warmup_steps=0,
-    ),
+        precision="fp32",
+        pairing="fixed",
+    ),  # fmt: skip
 }
 SIGMAS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0)
 
@@ -51,29 +85,64 @@ def psnr(image: np.ndarray, truth: np.ndarray) -> float:
     return float(psnr_db(image, truth))
 
 
-def denoise_with(image: np.ndarray, model) -> np.ndarray:
+def denoise_with(image: np.ndarray, model, ensemble: bool = False) -> np.ndarray:
+    """Denoise on the CPU; ``ensemble`` averages the 8 flips/rotations."""
     from napari_cryodenoise.engine import denoise
 
-    return denoise(image, model, device="cpu")
+    if not ensemble:
+        return denoise(image, model, device="cpu")
+    acc = np.zeros(image.shape, np.float64)
+    for k in range(4):
+        for flip in (False, True):
+            x = np.rot90(image, k)
+            x = x[:, ::-1] if flip else x
+            y = denoise(np.ascontiguousarray(x), model, device="cpu")
+            y = y[:, ::-1] if flip else y
+            acc += np.rot90(y, -k)
+    return (acc / 8).astype(np.float32)
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--minutes", type=float, default=10.0, help="training budget")
-    p.add_argument("--variant", choices=sorted(VARIANTS), default="default")
+    p.add_argument("--minutes", type=float, default=8.0, help="training budget per recipe")
+    p.add_argument(
+        "--variants", default="old-default,default", help=f"comma list of {sorted(VARIANTS)}"
+    )
+    p.add_argument("--repeats", type=int, default=1, help="training seeds per recipe (median)")
     p.add_argument("--size", type=int, default=1024, help="micrograph side (px)")
     p.add_argument("--frames", type=int, default=16)
+    p.add_argument("--dose", type=float, default=40.0, help="total dose (e/A^2)")
+    p.add_argument("--pixel-size", type=float, default=1.5, help="A/px")
+    p.add_argument("--particle-diameter", type=float, default=150.0, help="A")
+    p.add_argument("--particle-seed", type=int, default=7)
     p.add_argument("--n-train", type=int, default=4)
     p.add_argument("--n-test", type=int, default=2)
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    p.add_argument("--ensemble", action="store_true", help="also score the 8-fold self-ensemble")
+    p.add_argument("--halves", action="store_true", help="also score the mean of denoised halves")
     p.add_argument("--no-pretrained", action="store_true", help="skip the pretrained unet")
     p.add_argument("--markdown", metavar="PATH", help="also write the table there")
     p.add_argument("--seed", type=int, default=100)
     args = p.parse_args(argv)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        p.error(f"unknown variants {unknown}; choose from {sorted(VARIANTS)}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     t0 = time.perf_counter()
     shape = (args.size, args.size)
+    particle = ParticleModel.procedural(args.particle_diameter, seed=args.particle_seed)
     movies = [
-        simulate_movie(shape, n_frames=args.frames, seed=args.seed + i)
+        simulate_movie(
+            shape,
+            n_frames=args.frames,
+            dose=args.dose,
+            pixel_size=args.pixel_size,
+            particle=particle,
+            seed=args.seed + i,
+        )
         for i in range(args.n_train + args.n_test)
     ]
     train_movies, test_movies = movies[: args.n_train], movies[args.n_train :]
@@ -84,78 +153,87 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
 
-    config = TrainConfig(
-        minutes=args.minutes, val_every=50, device="cpu", seed=0, **VARIANTS[args.variant]
-    )
-
-    def report(status) -> None:
-        if status.message:
-            print("  " + status.message.replace("\n", "\n  "), file=sys.stderr)
-        if status.val_loss is not None:
-            print(
-                f"  step {status.step}  train {status.train_loss_avg:.4f}  val "
-                f"{status.val_loss:.5f}  {status.steps_per_second:.2f} steps/s",
-                file=sys.stderr,
-            )
-
-    t_train = time.perf_counter()
-    result = train_noise2noise(pairs, config, on_step=report)
-    train_s = time.perf_counter() - t_train
-    crop = int(result.config["crop"])
-    batch = int(result.config["batch_size"])
-    pixels = result.steps * batch * min(crop, args.size) ** 2
-    print(
-        f"trained {result.steps} steps in {train_s:.0f} s ({result.steps / train_s:.2f} "
-        f"steps/s, {pixels / train_s / 1e3:.0f} kpx/s), best val {result.best_val_loss:.5f} "
-        f"at step {result.best_step}",
-        file=sys.stderr,
-    )
-
     rows: dict[str, list[float]] = {"raw sum": [], "best Gaussian (oracle sigma)": []}
-    if not args.no_pretrained:
-        rows["pretrained unet (Topaz weights)"] = []
-    label = f"trained {args.variant} (this run)"
-    rows[label] = []
-    rows[f"trained {args.variant}, mean of denoised halves"] = []
-    sigmas = []
-    times: dict[str, float] = {}
+    facts: dict[str, str] = {}
     for m in test_movies:
-        truth = m.clean
-        rows["raw sum"].append(psnr(m.total, truth))
-        scores = [psnr(ndimage.gaussian_filter(m.total, s), truth) for s in SIGMAS]
-        sigmas.append(SIGMAS[int(np.argmax(scores))])
+        rows["raw sum"].append(psnr(m.total, m.clean))
+        scores = [psnr(ndimage.gaussian_filter(m.total, s), m.clean) for s in SIGMAS]
         rows["best Gaussian (oracle sigma)"].append(max(scores))
         if not args.no_pretrained:
-            t = time.perf_counter()
             den = denoise_with(m.total, "unet")
-            rows["pretrained unet (Topaz weights)"].append(psnr(den, truth))
-            times["pretrained"] = time.perf_counter() - t
-        t = time.perf_counter()
-        rows[label].append(psnr(denoise_with(m.total, result.model), truth))
-        times["trained"] = time.perf_counter() - t
-        halves = denoise_with(m.even, result.model) + denoise_with(m.odd, result.model)
-        rows[f"trained {args.variant}, mean of denoised halves"].append(psnr(halves, truth))
+            rows.setdefault("pretrained unet (Topaz weights)", []).append(psnr(den, m.clean))
+
+    for name in variants:
+        runs: list[float] = []
+        steps, rates = [], []
+        for rep in range(args.repeats):
+            config = TrainConfig(
+                minutes=args.minutes, val_every=50, device="cpu", seed=rep, **VARIANTS[name]
+            )
+            t_train = time.perf_counter()
+            result = train_noise2noise(pairs, config)
+            train_s = time.perf_counter() - t_train
+            steps.append(result.steps)
+            rates.append(result.steps / train_s)
+            c = result.config
+            scores = [psnr(denoise_with(m.total, result.model), m.clean) for m in test_movies]
+            runs.append(float(np.mean(scores)))
+            print(
+                f"{name} seed {rep}: {result.steps} steps in {train_s:.0f} s, "
+                f"PSNR {runs[-1]:.2f} dB",
+                file=sys.stderr,
+            )
+            if rep == 0:
+                rows[f"trained: {name}"] = scores
+                if args.halves:
+                    rows[f"trained: {name}, mean of denoised halves"] = [
+                        psnr(
+                            denoise_with(m.even, result.model) + denoise_with(m.odd, result.model),
+                            m.clean,
+                        )
+                        for m in test_movies
+                    ]
+                if args.ensemble:
+                    t = time.perf_counter()
+                    rows[f"trained: {name}, self-ensemble x8"] = [
+                        psnr(denoise_with(m.total, result.model, ensemble=True), m.clean)
+                        for m in test_movies
+                    ]
+                    facts[f"{name} ensemble s/image"] = (
+                        f"{(time.perf_counter() - t) / len(test_movies):.1f}"
+                    )
+        facts[name] = (
+            f"{statistics.median(steps):.0f} steps, {statistics.median(rates):.2f} steps/s, "
+            f"{c['batch_size']} x {c['crop']} px, {c['precision']}, pairing {c['pairing']}, "
+            f"ema {c['ema']:g}, init {c['init'] or 'none'}/{c['arch'] or '-'}, "
+            f"{c['optimizer']} lr {c['lr']:g}"
+            + (
+                f"; PSNR over {args.repeats} seeds: median {statistics.median(runs):.2f} "
+                f"({min(runs):.2f}-{max(runs):.2f})"
+                if args.repeats > 1
+                else ""
+            )
+        )
 
     lines = [
         f"Held-out simulated micrographs: {args.n_test} x {args.size}^2, {args.frames} frames, "
-        f"40 e/A^2; training: {args.n_train} movies, {args.minutes:g} min budget on "
-        f"{result.device} ({result.steps} steps, {train_s:.0f} s, "
-        f"{result.steps / train_s:.2f} steps/s, {batch} x {crop} px crops, "
-        f"init {result.config['init'] or 'none'}, arch {result.model.arch}, "
-        f"{result.config['optimizer']} lr {result.config['lr']:g}).",
+        f"{args.dose:g} e/A^2, {args.pixel_size:g} A/px, {args.particle_diameter:g} A "
+        f"particle; training: {args.n_train} movies, {args.minutes:g} min per recipe on "
+        f"{torch.get_num_threads()} CPU thread(s).",
         "",
-        "| method | PSNR dB (mean) | per image | gain over raw |",
-        "|---|---|---|---|",
+        "| method | PSNR dB (mean) | per image | gain over raw | vs old default |",
+        "|---|---|---|---|---|",
     ]
     raw = np.mean(rows["raw sum"])
+    old = rows.get("trained: old-default")
     for name, vals in rows.items():
         per = ", ".join(f"{v:.2f}" for v in vals)
-        lines.append(f"| {name} | {np.mean(vals):.2f} | {per} | {np.mean(vals) - raw:+.2f} |")
+        delta = f"{np.mean(vals) - np.mean(old):+.2f}" if old else ""
+        lines.append(
+            f"| {name} | {np.mean(vals):.2f} | {per} | {np.mean(vals) - raw:+.2f} | {delta} |"
+        )
     lines.append("")
-    lines.append(
-        f"Best Gaussian sigmas: {sigmas}; inference on 1 image: "
-        + ", ".join(f"{k} {v:.1f} s" for k, v in times.items())
-    )
+    lines.extend(f"- {k}: {v}" for k, v in facts.items())
     text = "\n".join(lines)
     print(text)
     if args.markdown:

@@ -152,6 +152,42 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="peak learning rate (default 1e-4 fine-tuning, 1e-3 from scratch)",
     )
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16"),
+        default=None,
+        help="training arithmetic; auto (default): bf16 where the CPU/GPU has it natively "
+        "(about 2x the steps), fp32 weights kept",
+    )
+    p.add_argument(
+        "--pairing",
+        choices=("auto", "fixed", "random"),
+        default=None,
+        help="with --movies: a fresh random partition of the frames into two halves for "
+        "every crop (random; auto = random where frames are kept) or the even/odd sums",
+    )
+    p.add_argument(
+        "--frame-groups",
+        type=int,
+        default=None,
+        metavar="G",
+        help="with --movies: frames kept in G interleaved sums for random pairing "
+        "(default 8; 0 = even/odd only, less memory)",
+    )
+    p.add_argument(
+        "--ema",
+        type=fraction,
+        default=None,
+        metavar="DECAY",
+        help="exponential moving average of the weights (0 = off)",
+    )
+    p.add_argument(
+        "--crop-start",
+        type=positive_int,
+        default=None,
+        metavar="PX",
+        help="grow crops from PX to --crop over the run",
+    )
     p.add_argument("--optimizer", choices=("adam", "adamw", "adagrad", "sgd"), default="adam")
     p.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine")
     p.add_argument("--loss", choices=("l2", "l1"), default="l2")
@@ -262,9 +298,12 @@ def _load_pairs(args: argparse.Namespace):
             gain=args.gain,
             eer_grouping=args.eer_grouping or DEFAULT_EER_GROUPING,
             save_dir=args.save_pairs,
+            **({} if args.frame_groups is None else {"frame_groups": args.frame_groups}),
         ), [Path(m) for m in args.movies] + ([Path(args.gain)] if args.gain else [])
     if args.frames or args.align or args.gain or args.save_pairs or args.eer_grouping:
         raise CLIError("--frames, --align, --gain, --eer-grouping and --save-pairs need --movies")
+    if args.frame_groups is not None:
+        raise CLIError("--frame-groups needs --movies (half sums have no frames to regroup)")
     if args.star or args.pairs:
         return _load_half_sources(args)
     if args.even:
@@ -343,6 +382,16 @@ def run(args: argparse.Namespace) -> int:
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
         export_topaz=args.export_topaz,
+        **{
+            k: v
+            for k, v in (
+                ("precision", args.precision),
+                ("pairing", args.pairing),
+                ("ema", args.ema),
+                ("crop_start", args.crop_start),
+            )
+            if v is not None
+        },
     )
     last_print = [0.0]
 

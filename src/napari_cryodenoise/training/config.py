@@ -31,6 +31,8 @@ LossName = Literal["l2", "l1"]
 OPTIMIZERS = ("adam", "adamw", "adagrad", "sgd")
 LOSSES = ("l2", "l1")
 LR_SCHEDULES = ("cosine", "constant")
+PRECISIONS = ("auto", "fp32", "bf16")
+PAIRINGS = ("auto", "fixed", "random")
 
 #: Settings a resumed run takes from its checkpoint when they are left as None.
 RESUMED_KEYS = ("arch", "init", "lr", "crop", "batch_size")
@@ -101,6 +103,23 @@ class TrainConfig:
         Also write the best model as a Topaz-style state dict (``.sav``).
     snapshot_every : int, optional
         Steps between ``on_snapshot`` calls (default 50 when a callback is given).
+    precision : {"auto", "fp32", "bf16"}
+        Arithmetic of the forward and backward passes (the weights and the optimizer
+        stay fp32): ``"bf16"`` autocasts to bfloat16, about twice the steps per second
+        on CPUs with AVX-512 BF16/AMX and on recent GPUs; ``"auto"`` uses it where the
+        hardware has it natively, else fp32.
+    ema : float
+        Decay of an exponential moving average of the weights (e.g. 0.999; 0 = off).
+        Validation, the saved model and the result use the averaged weights.
+    pairing : {"auto", "fixed", "random"}
+        For pairs made from movies (which keep their frames in groups): ``"random"``
+        draws a fresh random partition of the frame groups into two halves for every
+        crop, so the network sees many independent noise pairs instead of one even/odd
+        split; ``"fixed"`` always uses the even/odd sums; ``"auto"`` is random where
+        groups exist.
+    crop_start : int, optional
+        Crop side at the start of a crop schedule: crops grow linearly (on the
+        network's grid) from ``crop_start`` to ``crop`` over the run.
 
     """
 
@@ -132,6 +151,10 @@ class TrainConfig:
     resume: str | None = None
     export_topaz: str | None = None
     snapshot_every: int | None = None
+    precision: str = "fp32"
+    ema: float = 0.0
+    pairing: str = "fixed"
+    crop_start: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for checkpoints and model metadata)."""
@@ -175,6 +198,16 @@ def check_config(config: TrainConfig) -> None:
         raise InputError(f"unknown loss {config.loss!r}; use l2 or l1")
     if config.lr_schedule not in LR_SCHEDULES:
         raise InputError(f"unknown lr schedule {config.lr_schedule!r}; use cosine or constant")
+    if config.precision not in PRECISIONS:
+        raise InputError(
+            f"unknown training precision {config.precision!r}; use auto, fp32 or bf16"
+        )
+    if config.pairing not in PAIRINGS:
+        raise InputError(f"unknown pairing {config.pairing!r}; use auto, fixed or random")
+    if not 0.0 <= float(config.ema) < 1.0:
+        raise InputError(f"--ema must be in [0, 1) (0 = off), got {config.ema}")
+    if config.crop_start is not None and config.crop_start < 8:
+        raise InputError(f"--crop-start must be at least 8 px, got {config.crop_start}")
 
 
 def default_checkpoint(config: TrainConfig) -> Path | None:

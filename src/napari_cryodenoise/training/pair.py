@@ -33,6 +33,11 @@ class ImagePair:
     files : tuple of str
         The files the halves were read from (even, odd), or the single image's file;
         empty for arrays. Errors about the pixels name them.
+    groups : numpy.ndarray or None
+        ``(G, *shape)`` sums of the movie's frames in ``G`` interleaved groups (frame
+        ``i`` in group ``i % G``; ``G`` even, so ``even`` is the sum of the even groups),
+        for pairs made from movies; lets training draw a fresh partition of the frames
+        into two halves for every crop (``TrainConfig.pairing``). None otherwise.
 
     """
 
@@ -41,6 +46,7 @@ class ImagePair:
     name: str = ""
     shifts: np.ndarray | None = None
     files: tuple[str, ...] = ()
+    groups: np.ndarray | None = None
     _stats: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -48,6 +54,15 @@ class ImagePair:
             raise InputError(
                 f"{self.name or 'pair'}: even and odd halves differ in shape "
                 f"({self.even.shape} vs {self.odd.shape})"
+            )
+        if self.groups is not None and (
+            self.groups.shape[1:] != self.even.shape
+            or len(self.groups) < 2
+            or len(self.groups) % 2
+        ):
+            raise InputError(
+                f"{self.name or 'pair'}: frame groups of shape {self.groups.shape} do not fit "
+                f"halves of shape {self.even.shape} (an even number >= 2 of groups is needed)"
             )
         if self.even.ndim not in (2, 3):
             raise InputError(

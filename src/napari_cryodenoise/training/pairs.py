@@ -34,12 +34,17 @@ from .alignment import estimate_drift, phase_ramp
 from .half_names import match_half_folders
 from .pair import ImagePair, PairSource
 
+#: Frame groups kept per movie for random frame partitions (see :func:`pair_from_movie`).
+DEFAULT_FRAME_GROUPS = 8
+
 __all__ = [
     "ImagePair",
     "MovieReader",
     "PairSource",
     "estimate_drift",
     "pair_from_arrays",
+    "DEFAULT_FRAME_GROUPS",
+    "group_count",
     "pair_from_movie",
     "pairs_from_files",
     "pairs_from_folders",
@@ -59,6 +64,7 @@ def pair_from_movie(
     name: str | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
+    frame_groups: int = DEFAULT_FRAME_GROUPS,
 ) -> ImagePair:
     """Even/odd half sums of one movie, streamed frame by frame.
 
@@ -81,6 +87,11 @@ def pair_from_movie(
     progress, cancel : callable, optional
         ``progress(done, total)`` over frame reads; ``cancel()`` -> True raises
         :class:`~napari_cryodenoise.errors.Cancelled`.
+    frame_groups : int
+        Also keep the frames summed in this many interleaved groups (rounded down to
+        an even number no larger than the frame count; 0 or fewer than 4 frames: none),
+        so training can draw random partitions of the frames (``pairing="random"``).
+        Costs ``frame_groups`` float32 images of memory.
 
     Returns
     -------
@@ -101,27 +112,51 @@ def pair_from_movie(
             progress=None if progress is None else (lambda d, t: progress(d, total_work)),
         )
     h, w = reader.frame_shape
+    g = group_count(n, frame_groups)
+    n_acc = g or 2
     if shifts is not None:
-        acc = [np.zeros((h, w // 2 + 1), np.complex128) for _ in range(2)]
+        ctype = np.complex64 if g else np.complex128
+        acc = [np.zeros((h, w // 2 + 1), ctype) for _ in range(n_acc)]
     else:
-        acc = [np.zeros((h, w), np.float64) for _ in range(2)]
+        acc = [np.zeros((h, w), np.float32 if g else np.float64) for _ in range(n_acc)]
     for k, i in enumerate(idx):
         if cancel is not None and cancel():
             raise Cancelled("movie summation cancelled")
         f = reader.frame(i)
         if shifts is not None:
-            acc[k % 2] += sfft.rfft2(f, workers=-1) * phase_ramp((h, w), tuple(shifts[k]))
+            acc[k % n_acc] += sfft.rfft2(f, workers=-1) * phase_ramp((h, w), tuple(shifts[k]))
         else:
-            acc[k % 2] += f
+            acc[k % n_acc] += f
         if progress is not None:
             progress(total_work - n + k + 1, total_work)
     if shifts is not None:
-        halves = [sfft.irfft2(a, s=(h, w), workers=-1).astype(np.float32) for a in acc]
+        parts = [sfft.irfft2(a, s=(h, w), workers=-1).astype(np.float32) for a in acc]
     else:
-        halves = [a.astype(np.float32) for a in acc]
+        parts = [a.astype(np.float32, copy=False) for a in acc]
+    groups = None
+    if g:
+        groups = np.stack(parts)
+        halves = [groups[0::2].sum(0, dtype=np.float64), groups[1::2].sum(0, dtype=np.float64)]
+        halves = [hv.astype(np.float32) for hv in halves]
+    else:
+        halves = parts
     source = "" if isinstance(movie, np.ndarray) else str(movie)
     files = (f"{source} (even frames)", f"{source} (odd frames)") if source else ()
-    return ImagePair(halves[0], halves[1], name=name or reader.name, shifts=shifts, files=files)
+    return ImagePair(
+        halves[0],
+        halves[1],
+        name=name or reader.name,
+        shifts=shifts,
+        files=files,
+        groups=groups,
+    )
+
+
+def group_count(frames: int, wanted: int) -> int:
+    """Frame groups kept for ``frames`` frames: ``wanted`` made even and <= frames; 0 if < 4."""
+    g = min(int(wanted), int(frames))
+    g -= g % 2
+    return g if g >= 4 else 0
 
 
 def pairs_from_movies(
@@ -134,6 +169,8 @@ def pairs_from_movies(
     save_dir: str | os.PathLike | None = None,
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
+    frame_groups: int = DEFAULT_FRAME_GROUPS,
+    group_memory: int | None = None,
 ) -> list[ImagePair]:
     """Even/odd pairs from several movies (see :func:`pair_from_movie`).
 
@@ -149,10 +186,17 @@ def pairs_from_movies(
         :func:`pairs_from_folders`-style ``--even/--odd`` later).
     progress : callable, optional
         ``progress(done_movies, total_movies)``.
+    frame_groups : int
+        As in :func:`pair_from_movie`.
+    group_memory : int, optional
+        Bytes the frame groups of all movies may take (default: a quarter of the free
+        memory, at most 8 GiB); movies beyond it keep only their even/odd sums.
 
     """
     if not movies:
         raise InputError("no movies given")
+    if group_memory is None:
+        group_memory = _default_group_memory()
     gain_arr = None
     if gain is not None and not isinstance(gain, np.ndarray):
         gain_arr, _ = read_image(gain, mmap=False)
@@ -172,7 +216,12 @@ def pairs_from_movies(
             eer_grouping=eer_grouping,
             cancel=cancel,
             name=None if not isinstance(movie, np.ndarray) else f"movie{k}",
+            frame_groups=frame_groups,
         )
+        if pair.groups is not None:
+            group_memory -= pair.groups.nbytes
+            if group_memory < 0:
+                pair.groups = None  # past the budget: this movie trains on even/odd only
         if save_dir is not None:
             pair = _save_pair(pair, Path(save_dir), protect=inputs)
         out.append(pair)
@@ -188,7 +237,24 @@ def _save_pair(pair: ImagePair, folder: Path, *, protect: set[Path]) -> ImagePai
         path = folder / f"{pair.name}_{half}.mrc"
         write_mrc(path, data, protect=tuple(protect))
         arrays.append(read_image(path, mmap=True)[0])
-    return ImagePair(arrays[0], arrays[1], name=pair.name, shifts=pair.shifts, files=pair.files)
+    return ImagePair(
+        arrays[0],
+        arrays[1],
+        name=pair.name,
+        shifts=pair.shifts,
+        files=pair.files,
+        groups=pair.groups,
+    )
+
+
+def _default_group_memory() -> int:
+    try:
+        from ..engine import available_memory, resolve_device
+
+        free = int(available_memory(resolve_device("cpu")))
+    except Exception:  # noqa: BLE001 - unknown free memory: a modest budget
+        free = 8 << 30
+    return int(min(8 << 30, free // 4))
 
 
 def pair_from_arrays(even: np.ndarray, odd: np.ndarray, *, name: str = "pair") -> ImagePair:

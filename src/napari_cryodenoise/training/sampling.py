@@ -4,9 +4,11 @@ Each half is normalised by its own mean and standard deviation (as Topaz
 does and as inference normalises a whole micrograph). Training crops are
 taken at the same place in both halves, transformed by the same random flip
 / 90-degree rotation, and source and target are swapped at random.
-Validation uses a fixed set of tiles, either from held-out pairs or, when
-there are too few pairs to spare one, from a strip at the bottom of every
-pair that training crops never touch.
+For pairs made from movies that keep their frames in groups, ``pairing="random"``
+draws a fresh random partition of the groups into two halves for every crop
+instead of the fixed even/odd sums. Validation uses a fixed set of tiles, either
+from held-out pairs or, when there are too few pairs to spare one, from a strip
+at the bottom of every pair that training crops never touch.
 """
 
 from __future__ import annotations
@@ -116,6 +118,9 @@ class CropSampler:
         Random seed of the crop positions and augmentations.
     val_max_pixels : int
         Cap on the number of validation pixels (tiles are spread evenly).
+    pairing : {"fixed", "random"}
+        Random partitions of a pair's frame groups (pairs without groups always use
+        their fixed halves).
 
     """
 
@@ -131,6 +136,7 @@ class CropSampler:
         swap: bool = True,
         seed: int = 0,
         val_max_pixels: int = 2**20,
+        pairing: str = "fixed",
     ) -> None:
         self.pairs = list(pairs)
         self.train = [r for r in train if min(r.shape) > 0]
@@ -148,7 +154,9 @@ class CropSampler:
                 f"training images are too small: the smallest usable region is {smallest} px "
                 "(at least 8 px are needed; lower --val-fraction or use larger images)"
             )
-        self.crop = size
+        self.crop = self.max_crop = size
+        self.multiple = max(1, int(multiple))
+        self.pairing = pairing
         self.augment = augment
         self.swap = swap
         self.rng = np.random.default_rng(seed)
@@ -167,6 +175,14 @@ class CropSampler:
         """Restore a state from :meth:`get_state`."""
         self.rng.bit_generator.state = state
 
+    def set_crop(self, size: int) -> int:
+        """Change the training crop side (at most the initial one; on the grid); returns it."""
+        size = min(int(size), self.max_crop)
+        if size >= self.multiple and self.multiple > 1:
+            size -= size % self.multiple
+        self.crop = max(8, size)
+        return self.crop
+
     # -- reading -------------------------------------------------------------------------
 
     def _read(self, pair: ImagePair, which: str, slices: tuple) -> np.ndarray:
@@ -178,6 +194,28 @@ class CropSampler:
         out -= mean
         out /= std
         return out
+
+    def _read_partition(self, pair: ImagePair, slices: tuple) -> tuple[np.ndarray, np.ndarray]:
+        """Two half sums of a random partition of the pair's frame groups, normalised.
+
+        Each half has the dose of the even/odd sums, so it is normalised with their
+        statistics.
+        """
+        groups = pair.groups[(slice(None), *slices)]  # type: ignore[index]
+        order = self.rng.permutation(len(groups))
+        half = len(groups) // 2
+        out = []
+        for which, members in (("even", order[:half]), ("odd", order[half:])):
+            mean, std = pair.stats(which)
+            if not std > 0:
+                raise InputError(f"{pair.name}: image is constant (standard deviation 0)")
+            acc = np.zeros(groups.shape[1:], np.float32)
+            for g in np.sort(members):
+                acc += groups[int(g)]
+            acc -= mean
+            acc /= std
+            out.append(acc)
+        return out[0], out[1]
 
     def _transform(self, *arrays: np.ndarray) -> list[np.ndarray]:
         k = int(self.rng.integers(4))
@@ -211,7 +249,10 @@ class CropSampler:
                 )
                 src[b, 0] = tgt[b, 0] = a
                 continue
-            a, c = self._read(pair, "even", sl), self._read(pair, "odd", sl)
+            if self.pairing == "random" and pair.groups is not None:
+                a, c = self._read_partition(pair, sl)
+            else:
+                a, c = self._read(pair, "even", sl), self._read(pair, "odd", sl)
             if self.augment:
                 a, c = self._transform(a, c)
             if self.swap and self.rng.integers(2):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,9 @@ from ..types import CancelFn, ProgressFn
 from .checkpoints import export_topaz, save_network, save_training_checkpoint
 from .clock import TrainClock
 from .config import TrainConfig, check_config, default_checkpoint
+from .ema import WeightAverage
 from .masked import blind_spot
+from .mixed import autocast, training_dtype
 from .network import cpu_copy, resolve_device, setup_network, state_copy
 from .optim import loss_fn, lr_factor, make_optimizer
 from .pair import ImagePair, PairSource
@@ -106,8 +109,10 @@ class Trainer:
         model.to(device).train()
         for p in model.parameters():
             p.requires_grad_(True)
+        self.amp_dtype = training_dtype(config.precision, device)
         self.sampler = self._sampler(val_pairs)
         self.optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad])
+        self.ema = WeightAverage(model, float(config.ema)) if config.ema else None
         self.global_step = 0
         self.history: list[dict[str, float]] = []
         self.best_state: dict[str, torch.Tensor] | None = None
@@ -169,7 +174,15 @@ class Trainer:
             swap=config.swap and config.mode != "masked",
             seed=config.seed,
             val_max_pixels=config.val_max_pixels,
+            pairing=self._pairing(),
         )
+
+    def _pairing(self) -> str:
+        """``config.pairing`` with ``"auto"`` resolved: random where pairs keep frame groups."""
+        pairing = self.config.pairing
+        if pairing == "auto":
+            pairing = "random" if any(p.groups is not None for p in self.pairs) else "fixed"
+        return pairing
 
     def _restore(self, state: dict[str, Any]) -> None:
         """Continue from a checkpoint's training state (the new config's lr wins)."""
@@ -186,6 +199,8 @@ class Trainer:
             torch.set_rng_state(state["rng_torch"])
         if state.get("rng_sampler") is not None:
             self.sampler.set_state(state["rng_sampler"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.load_state_dict(state["ema"])
 
     # -- the steps -----------------------------------------------------------------------
 
@@ -219,18 +234,28 @@ class Trainer:
         lr = config.lr * lr_factor(config, self.global_step, fraction)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        if config.crop_start:
+            self.sampler.set_crop(
+                round(config.crop_start + (config.crop - config.crop_start) * fraction)
+            )
         src, tgt = self.sampler.sample(config.batch_size)
         src = src.to(self.device, non_blocking=True)
         tgt = tgt.to(self.device, non_blocking=True)
         if config.mode == "masked":
             src, mask = blind_spot(src, config.mask_grid, self.mask_gen)
-            per = self.loss(self.model(src).float(), tgt) * mask
+            with autocast(self.device, self.amp_dtype):
+                out = self.model(src)
+            per = self.loss(out.float(), tgt) * mask
             loss = per.sum() / mask.sum().clamp_min(1.0)
         else:
-            loss = self.loss(self.model(src).float(), tgt).mean()
+            with autocast(self.device, self.amp_dtype):
+                out = self.model(src)
+            loss = self.loss(out.float(), tgt).mean()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update()
         value = float(loss.item())
         if not math.isfinite(value):
             raise InputError(
@@ -253,26 +278,34 @@ class Trainer:
         """
         config = self.config
         t0 = time.perf_counter()
-        val = validation_loss(
-            self.model,
-            self.sampler,
-            loss=config.loss,
-            device=self.device,
-            batch_size=config.batch_size,
-            mask_grid=config.mask_grid,
-            seed=config.seed,
-        )
-        if val is None:
-            return None, None
+        with self.averaged():
+            val = validation_loss(
+                self.model,
+                self.sampler,
+                loss=config.loss,
+                device=self.device,
+                batch_size=config.batch_size,
+                mask_grid=config.mask_grid,
+                seed=config.seed,
+                autocast_dtype=self.amp_dtype,
+            )
+            if val is None:
+                return None, None
+            improved = self.best_val is None or val < self.best_val
+            if improved:
+                self.best_state = state_copy(self.model)
         note = None
-        if self.best_val is None or val < self.best_val:
+        if improved:
             self.best_val = val
             self.best_step = self.global_step
-            self.best_state = state_copy(self.model)
             self.write_best()
             note = f"step {self.global_step}: new best validation loss {val:.5f}"
         self.clock.val_seconds = time.perf_counter() - t0
         return val, note
+
+    def averaged(self):
+        """Context in which ``self.model`` holds the averaged weights (EMA on; else as is)."""
+        return self.ema.applied() if self.ema is not None else nullcontext()
 
     def training_state(self) -> dict[str, Any]:
         """Everything a resumed run needs besides the weights (see :meth:`checkpoint`)."""
@@ -288,6 +321,7 @@ class Trainer:
             "rng_torch": torch.get_rng_state(),
             "rng_sampler": self.sampler.get_state(),
             "rng_mask": self.mask_gen.get_state(),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
         }
 
     def checkpoint(self) -> Path | None:
@@ -300,7 +334,8 @@ class Trainer:
 
     def best_model(self) -> nn.Module:
         """CPU copy of the best network so far (the current one before any validation)."""
-        final = cpu_copy(self.model)
+        with self.averaged():
+            final = cpu_copy(self.model)
         if self.best_state is not None:
             final.load_state_dict(self.best_state)
         return final
@@ -419,7 +454,8 @@ class Trainer:
         snapshot_every = config.snapshot_every or (50 if self.on_snapshot else 0)
         if snapshot_every and self.on_snapshot is not None:
             if self.global_step % snapshot_every == 0:
-                self.on_snapshot(cpu_copy(self.model))
+                with self.averaged():
+                    self.on_snapshot(cpu_copy(self.model))
         if self.progress is not None:
             self.progress(self.global_step, max(total, self.global_step))
         if self.on_step is not None:

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from .masked import blind_spot
+from .mixed import autocast
 from .optim import loss_fn
 from .sampling import CropSampler
 
@@ -21,6 +22,7 @@ def validation_loss(
     batch_size: int = 8,
     mask_grid: int = 4,
     seed: int = 0,
+    autocast_dtype: torch.dtype | None = None,
 ) -> float | None:
     """Mean per-pixel loss over every validation pixel (None without validation tiles).
 
@@ -28,6 +30,7 @@ def validation_loss(
     scored pixels, so the value does not depend on how tiles are batched.
     Noise2Noise: the network maps each tile's even half to its odd half.
     Masked: a fixed (seeded) blind-spot mask, scored at the hidden pixels.
+    ``autocast_dtype`` runs the network in that precision (as training does).
     """
     if not sampler.val_tiles:
         return None
@@ -44,10 +47,14 @@ def validation_loss(
                 src, tgt = src.to(device), tgt.to(device)
                 if sampler.masked:
                     src, mask = blind_spot(src, mask_grid, gen)
-                    per = fn(model(src).float(), tgt) * mask
+                    with autocast(device, autocast_dtype):
+                        out = model(src)
+                    per = fn(out.float(), tgt) * mask
                     count += int(mask.sum().item())
                 else:
-                    per = fn(model(src).float(), tgt)
+                    with autocast(device, autocast_dtype):
+                        out = model(src)
+                    per = fn(out.float(), tgt)
                     count += per.numel()
                 total += float(per.double().sum().item())
     finally:
