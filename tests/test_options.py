@@ -48,6 +48,7 @@ def test_widget_settings_extend_the_options_with_the_same_fields():
         "lowpass",
         "bin_factor",
         "mode",
+        "ensemble",
     ]
     restored = DenoiseSettings(**{**meta, "lowpass": meta["lowpass"] or 1.0})
     assert restored == s

@@ -207,6 +207,9 @@ class DenoiseOptions:
         CPU threads for torch (None: torch's default).
     stack, volume : bool
         Force 3D files to be denoised slice by slice (``stack``) or as volumes.
+    ensemble : bool
+        Self-ensemble: average the network over the 8 rotations/mirrors of the image
+        plane (8x the compute; :mod:`napari_cryodenoise.engine.ensemble`).
 
     """
 
@@ -224,6 +227,7 @@ class DenoiseOptions:
     threads: int | None = None
     stack: bool = False
     volume: bool = False
+    ensemble: bool = False
 
     @property
     def lowpass_factor(self) -> float | None:
@@ -253,6 +257,7 @@ class DenoiseOptions:
             bin_factor=bin_factor,
             restore_size=self.restore_size,
             threads=self.threads,
+            ensemble=self.ensemble,
         )
 
     def with_(self, **changes: Any) -> Any:

@@ -14,7 +14,9 @@ lines, by concern::
     input=/data/run1/micrographs/FoilHole_1234_Data_5678_fractions.mrc
 
 A value too long for one line (a long path) continues on the next lines as
-``input+=...``; values are written without spaces.
+``input+=...``; values are written without spaces. The self-ensemble, when on, adds
+``ensemble=8`` to the settings (8 rotations/mirrors averaged); files written by the
+command line get it as a label of its own (:func:`option_labels`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["LABEL_WIDTH", "MAX_LABELS", "mrc_labels", "pack_labels", "summary"]
+__all__ = ["LABEL_WIDTH", "MAX_LABELS", "mrc_labels", "option_labels", "pack_labels", "summary"]
 
 #: Characters per MRC label.
 LABEL_WIDTH = 80
@@ -119,12 +121,24 @@ def mrc_labels(facts: Mapping[str, Any]) -> list[str]:
             ("patch", settings.get("patch_size") or "auto"),
             ("device", device),
             ("precision", settings.get("precision", "fp32")),
+            *([("ensemble", 8)] if settings.get("ensemble") else []),
             ("mode", _mode(run.get("mode", settings.get("mode")))),
             ("stacked", bool(run.get("stacked"))),
         ],
         [("input", facts.get("source_path") or facts.get("source_layer"))],
     ]
     return [head[:LABEL_WIDTH], *pack_labels(groups, max_lines=MAX_LABELS - 1)]
+
+
+def option_labels(options: Any) -> list[str]:
+    """MRC header labels for the options of a command-line output that change its pixels.
+
+    Only the self-ensemble for now (``ensemble=8 (rotations/mirrors averaged)``); an
+    empty list when it is off, so outputs made without it keep their labels.
+    """
+    if getattr(options, "ensemble", False):
+        return ["ensemble=8 (self-ensemble: 4 rotations x mirror, averaged)"]
+    return []
 
 
 def summary(facts: Mapping[str, Any]) -> str:
@@ -145,6 +159,7 @@ def summary(facts: Mapping[str, Any]) -> str:
         f"gaussian {s.get('gaussian', 0):g}",
         f"patch {s.get('patch_size') or 'auto'}",
         f"{device} {s.get('precision', 'fp32')}",
+        *(["self-ensemble x8"] if s.get("ensemble") else []),
         _mode(run.get("mode", s.get("mode"))),
         f"v{run.get('version', '?')}",
     ]

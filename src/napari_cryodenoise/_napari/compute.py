@@ -174,6 +174,7 @@ def engine_kwargs(settings: DenoiseSettings) -> dict[str, Any]:
         "gaussian": float(settings.gaussian),
         "lowpass": settings.lowpass_factor,
         "bin_factor": int(settings.bin_factor),
+        "ensemble": bool(settings.ensemble),
     }
 
 
@@ -288,6 +289,8 @@ def compute_job(
         region: tuple[slice, ...] = (slice(z0, min(prep.image.shape[0], z0 + ctx.slab)), ys, xs)
     else:
         region = (ys, xs)
+    # exact tiles only: the previews stay quick sketches (no self-ensemble)
+    kw["ensemble"] = bool(ctx.settings.ensemble)
     out = engine.denoise_region(
         prep.image, ctx.model, region, stats=prep.stats, gaussian=sigma, cancel=cancel, **kw
     )

@@ -31,6 +31,7 @@ WIDGET_FIELDS = (
     "lowpass",
     "bin_factor",
     "mode",
+    "ensemble",
 )
 
 
@@ -104,6 +105,7 @@ class DenoiseSettings(DenoiseOptions):
             float(self.gaussian),
             self.lowpass_factor,
             int(self.bin_factor),
+            bool(self.ensemble),
         )
 
     def as_metadata(self) -> dict[str, Any]:
@@ -158,6 +160,8 @@ def cli_command(
         args += ["--lowpass", f"{settings.lowpass_factor:g}"]
     if settings.gaussian > 0:
         args += ["--gaussian", f"{settings.gaussian:g}"]
+    if settings.ensemble:
+        args += ["--ensemble"]
     if stack:
         args += ["--stack"]
     return shlex.join(args)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CryoDenoiseError
+from ..provenance import option_labels
 from .outputs import output_is_complete, part_path, remove_parts
 from .results import ItemResult
 from .worker import ItemFn, as_settings
@@ -98,6 +99,8 @@ class Tasks:
     results: dict[int, ItemResult] = field(default_factory=dict)
     #: item index -> its part files, for items split into groups of planes
     parts: dict[int, list[Path]] = field(default_factory=dict)
+    #: extra header labels of joined outputs (options that change the pixels)
+    labels: tuple[str, ...] = ()
 
     @classmethod
     def plan(
@@ -110,7 +113,7 @@ class Tasks:
         planes_per_task: int | None,
     ) -> Tasks:
         """One task per item of ``todo``, or one per planes group (:func:`plane_groups`)."""
-        tasks = cls()
+        tasks = cls(labels=tuple(option_labels(as_settings(settings))))
         for index in todo:
             inp, out = pairs[index]
             try:
@@ -166,7 +169,7 @@ class Tasks:
                         parts,
                         out,
                         kind=read_image(inp)[1].kind,
-                        labels=("denoised with napari-cryodenoise",),
+                        labels=("denoised with napari-cryodenoise", *self.labels),
                         protect=[inp],
                     )
                     remove_parts(out)

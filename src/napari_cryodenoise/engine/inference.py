@@ -114,6 +114,7 @@ def denoise(
     fast: bool = True,
     pixel_size: float | None = None,
     target_pixel_size: float | None = None,
+    ensemble: bool = False,
 ) -> np.ndarray:
     """Denoise a 2D micrograph (2D models) or a volume (3D models).
 
@@ -160,6 +161,11 @@ def denoise(
     pixel_size, target_pixel_size : float, optional
         Input and wanted pixel size in Angstrom; together they set
         ``bin_factor = target_pixel_size / pixel_size``.
+    ensemble : bool
+        Self-ensemble: average over the 8 rotations and mirrors of the image plane
+        (z kept for volumes), 8x the compute; the plane is zero-padded (normalised
+        units) to a multiple of the models' grid first, so tiling stays exact
+        (:mod:`.ensemble`).
 
     Returns
     -------
@@ -282,6 +288,7 @@ def denoise_region(
     memory_limit: int | None = None,
     threads: int | None = None,
     fast: bool = True,
+    ensemble: bool = False,
 ) -> np.ndarray:
     """Exactly what :func:`denoise` gives in ``region``, computing only that window.
 
@@ -316,6 +323,8 @@ def denoise_region(
     fast : bool
         As for :func:`denoise`. There is no binning here: call this on a
         binned image for a coarse preview.
+    ensemble : bool
+        As for :func:`denoise`.
 
     Returns
     -------

@@ -50,6 +50,9 @@ class EngineOptions:
         Torch intra-op threads.
     fast : bool
         Use the lean U-Net evaluator for Topaz-topology U-Nets (same result).
+    ensemble : bool
+        Self-ensemble: average the models over the 8 rotations/mirrors of the image
+        plane (:mod:`.ensemble`; 8x the compute).
 
     Raises
     ------
@@ -68,6 +71,7 @@ class EngineOptions:
     memory_limit: int | None = None
     threads: int | None = None
     fast: bool = True
+    ensemble: bool = False
 
     def __post_init__(self) -> None:
         gaussian = float(self.gaussian or 0.0)
@@ -75,6 +79,7 @@ class EngineOptions:
             raise InputError(f"gaussian sigma must be >= 0, got {self.gaussian}")
         object.__setattr__(self, "gaussian", gaussian)
         object.__setattr__(self, "normalize", bool(self.normalize))
+        object.__setattr__(self, "ensemble", bool(self.ensemble))
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

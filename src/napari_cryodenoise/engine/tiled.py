@@ -1,7 +1,8 @@
 """The tile loop: normalise, filter, run and write back window by window, with OOM retry.
 
 Steps 3-5 of the engine contract (Gaussian pre-filter, the models, mapping back) run on
-windows planned by :mod:`.tiling`, so the result equals whole-image inference (to float
+windows planned by :mod:`.tiling` (optionally each through the 8-fold self-ensemble of
+:mod:`.ensemble`), so the result equals whole-image inference (to float
 rounding) whatever the tile size; the output is written window by window into one
 preallocated float32 array. When a batch does not fit in memory it is retried tile by
 tile, then with tiles of half the size, down to :data:`~.memory.MIN_CORE`.
@@ -20,6 +21,7 @@ import torch
 from ..errors import Cancelled, CryoDenoiseError, InputError
 from ..types import CancelFn, ProgressFn
 from .device import empty_cache, is_out_of_memory
+from .ensemble import ensemble_forward, ensemble_pad
 from .filters import gaussian_filter_torch, gaussian_radius
 from .memory import MIN_CORE, tile_geometry
 from .options import EngineOptions
@@ -96,12 +98,16 @@ def run_batch(
     if margin:
         x = gaussian_filter_torch(x, sigma)
         x = x[(Ellipsis, *[slice(margin, x.shape[2 + i] - margin) for i in range(src.ndim)])]
-    small = small_axes_pad(x.shape[2:], runner.grid)
+    ensemble = job.options.ensemble
+    small = (ensemble_pad if ensemble else small_axes_pad)(x.shape[2:], runner.grid)
     if any(small):
         pad = [p for extra in reversed(small) for p in (0, extra)]
         x = torch.nn.functional.pad(x, pad)
     x = x.to(device=runner.device, dtype=runner.dtype)
-    y = runner(x, tiles[0].crop, check=job.check_cancel)
+    if ensemble:
+        y = ensemble_forward(runner, x, tiles[0].crop, check=job.check_cancel)
+    else:
+        y = runner(x, tiles[0].crop, check=job.check_cancel)
     y = y[:, 0].cpu().numpy() if y.device.type != "cpu" else y[:, 0].numpy()
     mean, std = job.stats
     for i, tile in enumerate(tiles):
@@ -160,9 +166,14 @@ def process(
     out_shape = tuple(s.stop - s.start for s in region)
     if out is None:
         out = np.empty(out_shape, dtype=np.float32)
+    # with the self-ensemble, windows at the far edges are padded to the grid
+    geometry_shape = shape
+    if opts.ensemble:
+        pads = ensemble_pad(shape, runner.grid)
+        geometry_shape = tuple(n + p for n, p in zip(shape, pads, strict=True))
     core, halo, batch = tile_geometry(
         runner,
-        shape,
+        geometry_shape,
         patch_size=opts.patch_size,
         padding=opts.padding,
         batch_size=opts.batch_size,

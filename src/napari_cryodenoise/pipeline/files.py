@@ -19,6 +19,7 @@ from typing import Literal
 from ..errors import Cancelled, CryoDenoiseError, InputError
 from ..messages import one_line
 from ..options import FileOptions
+from ..provenance import option_labels
 from ..types import CancelFn, ProgressFn
 from .plan import plan_file
 from .write import write_output
@@ -118,7 +119,7 @@ def denoise_file(
             origin=info.origin,
             kind=info.kind,
             protect=[in_path],
-            labels=labels,
+            labels=[*labels, *option_labels(settings)],
         )
         result.status = "done"
         result.shape = tuple(out.shape)

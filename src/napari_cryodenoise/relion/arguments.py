@@ -37,7 +37,7 @@ _DENOISE_OPTIONS = {
     "batch_size": "--batch-size",
 }
 #: Parameters that are flags (given without a value).
-_FLAGS = {"restore_size": "--restore-size"}
+_FLAGS = {"restore_size": "--restore-size", "ensemble": "--ensemble"}
 #: Other input nodes RELION may pass; a denoising job has no use for them.
 _IGNORED_INPUTS = ("in_movies", "in_parts", "in_coords", "in_3dref", "in_mask")
 _KNOWN = sorted({"o", "in_mics", "j", "train", *_DENOISE_OPTIONS, *_FLAGS, *_IGNORED_INPUTS})
@@ -50,6 +50,7 @@ Parameters (RELION's Params tab: label, value):
   bin N|auto         Fourier-bin by N before denoising ('auto': towards ~2.4 A/px)
   pixel_size A       Fourier-bin to this pixel size instead
   restore_size       (no value) pad binned results back to the input grid
+  ensemble           (no value) average over 8 rotations/mirrors (8x the compute)
   device D           auto, cpu, cuda, cuda:N (default auto)
   precision P        fp32, bf16 or fp16
   gaussian SIGMA     Gaussian pre-filter sigma in pixels

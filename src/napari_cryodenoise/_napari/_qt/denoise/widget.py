@@ -91,7 +91,7 @@ class DenoiseWidget(Container):
         self.input, self.model, self.model_file = form.input, form.model, form.model_file
         self.mode, self.device, self.precision = form.mode, form.device, form.precision
         self.patch_size, self.bin_factor = form.patch_size, form.bin_factor
-        self.lowpass, self.gaussian = form.lowpass, form.gaussian
+        self.lowpass, self.gaussian, self.ensemble = form.lowpass, form.gaussian, form.ensemble
         self.output, self.fill, self.reset_button = form.output, form.fill, form.reset_button
         self.run_button, self.cancel_button = self.runner.run_button, self.runner.cancel_button
         self.side_button, self.flick_button = self.compare.side_button, self.compare.flick_button
@@ -103,7 +103,8 @@ class DenoiseWidget(Container):
             [
                 *(self.input, self.model, self.model_file, self.mode, self.device),
                 *(self.precision, self.patch_size, self.bin_factor, self.lowpass),
-                *(self.gaussian, self.output, self.fill, self.run_button, self.cancel_button),
+                *(self.gaussian, self.ensemble, self.output, self.fill),
+                *(self.run_button, self.cancel_button),
                 *(self.side_button, self.flick_button, self.save_button, self.command),
                 *(self.copy_button, self.status, self.info, self.reset_button),
             ]
