@@ -23,6 +23,15 @@ def _no_model_preload(monkeypatch):
     monkeypatch.setattr(DenoiseWidget, "PRELOAD", False)
 
 
+@pytest.fixture(autouse=True)
+def _no_step_time_estimate(monkeypatch):
+    """The Train widget does not time training steps in the background during tests
+    (tests of that line switch it back on)."""
+    from napari_cryodenoise._napari._qt.train.step_time import StepTimeLine
+
+    monkeypatch.setattr(StepTimeLine, "ENABLED", False)
+
+
 def dock_title(display_name: str) -> str:
     """The title napari gives a plugin's dock: ``"<display name> (napari-cryodenoise)"``."""
     return f"{display_name} ({PLUGIN})"

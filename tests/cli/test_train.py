@@ -104,3 +104,20 @@ def test_user_errors_are_one_line(movies, tmp_path, capsys):
     assert main(["train", "--single", str(movies[0]), "--align", "-o", x]) == 2
     assert "need --movies" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_estimate_prints_the_time_per_step_and_writes_nothing(movies, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "model.pt"
+    halves = tmp_path / "halves"
+    cmd = [sys.executable, "-m", "napari_cryodenoise", "train", *TINY, "--batch-size", "1"]
+    cmd += ["--movies", *map(str, movies), "--frames", "0:6", "-o", str(out)]
+    cmd += ["--minutes", "8", "--save-pairs", str(halves), "--estimate"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    line = proc.stdout.strip()
+    assert line.startswith("about ") and "s per step of 1 x 32 px crops on cpu" in line, line
+    assert line.endswith("steps in 8 min"), line
+    assert list(tmp_path.iterdir()) == []  # no model, checkpoint or half sums

@@ -222,6 +222,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads for torch")
     p.add_argument("--quiet", action="store_true", help="only print the summary")
+    p.add_argument(
+        "--estimate",
+        action="store_true",
+        help="time a few training steps with these settings (on synthetic data), print the "
+        "time per step and the steps the budget allows, and exit: no training, nothing written",
+    )
     p.set_defaults(func=run)
 
 
@@ -338,6 +344,19 @@ def _load_half_sources(args: argparse.Namespace):
     return pairs, [Path(args.pairs)]
 
 
+def _print_estimate(config, ndim: int) -> int:
+    """``--estimate``: the measured time per step and what the budget allows."""
+    from ..training import estimate_step_seconds
+    from . import CLIError
+
+    try:
+        estimate = estimate_step_seconds(config, ndim)
+    except CryoDenoiseError as err:
+        raise CLIError(str(err)) from None
+    print(estimate.text(config.minutes, config.steps))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``cryodenoise train``; exit code 0 (or 130 when interrupted)."""
     from . import CLIError
@@ -345,7 +364,10 @@ def run(args: argparse.Namespace) -> int:
     device = str(args.device)
     if device.lstrip("-").isdigit():
         device = "cpu" if int(device) < 0 else f"cuda:{int(device)}"
-    _check_outputs(args)  # before any work (and before importing torch)
+    if args.estimate:
+        args.save_pairs = None  # nothing is written
+    else:
+        _check_outputs(args)  # before any work (and before importing torch)
     from ..training import TrainConfig, TrainingCancelled, train
 
     t0 = time.perf_counter()
@@ -393,6 +415,8 @@ def run(args: argparse.Namespace) -> int:
             if v is not None
         },
     )
+    if args.estimate:
+        return _print_estimate(config, pairs[0].ndim)
     last_print = [0.0]
 
     def on_step(status) -> None:

@@ -11,8 +11,9 @@ Typical use::
 Modules: :mod:`.config` (settings), :mod:`.pair` / :mod:`.pairs` / :mod:`.half_names` /
 :mod:`.pair_sources` (training data), :mod:`.alignment` (drift), :mod:`.sampling`
 (crops), :mod:`.trainer` (the loop), :mod:`.validation`, :mod:`.checkpoints`,
-:mod:`.results`, :mod:`.noise2noise` (entry points). Names are imported on first use,
-so ``from napari_cryodenoise.training import TrainConfig`` does not load torch.
+:mod:`.results`, :mod:`.noise2noise` (entry points), :mod:`.step_time` (time per step).
+Names are imported on first use, so
+``from napari_cryodenoise.training import TrainConfig`` does not load torch.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ _NAMES: dict[str, str] = {
     "load_training_checkpoint": "checkpoints",
     "save_network": "checkpoints",
     "save_training_checkpoint": "checkpoints",
+    "StepEstimate": "step_time",
+    "estimate_step_seconds": "step_time",
     "train": "noise2noise",
     "train_masked": "noise2noise",
     "train_noise2noise": "noise2noise",

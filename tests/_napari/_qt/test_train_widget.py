@@ -4,6 +4,11 @@ Tiny synthetic data, the small ``unet-fast`` from scratch, 32 px crops, a few
 steps on the CPU: the whole file takes a few seconds.
 """
 
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from napari.utils.notifications import notification_manager
@@ -240,3 +245,109 @@ def test_loss_plot_text_fallback(qtbot, monkeypatch):
     assert isinstance(p, plot.TextLossPlot)
     p.set_history([(1, 1.0), (2, 0.9)], [(2, 0.95)])
     assert "best 0.95 at 2" in p.text() and len(p.line_data()) == 2
+
+
+@pytest.fixture
+def timed_line(monkeypatch):
+    """Switch the expected-time line on, timing the form's settings on a tiny network."""
+    from napari_cryodenoise._napari._qt.train import step_time as line
+    from napari_cryodenoise.training import step_time as core
+
+    monkeypatch.setattr(line.StepTimeLine, "ENABLED", True)
+    timed = []
+    real = core.estimate_step_seconds
+
+    def tiny(config, ndim=2, **kw):
+        net = config.arch or config.init
+        timed.append((config.crop, config.batch_size, config.device, ndim, net))
+        return real(replace(config, arch="unet-fast", init=None), ndim, warmup=0, steps=1, **kw)
+
+    monkeypatch.setattr(core, "estimate_step_seconds", tiny)
+    return timed
+
+
+def test_expected_time_per_step_before_training(open_widget, qtbot, timed_line, movie):
+    """The line appears when the widget opens, follows the crop, and is debounced."""
+    timed = timed_line
+    _viewer, w = open_widget("Train (Noise2Noise)")
+    add_pair(w.viewer, movie)
+    w.crop.value, w.batch.value, w.device.value = 32, 1, "cpu"
+    qtbot.waitUntil(lambda: "1 x 32 px" in w.expected.value, timeout=30000)
+    assert w.expected.value.startswith("expected: ~")
+    assert "(cpu, 1 x 32 px) -> ~" in w.expected.value and "in 10 min" in w.expected.value
+    assert timed[-1][:4] == (32, 1, "cpu", 2)
+    n = len(timed)
+    w.budget_unit.value = "steps"  # the budget only redraws the line
+    assert "steps in ~" in w.expected.value and len(timed) == n
+    w.crop.value = 48
+    assert "estimating" not in w.expected.value  # debounced: nothing starts at once
+    qtbot.waitUntil(lambda: "1 x 48 px" in w.expected.value, timeout=30000)
+    assert len(timed) == n + 1 and timed[-1][0] == 48
+    w.network.value = "arch:unet-small"
+    w.crop.value = 64  # two quick changes: one measurement
+    qtbot.waitUntil(lambda: "1 x 64 px" in w.expected.value, timeout=30000)
+    qtbot.waitUntil(lambda: w.running_workers == 0, timeout=30000)
+    assert len(timed) == n + 2 and timed[-1][4] == "unet-small"
+
+
+def test_expected_time_errors_are_one_line(open_widget, qtbot, monkeypatch, timed_line):
+    from napari_cryodenoise.errors import InputError as Err
+    from napari_cryodenoise.training import step_time as core
+
+    def fail(config, ndim=2, **kw):
+        raise Err("network unet-small is 2D but the training data are volumes\nmore")
+
+    monkeypatch.setattr(core, "estimate_step_seconds", fail)
+    _viewer, w = open_widget("Train (Noise2Noise)")
+    qtbot.waitUntil(lambda: "2D but" in w.expected.value, timeout=30000)
+    assert w.expected.value.startswith("expected: ? (network unet-small")
+    assert "more" not in w.expected.value
+
+    def crash(config, ndim=2, **kw):
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2 GiB\nTraceback...")
+
+    monkeypatch.setattr(core, "estimate_step_seconds", crash)
+    w.crop.value = 64
+    qtbot.waitUntil(lambda: "RuntimeError" in w.expected.value, timeout=30000)
+    assert "Traceback" not in w.expected.value
+
+
+CLOSE_SCRIPT = textwrap.dedent(
+    """
+    import time
+    import napari
+    from qtpy.QtWidgets import QApplication
+    from napari_cryodenoise.training import step_time
+
+    real = step_time.estimate_step_seconds
+
+    def slow(config, ndim=2, **kw):  # still running when the viewer closes
+        time.sleep(1.0)
+        return real(config, ndim, steps=20, **kw)
+
+    step_time.estimate_step_seconds = slow
+    viewer = napari.Viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-cryodenoise", "Train (Noise2Noise)")
+    w.device.value = "cpu"
+    t0 = time.time()
+    while time.time() - t0 < 30 and not w.step_time.running:
+        QApplication.processEvents()
+        time.sleep(0.01)
+    assert w.step_time.running, "an estimate should run when the viewer closes"
+    assert "estimating" in w.expected.value
+    viewer.close()
+    print("closed", flush=True)
+    """
+)
+
+
+def test_closing_napari_while_estimating_is_clean(tmp_path):
+    script = tmp_path / "close_train.py"
+    script.write_text(CLOSE_SCRIPT)
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=240
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "closed" in proc.stdout
+    for bad in ("RuntimeError", "excepthook", "Traceback"):
+        assert bad not in proc.stderr, proc.stderr[-3000:]

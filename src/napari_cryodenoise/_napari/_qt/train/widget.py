@@ -9,7 +9,9 @@ plot and the layers; the plot and the status line are redrawn at most every
 :data:`REDRAW_MS` ms. Every ``snapshot_every`` steps the core hands over a
 CPU copy of the network, which denoises the visible part of the preview layer
 (at most 512 x 512 px around the view centre) in a second worker; the result
-goes into one ``<layer> [training preview]`` layer over its source.
+goes into one ``<layer> [training preview]`` layer over its source. Before training,
+an "expected: ~x s per step" line shows the measured cost of a step with the current
+settings (:mod:`.step_time`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from magicgui.widgets import Label
 from napari.qt.threading import create_worker
 from napari.utils import cancelable_progress
 from napari.utils.notifications import show_error, show_info, show_warning
@@ -35,6 +38,7 @@ from ..plot import make_loss_plot
 from ..workers import Relay, bar_updater, is_cpu, shutdown_quietly
 from .form import TrainForm
 from .preview import TrainingPreview
+from .step_time import COST_FIELDS, StepTimeLine, budget_of, estimate_inputs
 
 REDRAW_MS = 250
 CPU_WARNING = (
@@ -81,6 +85,7 @@ class TrainWidget(TrainForm):
         self._dirty = False
         ensure_pool_threads(6)
         self.plot = make_loss_plot(self.viewer)
+        self.expected = Label(value="")
         self._build_layout()
         self._redraw_timer = QTimer()
         self._redraw_timer.setInterval(REDRAW_MS)
@@ -90,6 +95,7 @@ class TrainWidget(TrainForm):
         self.start_button.changed.connect(self.start)
         self.cancel_button.changed.connect(self.cancel)
         self.use_button.changed.connect(self.use_in_denoise)
+        self._follow_step_time()
         self.destroyed.connect(lambda *_: shutdown_quietly(self))
 
     def _build_layout(self) -> None:
@@ -97,12 +103,34 @@ class TrainWidget(TrainForm):
         layout = QVBoxLayout(content)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.form.native)
-        for label in (self.status, self.note):
+        for label in (self.expected, self.status, self.note):
             label.native.setContentsMargins(8, 0, 8, 0)
             layout.addWidget(label.native)
         layout.addWidget(self.plot)
         layout.addStretch(1)
         fill_with_scroll_area(self, content)
+
+    def _follow_step_time(self) -> None:
+        """The "expected: ~x s per step" line, measured now and when the step cost changes."""
+        self.expected.native.setWordWrap(True)
+        self.expected.tooltip = (
+            "the measured time of one training step with these settings (on synthetic data); "
+            "validation adds a little"
+        )
+        self.step_time = StepTimeLine(
+            self.expected,
+            lambda: estimate_inputs(self),
+            lambda: budget_of(self),
+            lambda: self.busy,
+            parent=self,
+        )
+        for name in COST_FIELDS:
+            field = getattr(self, name, None)
+            if field is not None and hasattr(field, "changed"):
+                field.changed.connect(self.step_time.schedule)
+        self.budget.changed.connect(self.step_time.show_budget)
+        self.budget_unit.changed.connect(self.step_time.show_budget)
+        self.step_time.schedule()
 
     # -- running -------------------------------------------------------------------------
     @property
@@ -113,7 +141,9 @@ class TrainWidget(TrainForm):
     @property
     def running_workers(self) -> int:
         """Training and preview workers still running."""
-        return int(self._worker is not None) + int(self.live_preview.running)
+        return (
+            int(self._worker is not None) + int(self.live_preview.running) + self.step_time.running
+        )
 
     def start(self, *_: Any) -> Any:
         """Start training with the form's data and settings; returns the worker (or None)."""
@@ -154,6 +184,7 @@ class TrainWidget(TrainForm):
         worker.errored.connect(self._report)
         worker.finished.connect(lambda: self._on_finished(worker))
         self._worker, self._cancel, self._keep = worker, cancel, [relay, events, pbar]
+        self.step_time.pause()
         self.start_button.enabled, self.cancel_button.enabled = False, True
         if is_cpu(config.device):
             show_warning(CPU_WARNING)
@@ -188,6 +219,7 @@ class TrainWidget(TrainForm):
         if self._worker is not None:
             self._worker.quit()
         self.live_preview.stop()
+        self.step_time.stop()
         try:
             self._redraw_timer.stop()
         except RuntimeError:
@@ -239,6 +271,7 @@ class TrainWidget(TrainForm):
         self._redraw_timer.stop()
         self._flush()
         self.start_button.enabled, self.cancel_button.enabled = True, False
+        self.step_time.schedule()
 
     def _report(self, err: BaseException) -> None:
         if isinstance(err, Cancelled):
