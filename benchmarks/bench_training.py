@@ -65,6 +65,40 @@ VARIANTS: dict[str, dict] = {
         "lr": 3e-4,
         "ema": 0.995,
     },  # fmt: skip
+    "bf16+ema": {**OLD_DEFAULT, "precision": "bf16", "ema": 0.995},
+    "bf16+random+ema": {**OLD_DEFAULT, "precision": "bf16", "pairing": "random", "ema": 0.995},
+    "bf16+random+ema+crop": {
+        **OLD_DEFAULT,
+        "precision": "bf16",
+        "pairing": "random",
+        "ema": 0.995,
+        "crop_start": 96,
+        "crop": 192,
+    },  # fmt: skip
+    "bf16+random+ema+batch-8": {
+        **OLD_DEFAULT,
+        "precision": "bf16",
+        "pairing": "random",
+        "ema": 0.995,
+        "batch_size": 8,
+    },  # fmt: skip
+    "bf16+random+crop": {
+        **OLD_DEFAULT, "precision": "bf16", "pairing": "random", "crop_start": 96, "crop": 192,
+    },  # fmt: skip
+    "bf16+random+share-0.75": {
+        **OLD_DEFAULT,
+        "precision": "bf16",
+        "pairing": "random",
+        "input_share": 0.75,
+    },  # fmt: skip
+    "bf16+random+share-0.625": {
+        **OLD_DEFAULT,
+        "precision": "bf16",
+        "pairing": "random",
+        "input_share": 0.625,
+    },  # fmt: skip
+    "default+crop-96-256": dict(crop_start=96, crop=256),
+    "default+crop-192": dict(crop=192),
     "topaz": dict(
         init="unet",
         crop=800,

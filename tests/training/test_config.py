@@ -45,7 +45,7 @@ def test_default_checkpoint():
 
 def test_with_defaults_for_data_and_device():
     cpu2 = with_defaults(TrainConfig(), 2, gpu=False)
-    assert (cpu2.init, cpu2.lr, cpu2.crop, cpu2.batch_size) == ("unet", 1e-4, 128, 4)
+    assert (cpu2.init, cpu2.lr, cpu2.crop, cpu2.batch_size) == ("unet", 1e-4, 192, 4)
     gpu3 = with_defaults(TrainConfig(), 3, gpu=True)
     assert (gpu3.init, gpu3.crop, gpu3.batch_size) == ("unet-3d", 96, 8)
     scratch = with_defaults(TrainConfig(arch="unet-fast"), 2, gpu=True)

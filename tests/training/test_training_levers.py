@@ -197,6 +197,7 @@ def test_crop_schedule_grows_on_the_grid():
         (dict(pairing="odd"), "pairing"),
         (dict(ema=1.0), "ema"),
         (dict(crop_start=4), "crop-start"),
+        (dict(input_share=1.0), "input-share"),
     ],
 )
 def test_bad_lever_settings_are_one_line(bad, message):
@@ -222,3 +223,31 @@ def test_cli_takes_the_levers(tmp_path):
     bad = subprocess.run(args[:-1] + ["--ema", "2"], capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1 and "--ema" in bad.stderr
+
+
+def test_input_share_sums_more_groups_into_the_source_and_never_swaps():
+    pair = pair_from_movie(movie(frames=8), frame_groups=8)
+    pairs, train, val = split_validation([pair], 0.0, 64)
+    sampler = CropSampler(pairs, train, val, crop=64, seed=1, augment=False, swap=True,
+                          pairing="random", input_share=0.75)  # fmt: skip
+    (m6, s6), (m2, s2) = pair.partition_stats(0.75), pair.partition_stats(0.25)
+    for _ in range(6):
+        src, tgt = sampler.sample(1)
+        a = src[0, 0].numpy() * s6 + m6
+        c = tgt[0, 0].numpy() * s2 + m2
+        # 6 of the 8 groups in the source, the other 2 in the target, every time
+        np.testing.assert_allclose(a + c, pair.groups.sum(0), rtol=1e-4, atol=1e-2)
+        assert a.mean() > 2 * c.mean()
+
+
+def test_partition_stats_match_the_sums_they_describe():
+    rng = np.random.default_rng(2)
+    clean = rng.uniform(1, 4, size=(128, 128))
+    frames = rng.poisson(clean, size=(16, 128, 128)).astype(np.float32)
+    pair = pair_from_movie(frames)
+    for share, k in ((0.5, 4), (0.75, 6), (0.25, 2)):
+        total = pair.groups[:k].sum(0)
+        mean, std = pair.partition_stats(share)
+        assert mean == pytest.approx(total.mean(), rel=0.02)
+        assert std == pytest.approx(total.std(), rel=0.1)
+    assert pair.partition_stats(0.5)[1] == pytest.approx(pair.stats("even")[1], rel=0.05)

@@ -138,7 +138,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--crop",
         type=positive_int,
         default=None,
-        help="crop size in px (default 2D: 128 on CPU, 256 on GPU; 3D: 48 / 96)",
+        help="crop size in px (default 2D: 192 on CPU, 256 on GPU; 3D: 48 / 96)",
     )
     p.add_argument(
         "--batch-size",
@@ -165,6 +165,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="with --movies: a fresh random partition of the frames into two halves for "
         "every crop (random; auto = random where frames are kept) or the even/odd sums",
+    )
+    p.add_argument(
+        "--input-share",
+        type=fraction,
+        default=None,
+        metavar="S",
+        help="with random pairing: share of the frames summed into the network's input "
+        "(the target gets the rest; 0.5 = halves)",
     )
     p.add_argument(
         "--frame-groups",
@@ -409,6 +417,7 @@ def run(args: argparse.Namespace) -> int:
             for k, v in (
                 ("precision", args.precision),
                 ("pairing", args.pairing),
+                ("input_share", args.input_share),
                 ("ema", args.ema),
                 ("crop_start", args.crop_start),
             )

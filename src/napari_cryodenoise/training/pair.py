@@ -98,6 +98,31 @@ class ImagePair:
                 raise InputError(f"{self._label(which)}: {err}") from None
         return self._stats[which]
 
+    def partition_stats(self, share: float) -> tuple[float, float]:
+        """Mean and standard deviation of the sum of a ``share`` of the frames (cached).
+
+        From the halves: their covariance is a quarter of the signal variance of the
+        whole sum, and what is left of their variance is noise, which scales with the
+        dose while the signal variance scales with its square. ``share`` 0.5 is a half.
+        """
+        key = f"share:{share:.6f}"
+        if key not in self._stats:
+            if self.odd is None:
+                raise ValueError("this pair has no odd half")
+            step = max(1, int(np.ceil((np.prod(self.shape) / 4_000_000) ** (1 / self.ndim))))
+            sub = (slice(None, None, step),) * self.ndim
+            e = np.asarray(self.even[sub], np.float64)
+            o = np.asarray(self.odd[sub], np.float64)
+            e_mean, o_mean = float(e.mean()), float(o.mean())
+            cov = float(np.mean((e - e_mean) * (o - o_mean)))
+            var = 0.5 * (float(e.var()) + float(o.var()))
+            signal = max(0.0, 4.0 * cov)  # of the whole sum
+            noise = max(0.0, 2.0 * (var - max(cov, 0.0)))  # of the whole sum
+            mean = (e_mean + o_mean) * share
+            std = float(np.sqrt(share * share * signal + share * noise))
+            self._stats[key] = (mean, std)
+        return self._stats[key]
+
     def _label(self, which: str) -> str:
         index = 1 if which == "odd" and len(self.files) > 1 else 0
         if self.files:

@@ -121,6 +121,10 @@ class CropSampler:
     pairing : {"fixed", "random"}
         Random partitions of a pair's frame groups (pairs without groups always use
         their fixed halves).
+    input_share : float
+        With random partitions: the share of the frame groups summed into the source
+        (the target gets the rest); 0.5 = two halves. Above 0.5 the source's dose is
+        closer to the full-dose sum the network later denoises.
 
     """
 
@@ -137,6 +141,7 @@ class CropSampler:
         seed: int = 0,
         val_max_pixels: int = 2**20,
         pairing: str = "fixed",
+        input_share: float = 0.5,
     ) -> None:
         self.pairs = list(pairs)
         self.train = [r for r in train if min(r.shape) > 0]
@@ -157,6 +162,7 @@ class CropSampler:
         self.crop = self.max_crop = size
         self.multiple = max(1, int(multiple))
         self.pairing = pairing
+        self.input_share = float(input_share)
         self.augment = augment
         self.swap = swap
         self.rng = np.random.default_rng(seed)
@@ -202,11 +208,20 @@ class CropSampler:
         statistics.
         """
         groups = pair.groups[(slice(None), *slices)]  # type: ignore[index]
-        order = self.rng.permutation(len(groups))
-        half = len(groups) // 2
+        n = len(groups)
+        order = self.rng.permutation(n)
+        k = min(n - 1, max(1, int(round(self.input_share * n))))
+        parts: list[tuple[str | float, np.ndarray]]
+        if 2 * k == n:
+            parts = [("even", order[:k]), ("odd", order[k:])]
+        else:
+            parts = [(k / n, order[:k]), ((n - k) / n, order[k:])]
         out = []
-        for which, members in (("even", order[:half]), ("odd", order[half:])):
-            mean, std = pair.stats(which)
+        for which, members in parts:
+            if isinstance(which, str):
+                mean, std = pair.stats(which)
+            else:
+                mean, std = pair.partition_stats(which)
             if not std > 0:
                 raise InputError(f"{pair.name}: image is constant (standard deviation 0)")
             acc = np.zeros(groups.shape[1:], np.float32)
@@ -255,7 +270,7 @@ class CropSampler:
                 a, c = self._read(pair, "even", sl), self._read(pair, "odd", sl)
             if self.augment:
                 a, c = self._transform(a, c)
-            if self.swap and self.rng.integers(2):
+            if self.swap and self.input_share == 0.5 and self.rng.integers(2):
                 a, c = c, a
             src[b, 0], tgt[b, 0] = a, c
         return torch.from_numpy(src), torch.from_numpy(tgt)

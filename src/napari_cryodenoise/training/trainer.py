@@ -15,6 +15,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,12 @@ class Trainer:
         for p in model.parameters():
             p.requires_grad_(True)
         self.amp_dtype = training_dtype(config.precision, device)
+        # what "auto" became is what the result, the checkpoint and the model record
+        self.config = config = replace(
+            config,
+            precision="fp32" if self.amp_dtype is None else "bf16",
+            pairing=self._pairing(config),
+        )
         self.sampler = self._sampler(val_pairs)
         self.optimizer = make_optimizer(config, [p for p in model.parameters() if p.requires_grad])
         self.ema = WeightAverage(model, float(config.ema)) if config.ema else None
@@ -174,12 +181,13 @@ class Trainer:
             swap=config.swap and config.mode != "masked",
             seed=config.seed,
             val_max_pixels=config.val_max_pixels,
-            pairing=self._pairing(),
+            pairing=config.pairing,
+            input_share=config.input_share,
         )
 
-    def _pairing(self) -> str:
+    def _pairing(self, config: TrainConfig) -> str:
         """``config.pairing`` with ``"auto"`` resolved: random where pairs keep frame groups."""
-        pairing = self.config.pairing
+        pairing = config.pairing
         if pairing == "auto":
             pairing = "random" if any(p.groups is not None for p in self.pairs) else "fixed"
         return pairing

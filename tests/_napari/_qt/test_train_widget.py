@@ -82,6 +82,7 @@ def test_widget_is_a_plugin_contribution_with_defaults(make_napari_viewer, movie
     assert w.source.value == jobs.SOURCE_LAYERS
     assert (w.even.value, w.odd.value, w.preview.value) == (even, odd, even)
     assert w.network.value == "init:" and w.device.value == "auto"
+    assert w.precision.value == "auto"  # the same default as cryodenoise train
     assert w.output.value.name == "sim_n2n.pt"
     assert w.output.value.parent == jobs.MODELS_DIR
     assert not w.even.native.isHidden() and w.movie.native.isHidden()
@@ -184,8 +185,11 @@ def test_movie_layer_and_masked_single_layer(widget, qtbot, tmp_path, movie):
     quick(w, tmp_path, steps=2, name="movie.pt")
     w.source.value = jobs.SOURCE_MOVIE
     w.frames.value = "0:4"
+    w.precision.value = "fp32"
     result = run(w, qtbot)
     assert result.steps == 2 and result.config["mode"] == "noise2noise"
+    # a movie keeps its frames in groups: random partitions by default; the precision asked
+    assert result.config["pairing"] == "random" and result.config["precision"] == "fp32"
     assert w.preview_layer is not None and w.preview_layer.ndim == 2  # frame of the movie
     w.viewer.add_image(movie.total, name="sum")
     w.source.value = jobs.SOURCE_SINGLE

@@ -129,6 +129,7 @@ def read_config(form: TrainForm, data: TrainData) -> TrainConfig:
         batch_size=int(form.batch.value) or None,
         lr=parse_lr(form.lr.value),
         device=str(form.device.value),
+        precision=str(form.precision.value),
         output=str(output),
         checkpoint_every=int(form.checkpoint_every.value) or None,
         val_every=int(form.val_every.value),

@@ -55,6 +55,7 @@ def estimate_inputs(form: Any) -> Inputs:
             crop=int(form.crop.value) or None,
             batch_size=int(form.batch.value) or None,
             device=str(form.device.value),
+            precision=str(form.precision.value),
         )
     layer = form.trained_layer()
     return config, 3 if layer is not None and is_volume(layer) else 2
