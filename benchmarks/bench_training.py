@@ -83,7 +83,11 @@ VARIANTS: dict[str, dict] = {
         "batch_size": 8,
     },  # fmt: skip
     "bf16+random+crop": {
-        **OLD_DEFAULT, "precision": "bf16", "pairing": "random", "crop_start": 96, "crop": 192,
+        **OLD_DEFAULT,
+        "precision": "bf16",
+        "pairing": "random",
+        "crop_start": 96,
+        "crop": 192,
     },  # fmt: skip
     "bf16+random+share-0.75": {
         **OLD_DEFAULT,
