@@ -169,7 +169,8 @@ def test_viewer_opens_a_tiff_tomogram_as_an_isotropic_volume(make_napari_viewer,
     assert layer.metadata["cryodenoise"]["kind"] == "volume"
 
 
-def test_viewer_opens_the_real_tomograms_as_volumes(make_napari_viewer, shared_data):
+# shared_data first: a skip during set-up must come before napari's viewer fixture starts
+def test_viewer_opens_the_real_tomograms_as_volumes(shared_data, make_napari_viewer):
     viewer = make_napari_viewer()
     for name in ("13pf_MT.tif", "14pf_MT.tif"):
         (layer,) = viewer.open(str(shared_data / "tomograms" / name), plugin="napari-cryodenoise")
