@@ -124,20 +124,10 @@ def psnr(image: np.ndarray, truth: np.ndarray) -> float:
 
 
 def denoise_with(image: np.ndarray, model, ensemble: bool = False) -> np.ndarray:
-    """Denoise on the CPU; ``ensemble`` averages the 8 flips/rotations."""
+    """Denoise on the CPU; ``ensemble`` averages the 8 flips/rotations (the engine's option)."""
     from napari_cryodenoise.engine import denoise
 
-    if not ensemble:
-        return denoise(image, model, device="cpu")
-    acc = np.zeros(image.shape, np.float64)
-    for k in range(4):
-        for flip in (False, True):
-            x = np.rot90(image, k)
-            x = x[:, ::-1] if flip else x
-            y = denoise(np.ascontiguousarray(x), model, device="cpu")
-            y = y[:, ::-1] if flip else y
-            acc += np.rot90(y, -k)
-    return (acc / 8).astype(np.float32)
+    return denoise(image, model, device="cpu", ensemble=ensemble)
 
 
 def main(argv: list[str] | None = None) -> int:

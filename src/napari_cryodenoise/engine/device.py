@@ -115,7 +115,7 @@ def resolve_precision(precision: str | torch.dtype, device: torch.device) -> tor
     if key == "fp16" and device.type == "cpu":
         warnings.warn("fp16 is not supported on the CPU; using bf16 instead", stacklevel=3)
         key = "bf16"
-    if key == "bf16" and device.type == "cpu" and not _cpu_has_fast_bf16():
+    if key == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
         warnings.warn(
             "this CPU has no native bf16 (AVX-512 BF16 / AMX): bf16 may be slower than fp32",
             stacklevel=3,
@@ -123,7 +123,8 @@ def resolve_precision(precision: str | torch.dtype, device: torch.device) -> tor
     return PRECISIONS[key]
 
 
-def _cpu_has_fast_bf16() -> bool:
+def cpu_has_native_bf16() -> bool:
+    """True when oneDNN runs bf16 natively on this CPU (AVX-512 BF16 / AMX)."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # pragma: no cover - other torch builds

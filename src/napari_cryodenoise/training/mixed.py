@@ -6,16 +6,10 @@ from contextlib import nullcontext
 
 import torch
 
+from ..engine.device import cpu_has_native_bf16
 from ..errors import InputError
 
 __all__ = ["autocast", "training_dtype"]
-
-
-def _cpu_bf16() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # pragma: no cover - other torch builds
-        return False
 
 
 def training_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -37,7 +31,7 @@ def training_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision not in ("auto", "bf16"):
         raise InputError(f"unknown training precision {precision!r}; use auto, fp32 or bf16")
     if device.type == "cpu":
-        native = _cpu_bf16()
+        native = cpu_has_native_bf16()
     elif device.type == "cuda":
         native = bool(torch.cuda.is_bf16_supported())
     else:

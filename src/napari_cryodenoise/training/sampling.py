@@ -193,13 +193,7 @@ class CropSampler:
 
     def _read(self, pair: ImagePair, which: str, slices: tuple) -> np.ndarray:
         arr = pair.even if which == "even" else pair.odd
-        mean, std = pair.stats(which)
-        if not std > 0:
-            raise InputError(f"{pair.name}: image is constant (standard deviation 0)")
-        out = np.array(arr[slices], dtype=np.float32)
-        out -= mean
-        out /= std
-        return out
+        return _normalised(pair, np.array(arr[slices], dtype=np.float32), pair.stats(which))
 
     def _read_partition(self, pair: ImagePair, slices: tuple) -> tuple[np.ndarray, np.ndarray]:
         """Two half sums of a random partition of the pair's frame groups, normalised.
@@ -218,18 +212,11 @@ class CropSampler:
             parts = [(k / n, order[:k]), ((n - k) / n, order[k:])]
         out = []
         for which, members in parts:
-            if isinstance(which, str):
-                mean, std = pair.stats(which)
-            else:
-                mean, std = pair.partition_stats(which)
-            if not std > 0:
-                raise InputError(f"{pair.name}: image is constant (standard deviation 0)")
+            stats = pair.stats(which) if isinstance(which, str) else pair.partition_stats(which)
             acc = np.zeros(groups.shape[1:], np.float32)
             for g in np.sort(members):
                 acc += groups[int(g)]
-            acc -= mean
-            acc /= std
-            out.append(acc)
+            out.append(_normalised(pair, acc, stats))
         return out[0], out[1]
 
     def _transform(self, *arrays: np.ndarray) -> list[np.ndarray]:
@@ -319,3 +306,13 @@ class CropSampler:
     def val_pixels(self) -> int:
         """Number of validation pixels."""
         return int(sum(np.prod([s.stop - s.start for s in sl]) for _, sl in self.val_tiles))
+
+
+def _normalised(pair: ImagePair, out: np.ndarray, stats: tuple[float, float]) -> np.ndarray:
+    """``out`` (float32, changed in place) minus the mean, over the standard deviation."""
+    mean, std = stats
+    if not std > 0:
+        raise InputError(f"{pair.name}: image is constant (standard deviation 0)")
+    out -= mean
+    out /= std
+    return out

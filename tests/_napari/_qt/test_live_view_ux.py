@@ -3,13 +3,12 @@
 The widget is opened as the Plugins menu does. Models are tiny in-memory nets.
 """
 
-import subprocess
-import sys
 import textwrap
 import time
 
 import numpy as np
 import torch
+from subprocess_runs import assert_script_closes_cleanly
 from torch import nn
 
 from napari_cryodenoise._napari._qt.live import camera_of
@@ -244,12 +243,4 @@ CLOSE_SCRIPT = textwrap.dedent(
 
 
 def test_closing_napari_during_live_denoising_is_clean(tmp_path):
-    script = tmp_path / "close_live.py"
-    script.write_text(CLOSE_SCRIPT)
-    proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=240
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "closed" in proc.stdout
-    for bad in ("RuntimeError", "excepthook", "Traceback"):
-        assert bad not in proc.stderr, proc.stderr[-3000:]
+    assert_script_closes_cleanly(CLOSE_SCRIPT, tmp_path, "close_live.py")

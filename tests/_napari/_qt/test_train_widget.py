@@ -4,14 +4,13 @@ Tiny synthetic data, the small ``unet-fast`` from scratch, 32 px crops, a few
 steps on the CPU: the whole file takes a few seconds.
 """
 
-import subprocess
-import sys
 import textwrap
 from dataclasses import replace
 
 import numpy as np
 import pytest
 from napari.utils.notifications import notification_manager
+from subprocess_runs import assert_script_closes_cleanly
 
 from napari_cryodenoise._napari import train_jobs as jobs
 from napari_cryodenoise._napari._qt.denoise import widget as dw
@@ -346,12 +345,4 @@ CLOSE_SCRIPT = textwrap.dedent(
 
 
 def test_closing_napari_while_estimating_is_clean(tmp_path):
-    script = tmp_path / "close_train.py"
-    script.write_text(CLOSE_SCRIPT)
-    proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=240
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "closed" in proc.stdout
-    for bad in ("RuntimeError", "excepthook", "Traceback"):
-        assert bad not in proc.stderr, proc.stderr[-3000:]
+    assert_script_closes_cleanly(CLOSE_SCRIPT, tmp_path, "close_train.py")

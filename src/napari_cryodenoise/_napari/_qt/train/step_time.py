@@ -28,10 +28,8 @@ from ..live import wait_for_workers
 
 DEBOUNCE_MS = 500
 PREFIX = "expected: "
-#: Form fields whose change changes the cost of a step (those the form has are followed).
-COST_FIELDS = (
-    "source even odd movie single network crop batch device precision amp dtype"
-).split()
+#: Form fields whose change changes the cost of a step.
+COST_FIELDS = ("source even odd movie single network crop batch device precision").split()
 
 Inputs = tuple[TrainConfig, int]
 Result = tuple[int, Any, str | None]

@@ -125,9 +125,7 @@ class TrainWidget(TrainForm):
             parent=self,
         )
         for name in COST_FIELDS:
-            field = getattr(self, name, None)
-            if field is not None and hasattr(field, "changed"):
-                field.changed.connect(self.step_time.schedule)
+            getattr(self, name).changed.connect(self.step_time.schedule)
         self.budget.changed.connect(self.step_time.show_budget)
         self.budget_unit.changed.connect(self.step_time.show_budget)
         self.step_time.schedule()

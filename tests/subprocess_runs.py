@@ -1,0 +1,36 @@
+"""Running the command line and napari scripts as users do: in a fresh Python process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import napari_cryodenoise
+
+#: The package's source folder, put first on the child's PYTHONPATH.
+SRC = str(Path(napari_cryodenoise.__file__).resolve().parents[1])
+
+
+def cryodenoise(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m napari_cryodenoise ARGS`` with this checkout's source; output captured."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run(
+        [sys.executable, "-m", "napari_cryodenoise", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def assert_script_closes_cleanly(script: str, folder: Path, name: str = "close.py") -> None:
+    """Run a napari script that closes the viewer mid-work: it prints "closed", no errors."""
+    path = folder / name
+    path.write_text(script)
+    proc = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "closed" in proc.stdout
+    for bad in ("RuntimeError", "excepthook", "Traceback"):
+        assert bad not in proc.stderr, proc.stderr[-3000:]
