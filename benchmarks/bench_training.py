@@ -103,6 +103,9 @@ VARIANTS: dict[str, dict] = {
     },  # fmt: skip
     "default+crop-96-256": dict(crop_start=96, crop=256),
     "default+crop-192": dict(crop=192),
+    "default+crop-256": dict(crop=256),
+    "default+lr-2e-4": dict(lr=2e-4),
+    "default+lr-3e-4": dict(lr=3e-4),
     "topaz": dict(
         init="unet",
         crop=800,

@@ -13,14 +13,18 @@ import napari_cryodenoise
 SRC = str(Path(napari_cryodenoise.__file__).resolve().parents[1])
 
 
-def cryodenoise(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``python -m napari_cryodenoise ARGS`` with this checkout's source; output captured."""
+def cryodenoise(
+    *args: str, cwd: str | Path | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess:
+    """``python -m napari_cryodenoise ARGS`` with this checkout's source, run in ``cwd``
+    (e.g. the RELION project folder); output captured."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
     return subprocess.run(
         [sys.executable, "-m", "napari_cryodenoise", *args],
         capture_output=True,
         text=True,
         env=env,
+        cwd=cwd,
         timeout=timeout,
     )
 

@@ -10,6 +10,7 @@ import torch
 from napari_cryodenoise.engine.device import (
     available_memory,
     empty_cache,
+    host_memory_share,
     is_out_of_memory,
     resolve_device,
     resolve_precision,
@@ -109,3 +110,19 @@ def test_memory_and_out_of_memory_helpers():
     assert not is_out_of_memory(RuntimeError("shape mismatch"))
     assert not is_out_of_memory(ValueError("out of memory"))
     empty_cache(CPU)  # a no-op on the CPU
+
+
+def test_host_memory_share_is_a_quarter_of_free_memory_within_bounds(monkeypatch):
+    from napari_cryodenoise.engine import device
+
+    monkeypatch.setattr(device, "available_memory", lambda _dev: 8 << 30)
+    assert host_memory_share(4 << 30) == 2 << 30
+    assert host_memory_share(1 << 30) == 1 << 30  # capped
+    monkeypatch.setattr(device, "available_memory", lambda _dev: 100 << 20)
+    assert host_memory_share(4 << 30, floor=256 << 20) == 256 << 20  # floored
+
+    def unreadable(_dev):
+        raise OSError("no /proc")
+
+    monkeypatch.setattr(device, "available_memory", unreadable)
+    assert host_memory_share(4 << 30) == 1 << 30  # the cap is assumed free

@@ -9,15 +9,13 @@ relative to the project directory.
 # ruff: noqa: W291, W293, E501  (the fixtures are RELION files, trailing spaces and all)
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from relion_star_files import RELION5_MOTIONCORR_EVEN_ODD
+from subprocess_runs import cryodenoise
 
-import napari_cryodenoise
 from napari_cryodenoise.errors import InputError
 from napari_cryodenoise.io import read_image, write_mrc
 from napari_cryodenoise.io.star import (
@@ -107,38 +105,6 @@ MotionCorr/job002/Movies/mic_0001.mrc MotionCorr/job002/Movies/mic_0001.star    
  
 """
 
-RELION5_EVEN_ODD = """
-# version 50001
-
-data_optics
-
-loop_ 
-_rlnOpticsGroupName #1 
-_rlnOpticsGroup #2 
-_rlnMicrographOriginalPixelSize #3 
-_rlnVoltage #4 
-_rlnSphericalAberration #5 
-_rlnAmplitudeContrast #6 
-_rlnMicrographPixelSize #7 
-opticsGroup1            1     0.885000   300.000000     2.700000     0.100000     0.885000 
- 
-
-# version 50001
-
-data_micrographs
-
-loop_ 
-_rlnMicrographName #1 
-_rlnMicrographMetadata #2 
-_rlnOpticsGroup #3 
-_rlnAccumMotionTotal #4 
-_rlnMicrographNameEven #5 
-_rlnMicrographNameOdd #6 
-MotionCorr/job002/Movies/mic_0001.mrc MotionCorr/job002/Movies/mic_0001.star            1    16.420306 MotionCorr/job002/Movies/mic_0001_EVN.mrc MotionCorr/job002/Movies/mic_0001_ODD.mrc 
-MotionCorr/job002/Movies/mic_0002.mrc MotionCorr/job002/Movies/mic_0002.star            1    19.121300 MotionCorr/job002/Movies/mic_0002_EVN.mrc MotionCorr/job002/Movies/mic_0002_ODD.mrc 
- 
-"""
-
 RELION30 = """
 data_
 
@@ -157,24 +123,12 @@ def _star(tmp_path: Path, text: str, name: str = "in.star") -> Path:
     return path
 
 
-def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """Run ``cryodenoise`` as a user does, from ``cwd`` (the RELION project)."""
-    src = str(Path(napari_cryodenoise.__file__).parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run(
-        [sys.executable, "-m", "napari_cryodenoise", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 # ------------------------------------------------------------------------- reading
 
 
-@pytest.mark.parametrize("text", [RELION31_MOTIONCORR, RELION4_CTF, RELION5_EVEN_ODD, RELION30])
+@pytest.mark.parametrize(
+    "text", [RELION31_MOTIONCORR, RELION4_CTF, RELION5_MOTIONCORR_EVEN_ODD, RELION30]
+)
 def test_relion_files_read_exactly_and_round_trip(tmp_path, text):
     blocks = read_star(_star(tmp_path, text))
     again = read_star(_star(tmp_path, star_text(blocks), "again.star"))
@@ -373,8 +327,8 @@ def affine_model(tmp_path_factory):
 def test_cli_denoise_star_keeps_optics_and_columns(tmp_path, affine_model):
     star = _project(tmp_path, RELION4_CTF, {"mic 3.mrc": 1.06})
     common = ["-m", str(affine_model), "-d", "cpu"]
-    run = _cli(
-        ["denoise", str(star.relative_to(tmp_path)), "-o", "Denoised/job010", *common], tmp_path
+    run = cryodenoise(
+        "denoise", str(star.relative_to(tmp_path)), "-o", "Denoised/job010", *common, cwd=tmp_path
     )
     assert run.returncode == 0, run.stderr
     out = tmp_path / "Denoised/job010/denoised_micrographs.star"
@@ -392,19 +346,17 @@ def test_cli_denoise_star_keeps_optics_and_columns(tmp_path, affine_model):
     assert all((tmp_path / n).is_file() for n in names)
 
     # from elsewhere, with --project-dir and --bin 2: same names, pixel sizes doubled per group
-    run = _cli(
-        [
-            "denoise",
-            str(star),
-            "-o",
-            str(tmp_path / "Denoised/job011"),
-            "--project-dir",
-            str(tmp_path),
-            "--bin",
-            "2",
-            *common,
-        ],
-        tmp_path / "MotionCorr",
+    run = cryodenoise(
+        "denoise",
+        str(star),
+        "-o",
+        str(tmp_path / "Denoised/job011"),
+        "--project-dir",
+        str(tmp_path),
+        "--bin",
+        "2",
+        *common,
+        cwd=tmp_path / "MotionCorr",
     )
     assert run.returncode == 0, run.stderr
     binned = read_star(tmp_path / "Denoised/job011/denoised_micrographs.star")
@@ -423,7 +375,9 @@ def test_cli_denoise_files_get_relion31_star_and_rerun_lists_all(tmp_path, affin
     star = _project(tmp_path, RELION31_MOTIONCORR, {})
     common = ["-m", str(affine_model), "-d", "cpu"]
     args = ["denoise", "MotionCorr/job002/Movies/", "-o", "Denoised", *common]
-    run = _cli([*args, "--voltage", "300", "--cs", "2.7", "--amplitude-contrast", "0.1"], tmp_path)
+    run = cryodenoise(
+        *args, "--voltage", "300", "--cs", "2.7", "--amplitude-contrast", "0.1", cwd=tmp_path
+    )
     assert run.returncode == 0, run.stderr
     out = tmp_path / "Denoised/denoised_micrographs.star"
     text = out.read_text()
@@ -448,15 +402,15 @@ def test_cli_denoise_files_get_relion31_star_and_rerun_lists_all(tmp_path, affin
     # any work; rerun with --skip-existing: the STAR lists every output, done now or before
     (tmp_path / "Denoised/mic_0002.mrc").unlink()
     out.unlink()
-    run = _cli(args, tmp_path)
+    run = cryodenoise(*args, cwd=tmp_path)
     assert run.returncode == 2 and "exist" in run.stderr and not out.exists()
-    run = _cli([*args, "--skip-existing"], tmp_path)
+    run = cryodenoise(*args, "--skip-existing", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     names = read_star(out)["micrographs"].table["rlnMicrographName"].tolist()
     assert names == ["Denoised/mic_0001.mrc", "Denoised/mic_0002.mrc"]
     # a STAR list with a short row: one line naming file and line, no traceback
     bad = _star(tmp_path, RELION31_MOTIONCORR.replace("2.000000    14.420306", ""), "bad.star")
-    run = _cli(["denoise", str(bad), "-o", "Bad", *common], tmp_path)
+    run = cryodenoise("denoise", str(bad), "-o", "Bad", *common, cwd=tmp_path)
     assert run.returncode != 0 and "Traceback" not in run.stderr
     assert f"{bad} line 28: row has 4 values but data_micrographs has 6 columns" in run.stderr
     assert not (tmp_path / "Bad").exists()

@@ -8,15 +8,12 @@ tomogram, labels with a trailing space, paths relative to the project directory.
 # ruff: noqa: W291, W293, E501  (the fixture is a RELION file, trailing spaces and all)
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from subprocess_runs import cryodenoise
 
-import napari_cryodenoise
 from napari_cryodenoise.io import read_image, write_mrc
 from napari_cryodenoise.io.star import image_column, read_star, read_star_micrographs
 from napari_cryodenoise.io.star_micrographs import OutputStarPlan, read_micrograph_star
@@ -63,20 +60,6 @@ def _project(root: Path) -> Path:
             path.parent.mkdir(parents=True, exist_ok=True)
             write_mrc(path, volume, voxel_size=10.0)
     return star
-
-
-def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """Run ``cryodenoise`` as a user does, from ``cwd`` (the RELION project)."""
-    src = str(Path(napari_cryodenoise.__file__).parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run(
-        [sys.executable, "-m", "napari_cryodenoise", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +114,7 @@ def test_cli_denoise_tomograms_star_keeps_every_value(tmp_path, model_3d):
         "-d",
         "cpu",
     ]
-    run = _cli(args, tmp_path)
+    run = cryodenoise(*args, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     out = tmp_path / "Denoise/job011/denoised_tomograms.star"
     assert not (tmp_path / "Denoise/job011/denoised_micrographs.star").exists()
@@ -151,7 +134,7 @@ def test_cli_denoise_tomograms_star_keeps_every_value(tmp_path, model_3d):
     # an interrupted run (one tomogram and the STAR lost): --skip-existing lists all again
     (tmp_path / names[1]).unlink()
     out.unlink()
-    run = _cli([*args, "--skip-existing"], tmp_path)
+    run = cryodenoise(*args, "--skip-existing", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "denoised 1, skipped 1, failed 0" in run.stdout
     again = read_star(out)

@@ -3,15 +3,13 @@
 # ruff: noqa: W291, W293, E501  (the fixture is a RELION 5 file, trailing spaces and all)
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from relion_star_files import RELION5_MOTIONCORR_EVEN_ODD
+from subprocess_runs import cryodenoise
 
-import napari_cryodenoise
 from napari_cryodenoise.errors import InputError
 from napari_cryodenoise.io import write_mrc
 from napari_cryodenoise.training import pairs_from_folders, pairs_from_pair_folder, pairs_from_star
@@ -21,38 +19,6 @@ from napari_cryodenoise.training.pair_sources import (
     pair_files_from_star,
     pair_files_in_folder,
 )
-
-RELION5_MOTIONCORR = """
-# version 50001
-
-data_optics
-
-loop_ 
-_rlnOpticsGroupName #1 
-_rlnOpticsGroup #2 
-_rlnMicrographOriginalPixelSize #3 
-_rlnVoltage #4 
-_rlnSphericalAberration #5 
-_rlnAmplitudeContrast #6 
-_rlnMicrographPixelSize #7 
-opticsGroup1            1     0.885000   300.000000     2.700000     0.100000     0.885000 
- 
-
-# version 50001
-
-data_micrographs
-
-loop_ 
-_rlnMicrographName #1 
-_rlnMicrographMetadata #2 
-_rlnOpticsGroup #3 
-_rlnAccumMotionTotal #4 
-_rlnMicrographNameEven #5 
-_rlnMicrographNameOdd #6 
-MotionCorr/job002/Movies/mic_0001.mrc MotionCorr/job002/Movies/mic_0001.star            1    16.420306 MotionCorr/job002/Movies/mic_0001_EVN.mrc MotionCorr/job002/Movies/mic_0001_ODD.mrc 
-MotionCorr/job002/Movies/mic_0002.mrc MotionCorr/job002/Movies/mic_0002.star            1    19.121300 MotionCorr/job002/Movies/mic_0002_EVN.mrc MotionCorr/job002/Movies/mic_0002_ODD.mrc 
- 
-"""
 
 TINY = ["--arch", "affine", "--crop", "32", "--batch-size", "2", "--val-every", "2"]
 TINY += ["--device", "cpu", "--quiet", "--steps", "1"]
@@ -70,19 +36,6 @@ def _motioncor_folder(folder: Path, names=("mic_0001", "mic_0002")) -> Path:
         for j, tag in enumerate(("", "_EVN", "_ODD")):
             _image(folder / f"{name}{tag}.mrc", 10 * k + j)
     return folder
-
-
-def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    src = str(Path(napari_cryodenoise.__file__).parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run(
-        [sys.executable, "-m", "napari_cryodenoise", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def test_half_names():
@@ -134,7 +87,7 @@ def test_relion5_star_columns_and_beside_fallback(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _motioncor_folder(tmp_path / "MotionCorr/job002/Movies")
     star = tmp_path / "MotionCorr/job002/corrected_micrographs.star"
-    star.write_text(RELION5_MOTIONCORR)
+    star.write_text(RELION5_MOTIONCORR_EVEN_ODD)
     files = pair_files_from_star(star)
     assert [(e.name, o.name) for e, o in files] == [
         ("mic_0001_EVN.mrc", "mic_0001_ODD.mrc"),
@@ -168,20 +121,22 @@ def test_relion5_star_columns_and_beside_fallback(tmp_path, monkeypatch):
 def test_cli_train_star_and_pairs(tmp_path):
     _motioncor_folder(tmp_path / "MotionCorr/job002/Movies")
     star = tmp_path / "MotionCorr/job002/corrected_micrographs.star"
-    star.write_text(RELION5_MOTIONCORR)
-    run = _cli(
-        ["train", "--star", str(star.relative_to(tmp_path)), "-o", "m1.pt", *TINY], tmp_path
+    star.write_text(RELION5_MOTIONCORR_EVEN_ODD)
+    run = cryodenoise(
+        "train", "--star", str(star.relative_to(tmp_path)), "-o", "m1.pt", *TINY, cwd=tmp_path
     )
     assert run.returncode == 0, run.stderr
     assert "trained 1 steps" in run.stdout and (tmp_path / "m1.pt").is_file()
-    run = _cli(["train", "--pairs", "MotionCorr/job002/Movies", "-o", "m2.pt", *TINY], tmp_path)
+    run = cryodenoise(
+        "train", "--pairs", "MotionCorr/job002/Movies", "-o", "m2.pt", *TINY, cwd=tmp_path
+    )
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "m2.pt").is_file()
     bad = tmp_path / "bad.star"
     bad.write_bytes(
         b"data_m\nloop_\n_rlnMicrographNameEven #1\n_rlnMicrographNameOdd #2\na\xff b\n"
     )
-    run = _cli(["train", "--star", str(bad), "-o", "m3.pt", *TINY], tmp_path)
+    run = cryodenoise("train", "--star", str(bad), "-o", "m3.pt", *TINY, cwd=tmp_path)
     assert run.returncode != 0 and "Traceback" not in run.stderr
     assert f"{bad} line 5: not UTF-8 text" in run.stderr
     assert not (tmp_path / "m3.pt").exists()

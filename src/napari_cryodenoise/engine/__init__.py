@@ -34,6 +34,7 @@ from typing import Any
 #: Public name -> submodule that defines it.
 _NAMES: dict[str, str] = {
     "available_memory": "device",
+    "host_memory_share": "device",
     "resolve_device": "device",
     "resolve_precision": "device",
     "set_threads": "device",

@@ -177,6 +177,20 @@ def available_memory(device: torch.device) -> int:
     return int(min(candidates))
 
 
+def host_memory_share(cap: int, *, floor: int = 0, share: float = 0.25) -> int:
+    """A ``share`` of the host's free memory, between ``floor`` and ``cap`` bytes.
+
+    The budget of caches that should never crowd out the rest of the machine (the
+    live view's tile store, training's frame groups). When the free memory cannot be
+    read, ``cap`` is assumed free.
+    """
+    try:
+        free = available_memory(torch.device("cpu"))
+    except Exception:  # noqa: BLE001 - unknown free memory: assume the cap is free
+        free = cap
+    return int(min(cap, max(floor, free * share)))
+
+
 def is_out_of_memory(err: BaseException) -> bool:
     """Tell whether ``err`` means "this tile did not fit in memory"."""
     if isinstance(err, MemoryError):

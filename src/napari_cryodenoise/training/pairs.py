@@ -248,13 +248,9 @@ def _save_pair(pair: ImagePair, folder: Path, *, protect: set[Path]) -> ImagePai
 
 
 def _default_group_memory() -> int:
-    try:
-        from ..engine import available_memory, resolve_device
+    from ..engine import host_memory_share
 
-        free = int(available_memory(resolve_device("cpu")))
-    except Exception:  # noqa: BLE001 - unknown free memory: a modest budget
-        free = 8 << 30
-    return int(min(8 << 30, free // 4))
+    return host_memory_share(8 << 30)
 
 
 def pair_from_arrays(even: np.ndarray, odd: np.ndarray, *, name: str = "pair") -> ImagePair:

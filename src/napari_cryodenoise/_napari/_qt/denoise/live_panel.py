@@ -33,13 +33,9 @@ if TYPE_CHECKING:
 
 def memory_budget() -> int:
     """Live-view memory budget: a quarter of free memory, between 256 MiB and 4 GiB."""
-    try:
-        from ....engine import available_memory, resolve_device
+    from ....engine import host_memory_share
 
-        free = available_memory(resolve_device("cpu"))
-    except Exception:  # noqa: BLE001
-        free = 4 << 30
-    return int(min(4 << 30, max(256 << 20, free // 4)))
+    return host_memory_share(4 << 30, floor=256 << 20)
 
 
 def sample_mean(data: np.ndarray) -> float:

@@ -1,0 +1,41 @@
+"""STAR files exactly as RELION writes them, shared by the tests that read them.
+
+Trailing spaces and the blank line with one space after each loop are RELION's.
+"""
+
+# ruff: noqa: W291, W293, E501  (RELION files, trailing spaces and all)
+from __future__ import annotations
+
+#: RELION 5 MotionCorr ``corrected_micrographs.star`` of a job that wrote even/odd sums
+#: (the ``_rlnMicrographNameEven`` / ``_rlnMicrographNameOdd`` columns): two micrographs.
+RELION5_MOTIONCORR_EVEN_ODD = """
+# version 50001
+
+data_optics
+
+loop_ 
+_rlnOpticsGroupName #1 
+_rlnOpticsGroup #2 
+_rlnMicrographOriginalPixelSize #3 
+_rlnVoltage #4 
+_rlnSphericalAberration #5 
+_rlnAmplitudeContrast #6 
+_rlnMicrographPixelSize #7 
+opticsGroup1            1     0.885000   300.000000     2.700000     0.100000     0.885000 
+ 
+
+# version 50001
+
+data_micrographs
+
+loop_ 
+_rlnMicrographName #1 
+_rlnMicrographMetadata #2 
+_rlnOpticsGroup #3 
+_rlnAccumMotionTotal #4 
+_rlnMicrographNameEven #5 
+_rlnMicrographNameOdd #6 
+MotionCorr/job002/Movies/mic_0001.mrc MotionCorr/job002/Movies/mic_0001.star            1    16.420306 MotionCorr/job002/Movies/mic_0001_EVN.mrc MotionCorr/job002/Movies/mic_0001_ODD.mrc 
+MotionCorr/job002/Movies/mic_0002.mrc MotionCorr/job002/Movies/mic_0002.star            1    19.121300 MotionCorr/job002/Movies/mic_0002_EVN.mrc MotionCorr/job002/Movies/mic_0002_ODD.mrc 
+ 
+"""
