@@ -37,8 +37,10 @@ from napari_cryodenoise.training import TrainConfig, pair_from_movie, train_nois
 #: The recipe before issue 15 (the defaults it replaced), spelled out.
 OLD_DEFAULT = dict(
     init="unet", crop=128, batch_size=4, optimizer="adam", lr=1e-4, precision="fp32",
-    pairing="fixed", ema=0.0, crop_start=None,
+    pairing="fixed", ema=0.0, crop_start=None, input_share=0.5,
 )  # fmt: skip
+#: The first default of issue 15: bf16, random partitions into equal halves, 192 px crops.
+HALVES = dict(input_share=0.5)
 #: Training recipes to compare (TrainConfig overrides); each lever alone on top of the old
 #: default, then combined.
 VARIANTS: dict[str, dict] = {
@@ -101,9 +103,11 @@ VARIANTS: dict[str, dict] = {
         "pairing": "random",
         "input_share": 0.625,
     },  # fmt: skip
-    "default+crop-96-256": dict(crop_start=96, crop=256),
-    "default+crop-192": dict(crop=192),
-    "default+crop-256": dict(crop=256),
+    "halves": HALVES,
+    "halves+crops-96-256": {**HALVES, "crop_start": 96, "crop": 256},
+    "halves+crop-256": {**HALVES, "crop": 256},
+    "halves+no-val": {**HALVES, "val_fraction": 0.0},
+    "share-0.75": dict(input_share=0.75),
     "default+lr-2e-4": dict(lr=2e-4),
     "default+lr-3e-4": dict(lr=3e-4),
     "topaz": dict(
@@ -140,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         "--variants", default="old-default,default", help=f"comma list of {sorted(VARIANTS)}"
     )
     p.add_argument("--repeats", type=int, default=1, help="training seeds per recipe (median)")
+    p.add_argument(
+        "--first-seed", type=int, default=0, help="training seeds are FIRST..FIRST+repeats-1"
+    )
     p.add_argument("--size", type=int, default=1024, help="micrograph side (px)")
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--dose", type=float, default=40.0, help="total dose (e/A^2)")
@@ -153,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--halves", action="store_true", help="also score the mean of denoised halves")
     p.add_argument("--no-pretrained", action="store_true", help="skip the pretrained unet")
     p.add_argument("--markdown", metavar="PATH", help="also write the table there")
+    p.add_argument("--save-models", metavar="DIR", help="save each trained network there")
     p.add_argument("--seed", type=int, default=100)
     args = p.parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -197,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in variants:
         runs: list[float] = []
         steps, rates = [], []
-        for rep in range(args.repeats):
+        for rep in range(args.first_seed, args.first_seed + args.repeats):
             config = TrainConfig(
                 minutes=args.minutes, val_every=50, device="cpu", seed=rep, **VARIANTS[name]
             )
@@ -207,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
             steps.append(result.steps)
             rates.append(result.steps / train_s)
             c = result.config
+            if args.save_models:
+                from napari_cryodenoise.models import save_model
+
+                save_model(result.model, f"{args.save_models}/{name}_seed{rep}.pt")
             scores = [psnr(denoise_with(m.total, result.model), m.clean) for m in test_movies]
             runs.append(float(np.mean(scores)))
             print(
@@ -214,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"PSNR {runs[-1]:.2f} dB",
                 file=sys.stderr,
             )
-            if rep == 0:
+            if rep == args.first_seed:
                 rows[f"trained: {name}"] = scores
                 if args.halves:
                     rows[f"trained: {name}, mean of denoised halves"] = [
@@ -235,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
                     )
         facts[name] = (
             f"{statistics.median(steps):.0f} steps, {statistics.median(rates):.2f} steps/s, "
-            f"{c['batch_size']} x {c['crop']} px, {c['precision']}, pairing {c['pairing']}, "
+            f"{c['batch_size']} x {c['crop']} px, {c['precision']}, pairing {c['pairing']} "
+            f"(input share {c['input_share']:g}), "
             f"ema {c['ema']:g}, init {c['init'] or 'none'}/{c['arch'] or '-'}, "
             f"{c['optimizer']} lr {c['lr']:g}"
             + (

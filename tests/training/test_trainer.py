@@ -116,3 +116,33 @@ def test_run_equals_train_noise2noise(pairs):
     ]
     assert by_class.val_history == by_function.val_history
     assert by_class.steps == 3 and not by_class.cancelled
+
+
+def test_final_weights_are_kept_unless_they_diverged(pairs, tmp_path, monkeypatch):
+    from napari_cryodenoise.training import trainer as trainer_module
+    from napari_cryodenoise.training.validation import FINAL_TOLERANCE, final_is_kept
+
+    assert final_is_kept(0.994, 0.9942) and final_is_kept(0.994, 0.990)
+    assert not final_is_kept(0.994, 0.994 * (1 + 2 * FINAL_TOLERANCE))
+
+    def run(later: float, out=None):
+        """Validation says 0.994 before training and ``later`` at every later check."""
+        losses = iter([0.994] + [later] * 10)
+        monkeypatch.setattr(trainer_module, "validation_loss", lambda *a, **k: next(losses))
+        trainer = Trainer(pairs, TrainConfig(**FAST, steps=4, output=out, val_fraction=0.25))
+        start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+        return trainer, start, trainer.run()
+
+    # the later networks lose by less than the validation's noise: the final one is kept
+    out = tmp_path / "kept.pt"
+    trainer, start, result = run(0.9942, str(out))
+    assert result.best_step == 4 and load_network(out).metadata["step"] == 4
+    final = trainer.model.state_dict()
+    assert all(torch.equal(result.model.state_dict()[k], final[k].cpu()) for k in final)
+    assert not all(torch.equal(final[k], start[k]) for k in start)
+
+    # a run whose validation loss went far up keeps the best network (here the start)
+    trainer, start, result = run(2.0)
+    assert result.best_step == 0
+    assert all(torch.equal(result.model.state_dict()[k], start[k].cpu()) for k in start)
+    assert any("kept step 0" in m for m in result.messages)

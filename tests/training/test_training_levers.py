@@ -240,6 +240,17 @@ def test_input_share_sums_more_groups_into_the_source_and_never_swaps():
         assert a.mean() > 2 * c.mean()
 
 
+def test_fixed_halves_still_swap_under_an_unequal_input_share():
+    pair = pair_from_movie(movie(frames=8), frame_groups=8)
+    pairs, train, val = split_validation([pair], 0.0, 64)
+    sampler = CropSampler(pairs, train, val, crop=64, seed=1, augment=False, swap=True,
+                          pairing="fixed", input_share=0.625)  # fmt: skip
+    even = (np.asarray(pair.even) - pair.stats("even")[0]) / pair.stats("even")[1]
+    firsts = {bool(np.allclose(sampler.sample(1)[0][0, 0].numpy(), even, atol=1e-4))
+              for _ in range(12)}  # fmt: skip
+    assert firsts == {True, False}  # even -> odd and odd -> even both occur
+
+
 def test_partition_stats_match_the_sums_they_describe():
     rng = np.random.default_rng(2)
     clean = rng.uniform(1, 4, size=(128, 128))

@@ -172,7 +172,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="S",
         help="with random pairing: share of the frames summed into the network's input "
-        "(the target gets the rest; 0.5 = halves)",
+        "(the target gets the rest; default 0.625 = 5 of 8 frame groups, 0.5 = halves)",
     )
     p.add_argument(
         "--frame-groups",

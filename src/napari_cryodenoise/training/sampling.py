@@ -251,13 +251,16 @@ class CropSampler:
                 )
                 src[b, 0] = tgt[b, 0] = a
                 continue
-            if self.pairing == "random" and pair.groups is not None:
+            partitioned = self.pairing == "random" and pair.groups is not None
+            if partitioned:
                 a, c = self._read_partition(pair, sl)
             else:
                 a, c = self._read(pair, "even", sl), self._read(pair, "odd", sl)
             if self.augment:
                 a, c = self._transform(a, c)
-            if self.swap and self.input_share == 0.5 and self.rng.integers(2):
+            # halves of equal dose may trade places; an unequal partition keeps its order
+            symmetric = not partitioned or self.input_share == 0.5
+            if self.swap and symmetric and self.rng.integers(2):
                 a, c = c, a
             src[b, 0], tgt[b, 0] = a, c
         return torch.from_numpy(src), torch.from_numpy(tgt)

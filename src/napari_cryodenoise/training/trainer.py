@@ -36,7 +36,7 @@ from .optim import loss_fn, lr_factor, make_optimizer
 from .pair import ImagePair, PairSource
 from .results import TrainingCancelled, TrainResult, TrainStatus
 from .sampling import CropSampler, split_validation
-from .validation import validation_loss
+from .validation import FINAL_TOLERANCE, final_is_kept, validation_loss
 
 __all__ = ["SnapshotFn", "StatusFn", "Trainer"]
 
@@ -71,7 +71,9 @@ class Trainer:
         Steps done, counting those before a resume.
     history : list of dict
         One entry per step (see :class:`TrainResult`).
-    best_state, best_step, best_val : the lowest validation loss so far and its weights.
+    best_state, best_step, best_val : the network to keep and its validation loss: during
+        the run the lowest so far, at the end the final one unless it is more than
+        :data:`FINAL_TOLERANCE` above that (see :meth:`keep_final`).
 
     Raises
     ------
@@ -483,8 +485,23 @@ class Trainer:
                 )
             )
 
+    def keep_final(self) -> bool:
+        """Keep the final weights unless they diverged (see :func:`final_is_kept`)."""
+        last = self.history[-1].get("val_loss") if self.history else None
+        if self.best_state is None or last is None or self.best_val is None:
+            return False
+        if not final_is_kept(self.best_val, last):
+            self.messages.append(f"kept step {self.best_step}: the final network's validation "
+                                 f"loss is over {FINAL_TOLERANCE:.1%} worse")  # fmt: skip
+            return False
+        with self.averaged():
+            self.best_state = state_copy(self.model)
+        self.best_val, self.best_step = float(last), self.global_step
+        return True
+
     def _finish(self) -> TrainResult:
-        """Final checkpoint, best model, Topaz export and last snapshot."""
+        """Final checkpoint, kept model, Topaz export and last snapshot."""
+        self.keep_final()
         elapsed = self.elapsed()
         self.checkpoint()
         self.write_best()
