@@ -327,7 +327,10 @@ def result_text(result: TrainResult) -> str:
     )
     parts = [head]
     if result.best_val_loss is not None:
-        parts.append(f"best validation loss {result.best_val_loss:.4g} at step {result.best_step}")
+        parts.append(
+            f"kept the network of step {result.best_step} "
+            f"(validation loss {result.best_val_loss:.4g})"
+        )
     if result.model_path is not None:
         verb = "best model kept in" if result.cancelled else "model saved to"
         parts.append(f"{verb} {result.model_path}")

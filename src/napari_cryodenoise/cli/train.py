@@ -476,7 +476,7 @@ def run(args: argparse.Namespace) -> int:
     best = f"{result.best_val_loss:.5f}" if result.best_val_loss is not None else "n/a"
     print(
         f"trained {result.steps} steps in {result.elapsed / 60:.1f} min on {result.device}; "
-        f"best validation loss {best} at step {result.best_step}"
+        f"kept the network of step {result.best_step} (validation loss {best})"
     )
     print(f"model: {result.model_path}")
     if result.checkpoint_path:

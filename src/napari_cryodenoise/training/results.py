@@ -68,8 +68,10 @@ class TrainResult:
     Attributes
     ----------
     model : torch.nn.Module
-        Best network (lowest validation loss; the last one without
-        validation), CPU, eval mode.
+        The kept network, CPU, eval mode: the final one unless its validation loss
+        is more than 0.1 % above the lowest (then that one; see
+        :func:`~napari_cryodenoise.training.validation.final_is_kept`); a cancelled
+        run keeps the lowest so far; the last one without validation.
     best_step : int
     best_val_loss : float or None
     steps : int
