@@ -146,3 +146,12 @@ def test_final_weights_are_kept_unless_they_diverged(pairs, tmp_path, monkeypatc
     assert result.best_step == 0
     assert all(torch.equal(result.model.state_dict()[k], start[k].cpu()) for k in start)
     assert any("kept step 0" in m for m in result.messages)
+
+    # the loop ended a step before its last validation: one more is run for the choice
+    losses = iter([0.994, 0.9941])
+    monkeypatch.setattr(trainer_module, "validation_loss", lambda *a, **k: next(losses))
+    trainer = Trainer(pairs, TrainConfig(**FAST, steps=3, val_fraction=0.25))
+    trainer.validate()
+    trainer.step()
+    trainer.history.append({"step": 1, "train_loss": 1.0})
+    assert trainer.keep_final() and (trainer.best_step, trainer.best_val) == (1, 0.9941)

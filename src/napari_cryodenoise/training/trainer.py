@@ -488,6 +488,8 @@ class Trainer:
     def keep_final(self) -> bool:
         """Keep the final weights unless they diverged (see :func:`final_is_kept`)."""
         last = self.history[-1].get("val_loss") if self.history else None
+        if last is None and self.history and self.sampler.val_tiles:
+            last, _ = self.validate()  # the loop ended a step before its last validation
         if self.best_state is None or last is None or self.best_val is None:
             return False
         if not final_is_kept(self.best_val, last):
