@@ -122,6 +122,11 @@ VARIANTS: dict[str, dict] = {
         pairing="fixed",
     ),  # fmt: skip
 }
+#: Supervised ceilings (not recipes a user can run): the default recipe trained against the
+#: noise-free image, from the full-dose sum or from the dose of the default's input (5 of 8
+#: frame groups). Noise2Noise with the same network and budget cannot do better than these.
+#: Input dose share of each.
+SUPERVISED: dict[str, float] = {"supervised-full-dose": 1.0, "supervised-5/8-dose": 0.625}
 SIGMAS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0)
 
 
@@ -135,6 +140,26 @@ def denoise_with(image: np.ndarray, model, ensemble: bool = False) -> np.ndarray
     from napari_cryodenoise.engine import denoise
 
     return denoise(image, model, device="cpu", ensemble=ensemble)
+
+
+def supervised_pairs(movies, share: float) -> list:
+    """Pairs whose target is the noise-free image, normalised as the input's signal.
+
+    The input is the sum of the frames ``i`` with ``i % 8 < 8 * share`` (all frames for
+    share 1); the target is the ground truth at that dose, normalised with the input's mean
+    and standard deviation, so it is exactly the signal part of the normalised input.
+    """
+    from napari_cryodenoise.training import ImagePair
+
+    pairs = []
+    for i, m in enumerate(movies):
+        keep = [f for f in range(m.n_frames) if f % 8 < round(8 * share)]
+        source = m.frames[keep].sum(axis=0, dtype=np.float32)
+        target = (m.clean * (len(keep) / m.n_frames)).astype(np.float32)
+        pair = ImagePair(source, target, name=f"train{i}")
+        pair._stats["odd"] = pair.stats("even")  # the input's normalisation for both
+        pairs.append(pair)
+    return pairs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,9 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=100)
     args = p.parse_args(argv)
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    unknown = [v for v in variants if v not in VARIANTS]
+    unknown = [v for v in variants if v not in VARIANTS and v not in SUPERVISED]
     if unknown:
-        p.error(f"unknown variants {unknown}; choose from {sorted(VARIANTS)}")
+        p.error(f"unknown variants {unknown}; choose from {sorted(VARIANTS) + list(SUPERVISED)}")
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -206,11 +231,16 @@ def main(argv: list[str] | None = None) -> int:
         runs: list[float] = []
         steps, rates = [], []
         for rep in range(args.first_seed, args.first_seed + args.repeats):
+            if name in SUPERVISED:
+                overrides = dict(swap=False, pairing="fixed")
+                train_pairs = supervised_pairs(train_movies, SUPERVISED[name])
+            else:
+                overrides, train_pairs = VARIANTS[name], pairs
             config = TrainConfig(
-                minutes=args.minutes, val_every=50, device="cpu", seed=rep, **VARIANTS[name]
+                minutes=args.minutes, val_every=50, device="cpu", seed=rep, **overrides
             )
             t_train = time.perf_counter()
-            result = train_noise2noise(pairs, config)
+            result = train_noise2noise(train_pairs, config)
             train_s = time.perf_counter() - t_train
             steps.append(result.steps)
             rates.append(result.steps / train_s)

@@ -6,10 +6,15 @@ Trailing spaces and the blank line with one space after each loop are RELION's.
 # ruff: noqa: W291, W293, E501  (RELION files, trailing spaces and all)
 from __future__ import annotations
 
-#: RELION 5 MotionCorr ``corrected_micrographs.star`` of a job that wrote even/odd sums
-#: (the ``_rlnMicrographNameEven`` / ``_rlnMicrographNameOdd`` columns): two micrographs.
-RELION5_MOTIONCORR_EVEN_ODD = """
-# version 50001
+
+def motioncorr_optics(version: int) -> str:
+    """The ``data_optics`` block of a MotionCorr job (one optics group: 0.885 A/px, 300 kV).
+
+    With RELION's leading blank line, ``# version`` line and the line with one blank after
+    the loop; ``version`` is 30001 (RELION 3.1 and 4) or 50001 (RELION 5).
+    """
+    return f"""
+# version {version}
 
 data_optics
 
@@ -23,7 +28,14 @@ _rlnAmplitudeContrast #6
 _rlnMicrographPixelSize #7 
 opticsGroup1            1     0.885000   300.000000     2.700000     0.100000     0.885000 
  
+"""
 
+
+#: RELION 5 MotionCorr ``corrected_micrographs.star`` of a job that wrote even/odd sums
+#: (the ``_rlnMicrographNameEven`` / ``_rlnMicrographNameOdd`` columns): two micrographs.
+RELION5_MOTIONCORR_EVEN_ODD = (
+    motioncorr_optics(50001)
+    + """
 # version 50001
 
 data_micrographs
@@ -39,3 +51,4 @@ MotionCorr/job002/Movies/mic_0001.mrc MotionCorr/job002/Movies/mic_0001.star    
 MotionCorr/job002/Movies/mic_0002.mrc MotionCorr/job002/Movies/mic_0002.star            1    19.121300 MotionCorr/job002/Movies/mic_0002_EVN.mrc MotionCorr/job002/Movies/mic_0002_ODD.mrc 
  
 """
+)

@@ -18,6 +18,7 @@ from pathlib import Path
 import mrcfile
 import numpy as np
 import pytest
+from relion_star_files import motioncorr_optics
 
 from napari_cryodenoise.io.star import read_star
 from napari_cryodenoise.models import build_model, save_model
@@ -33,22 +34,9 @@ IN_MICS = "MotionCorr/job002/corrected_micrographs.star"
 JOB = "External/job003/"
 EXIT_FILES = ("RELION_JOB_EXIT_SUCCESS", "RELION_JOB_EXIT_FAILURE", "RELION_JOB_EXIT_ABORTED")
 
-RELION4_OPTICS = """
-# version 30001
-
-data_optics
-
-loop_ 
-_rlnOpticsGroupName #1 
-_rlnOpticsGroup #2 
-_rlnMicrographOriginalPixelSize #3 
-_rlnVoltage #4 
-_rlnSphericalAberration #5 
-_rlnAmplitudeContrast #6 
-_rlnMicrographPixelSize #7 
-opticsGroup1            1     0.885000   300.000000     2.700000     0.100000     0.885000 
-{blank}
-
+RELION4_MOTIONCORR_HEADER = (
+    motioncorr_optics(30001)
+    + """
 # version 30001
 
 data_micrographs
@@ -61,7 +49,8 @@ _rlnOpticsGroup #4
 _rlnAccumMotionTotal #5 
 _rlnAccumMotionEarly #6 
 _rlnAccumMotionLate #7 
-""".format(blank=" ")  # noqa: W291 - RELION writes these trailing blanks
+"""  # noqa: W291 - RELION writes these trailing blanks
+)
 
 
 def make_project(root: Path, n: int = 3, size: int = 64, halves: bool = False) -> Path:
@@ -78,7 +67,7 @@ def make_project(root: Path, n: int = 3, size: int = 64, halves: bool = False) -
                 mrc.voxel_size = 0.885
         motion = f"{10 + i:.6f}     2.506308    {7.5 + i:.6f}"
         rows.append(f"{stem}_PS.mrc {stem}.mrc {stem}.star            1    {motion} ")
-    (root / IN_MICS).write_text(RELION4_OPTICS + "\n".join(rows) + "\n \n")
+    (root / IN_MICS).write_text(RELION4_MOTIONCORR_HEADER + "\n".join(rows) + "\n \n")
     save_model(build_model("affine"), root / "affine.pt")
     return root
 

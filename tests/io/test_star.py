@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from relion_star_files import RELION5_MOTIONCORR_EVEN_ODD
+from relion_star_files import RELION5_MOTIONCORR_EVEN_ODD, motioncorr_optics
 from subprocess_runs import cryodenoise
 
 from napari_cryodenoise.errors import InputError
@@ -35,22 +35,9 @@ from napari_cryodenoise.io.star_micrographs import (
     relion_path,
 )
 
-RELION31_MOTIONCORR = """
-# version 30001
-
-data_optics
-
-loop_ 
-_rlnOpticsGroupName #1 
-_rlnOpticsGroup #2 
-_rlnMicrographOriginalPixelSize #3 
-_rlnVoltage #4 
-_rlnSphericalAberration #5 
-_rlnAmplitudeContrast #6 
-_rlnMicrographPixelSize #7 
-opticsGroup1            1     0.885000   300.000000     2.700000     0.100000     0.885000 
- 
-
+RELION31_MOTIONCORR = (
+    motioncorr_optics(30001)
+    + """
 # version 30001
 
 data_micrographs
@@ -66,6 +53,7 @@ MotionCorr/job002/Movies/mic_0001.mrc MotionCorr/job002/Movies/mic_0001.star    
 MotionCorr/job002/Movies/mic_0002.mrc MotionCorr/job002/Movies/mic_0002.star            1    19.121300     3.500000    15.621300 
  
 """
+)
 
 RELION4_CTF = """
 # version 30001

@@ -155,3 +155,24 @@ def test_final_weights_are_kept_unless_they_diverged(pairs, tmp_path, monkeypatc
     trainer.step()
     trainer.history.append({"step": 1, "train_loss": 1.0})
     assert trainer.keep_final() and (trainer.best_step, trainer.best_val) == (1, 0.9941)
+
+
+def test_final_network_is_written_once_when_its_validation_was_the_best(
+    pairs, tmp_path, monkeypatch
+):
+    from napari_cryodenoise.training import trainer as trainer_module
+
+    writes = []
+    save = trainer_module.save_network
+    monkeypatch.setattr(
+        trainer_module,
+        "save_network",
+        lambda model, path, **k: (writes.append(k["metadata"]), save(model, path, **k)),
+    )
+    losses = iter([0.994, 0.995, 0.990])  # start, step 2, step 4 (the last: a new best)
+    monkeypatch.setattr(trainer_module, "validation_loss", lambda *a, **k: next(losses))
+    out = tmp_path / "model.pt"
+    config = TrainConfig(**FAST, steps=4, output=str(out), val_fraction=0.25)
+    result = Trainer(pairs, config).run()
+    assert result.best_step == 4 and load_network(out).metadata["step"] == 4
+    assert [m["step"] for m in writes] == [0, 4]  # the start, then the final network once

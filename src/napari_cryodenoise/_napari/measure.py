@@ -1,10 +1,10 @@
 """Measuring denoising in the viewer: layers to region-SNR and FRC jobs, and running them.
 
-No Qt here. The dock widget (:mod:`._qt.measure`) reads layers on the main
-thread into plain jobs: image planes (arrays, memory maps stay mapped), affine
-maps from world to pixel coordinates, and regions in world coordinates. The
-``run_*`` functions then work on those jobs only, in a worker thread, and
-return plain results that the widget shows on the main thread.
+No Qt here; FRC jobs live in :mod:`.measure_frc`. The dock widget (:mod:`._qt.measure`)
+reads layers on the main thread into plain jobs: image planes (arrays, memory maps stay
+mapped), affine maps from world to pixel coordinates, and regions in world coordinates.
+The ``run_*`` functions then work on those jobs only, in a worker thread, and return
+plain results that the widget shows on the main thread.
 
 Regions are defined once, in world coordinates, and placed on each image's own
 pixel grid, so a binned result (larger pixels) is measured over the same
@@ -15,7 +15,6 @@ reuse the reference's regions exactly.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -496,73 +495,3 @@ def measure_snr(job: SnrJob) -> SnrResult:
             next(gen)
         except StopIteration as stop:
             return stop.value
-
-
-# ----------------------------------------------------------------------------- FRC job
-
-
-@dataclass(frozen=True, eq=False)
-class FrcJob:
-    """Two images (planes or volumes) and the pixel size for an FRC / FSC curve."""
-
-    a: ImagePlane
-    b: ImagePlane
-    pixel_size: float
-    in_angstrom: bool
-
-
-@dataclass
-class FrcCurve:
-    """An FRC curve with its resolutions at 0.143 and the half-bit criterion."""
-
-    label: str
-    result: m.FRCResult
-    res_0143: float
-    res_halfbit: float
-    unit: str
-    volume: bool
-
-
-def frc_job(a: ImagePlane, b: ImagePlane, pixel_size: float | None = None) -> FrcJob:
-    """Make an FRC job; the pixel size is ``a``'s (else ``b``'s) unless given (> 0).
-
-    Raises
-    ------
-    InputError
-        Shapes differ or the same image is given twice.
-
-    """
-    if a.shape != b.shape:
-        raise InputError(
-            f"FRC needs two images of the same shape: {a.name!r} is {a.shape}, "
-            f"{b.name!r} is {b.shape}"
-        )
-    if a.key and a.key == b.key:
-        raise InputError("choose two different layers for the FRC")
-    if pixel_size and pixel_size > 0:
-        return FrcJob(a, b, float(pixel_size), True)
-    known = a if a.pixel_size_known or not b.pixel_size_known else b
-    return FrcJob(a, b, known.pixel_size, known.pixel_size_known)
-
-
-def run_frc(job: FrcJob, *, workers: int | None = None) -> FrcCurve:
-    """Compute the FRC (FSC for volumes) of a job; may take seconds on 4k images."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        result = m.fourier_ring_correlation(
-            job.a.data, job.b.data, pixel_size=job.pixel_size, workers=workers
-        )
-    unit = "Å" if job.in_angstrom else "px"
-    return FrcCurve(
-        f"{job.a.name} vs {job.b.name}",
-        result,
-        result.resolution(0.143),
-        result.resolution("half-bit"),
-        unit,
-        len(job.a.shape) == 3,
-    )
-
-
-def format_resolution(value: float, unit: str) -> str:
-    """``12.3 Å``, ``4.0 px``, or ``none`` for an infinite resolution."""
-    return "none" if not math.isfinite(value) else f"{value:.1f} {unit}"

@@ -1,26 +1,110 @@
-"""Warnings for the Measure widget's FRC: two layers that are not independent.
+"""The Measure widget's FRC: jobs, their curves, and warnings for dependent layers.
 
-An FRC measures resolution only between images with independent noise. Two
-layers are certainly dependent when one is a denoised result of the other (or
-both are results of the same data), which their metadata tells; otherwise the
-curve itself may show it (:func:`napari_cryodenoise.metrics.dependence_warning`).
+:func:`frc_job` makes a plain job from two image planes on the main thread;
+:func:`run_frc` computes it in a worker. An FRC measures resolution only between images
+with independent noise. Two layers are certainly dependent when one is a denoised result
+of the other (or both are results of the same data), which their metadata tells;
+otherwise the curve itself may show it
+(:func:`napari_cryodenoise.metrics.dependence_warning`).
 """
 
 from __future__ import annotations
 
+import math
+import warnings
+from dataclasses import dataclass
 from typing import Any
 
 from .. import metrics as m
+from ..errors import InputError
 from ..io.output_guard import same_file
-from .measure import FrcCurve
+from .measure import ImagePlane
 from .results import is_result, source_facts, source_path
 
-__all__ = ["frc_warning", "provenance_note"]
+__all__ = [
+    "FrcCurve",
+    "FrcJob",
+    "format_resolution",
+    "frc_job",
+    "frc_warning",
+    "provenance_note",
+    "run_frc",
+]
 
 ADVICE = (
     "they share their noise, so this FRC is no resolution; compare independent halves "
     "(even vs odd frame sums, or denoise(even) vs the raw odd half)"
 )
+
+
+@dataclass(frozen=True, eq=False)
+class FrcJob:
+    """Two images (planes or volumes) and the pixel size for an FRC / FSC curve."""
+
+    a: ImagePlane
+    b: ImagePlane
+    pixel_size: float
+    in_angstrom: bool
+
+
+@dataclass
+class FrcCurve:
+    """An FRC curve with its resolutions at 0.143 and the half-bit criterion."""
+
+    label: str
+    result: m.FRCResult
+    res_0143: float
+    res_halfbit: float
+    unit: str
+    volume: bool
+
+
+def frc_job(a: ImagePlane, b: ImagePlane, pixel_size: float | None = None) -> FrcJob:
+    """Make an FRC job; the pixel size is ``a``'s (else ``b``'s) unless given (> 0).
+
+    Raises
+    ------
+    InputError
+        Shapes differ or the same image is given twice.
+
+    """
+    if a.shape != b.shape:
+        raise InputError(
+            f"FRC needs two images of the same shape: {a.name!r} is {a.shape}, "
+            f"{b.name!r} is {b.shape}"
+        )
+    if a.key and a.key == b.key:
+        raise InputError("choose two different layers for the FRC")
+    if pixel_size and pixel_size > 0:
+        return FrcJob(a, b, float(pixel_size), True)
+    known = a if a.pixel_size_known or not b.pixel_size_known else b
+    return FrcJob(a, b, known.pixel_size, known.pixel_size_known)
+
+
+def run_frc(job: FrcJob, *, workers: int | None = None) -> FrcCurve:
+    """Compute the FRC (FSC for volumes) of a job; may take seconds on 4k images."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = m.fourier_ring_correlation(
+            job.a.data, job.b.data, pixel_size=job.pixel_size, workers=workers
+        )
+    unit = "Å" if job.in_angstrom else "px"
+    return FrcCurve(
+        f"{job.a.name} vs {job.b.name}",
+        result,
+        result.resolution(0.143),
+        result.resolution("half-bit"),
+        unit,
+        len(job.a.shape) == 3,
+    )
+
+
+def format_resolution(value: float, unit: str) -> str:
+    """``12.3 Å``, ``4.0 px``, or ``none`` for an infinite resolution."""
+    return "none" if not math.isfinite(value) else f"{value:.1f} {unit}"
+
+
+# ----------------------------------------------------------------------------- warnings
 
 
 def _origin(layer: Any) -> str | None:

@@ -126,6 +126,7 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.best_state: dict[str, torch.Tensor] | None = None
         self.best_step = 0
+        self._written: tuple[int, float | None] | None = None  # (step, val) at the output
         self.best_val: float | None = None
         self.prior_elapsed = 0.0
         self.messages: list[str] = []
@@ -358,6 +359,7 @@ class Trainer:
                 self.output_path,
                 metadata={**self.metadata, "step": self.best_step, "val_loss": self.best_val},
             )
+            self._written = (self.best_step, self.best_val)
 
     def result(self, cancelled: bool, elapsed: float, topaz: Path | None = None) -> TrainResult:
         """The outcome so far."""
@@ -506,7 +508,8 @@ class Trainer:
         self.keep_final()
         elapsed = self.elapsed()
         self.checkpoint()
-        self.write_best()
+        if self._written != (self.best_step, self.best_val):  # else the output holds it
+            self.write_best()
         topaz = None
         if self.config.export_topaz:
             topaz = export_topaz(self.best_model(), self.config.export_topaz)

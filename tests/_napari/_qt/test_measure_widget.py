@@ -229,7 +229,8 @@ def test_load_picks_and_live_update(widget, qtbot, tmp_path):
 
 def test_frc_text_fallback_without_matplotlib(qtbot, monkeypatch):
     from napari_cryodenoise._napari._qt import plot
-    from napari_cryodenoise._napari.measure import ImagePlane, PixelMap, frc_job, run_frc
+    from napari_cryodenoise._napari.measure import ImagePlane, PixelMap
+    from napari_cryodenoise._napari.measure_frc import frc_job, run_frc
 
     monkeypatch.setattr(plot, "FigureCanvasQTAgg", None)
     widget = plot.make_frc_plot()

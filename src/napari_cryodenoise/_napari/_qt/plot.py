@@ -22,7 +22,7 @@ try:
 except ImportError:  # optional dependency
     FigureCanvasQTAgg = Figure = None
 
-from ..measure import FrcCurve, format_resolution
+from ..measure_frc import FrcCurve, format_resolution
 
 #: Curves kept on the plot; older ones are dropped first.
 MAX_CURVES = 6

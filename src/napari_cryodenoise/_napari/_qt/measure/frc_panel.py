@@ -28,16 +28,8 @@ from qtpy.QtWidgets import (
 
 from ....errors import CryoDenoiseError, InputError
 from ....metrics import CROSSING_RULE
-from ...measure import (
-    FrcCurve,
-    ImagePlane,
-    format_resolution,
-    frc_job,
-    image_plane,
-    is_volume,
-    run_frc,
-)
-from ...measure_frc import frc_warning
+from ...measure import ImagePlane, image_plane, is_volume
+from ...measure_frc import FrcCurve, format_resolution, frc_job, frc_warning, run_frc
 from ..plot import make_frc_plot
 from .state import fill_combo, image_layers, layer_named
 

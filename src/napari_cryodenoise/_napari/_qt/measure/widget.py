@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 from napari.layers import Image, Points
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
-from ...measure import FrcCurve, SnrResult
+from ...measure import SnrResult
+from ...measure_frc import FrcCurve
 from ..dock import fill_with_scroll_area
 from .frc_panel import FrcPanel
 from .regions_panel import REGIONS_LAYER, RegionsPanel
