@@ -22,6 +22,7 @@ import pytest
 from npe2 import PluginManager, PluginManifest
 
 import napari_cryodenoise
+from napari_cryodenoise.errors import InputError
 from napari_cryodenoise.io import read_image, write_mrc
 
 PLUGIN = "napari-cryodenoise"
@@ -56,6 +57,11 @@ READ_CASES = [
     pytest.param(r.command, pattern, id=pattern)
     for r in C.readers or []
     for pattern in r.filename_patterns
+    if pattern != "*.star"
+]
+#: Readers that open RELION micrograph STAR files (as sessions).
+STAR_CASES = [
+    pytest.param(r.command, id="star") for r in C.readers or [] if "*.star" in r.filename_patterns
 ]
 #: Readers that open folders (a folder of micrographs opens as a session).
 DIR_CASES = [
@@ -105,7 +111,7 @@ def test_every_contribution_is_exercised():
     present = {k for k, v in C.model_dump(exclude_unset=True).items() if v}
     assert present <= HANDLED, f"napari.yaml has contributions this test does not open: {present}"
     exercised = {p.values[1] for p in WIDGETS}
-    exercised |= {p.values[0] for p in READ_CASES + DIR_CASES + WRITE_CASES + SAMPLES}
+    exercised |= {p.values[0] for p in READ_CASES + DIR_CASES + STAR_CASES + WRITE_CASES + SAMPLES}
     assert exercised == set(COMMANDS), f"commands never opened: {set(COMMANDS) - exercised}"
     for items in (C.menus or {}).values():
         for item in items:
@@ -158,13 +164,52 @@ def test_reader_opens_a_folder_as_a_session(make_napari_viewer, qtbot, tmp_path,
     assert _python_object(command)(str(tmp_path / "nothing")) is None
     layers = viewer.open(str(tmp_path), plugin=PLUGIN)
     assert len(layers) == 1 and layers[0].metadata["cryodenoise"]["session"] == str(tmp_path)
+    widget = _adopted_session(viewer, qtbot, layers[0])
+    assert len(widget.session) == 2
+    widget.shutdown()
+    qtbot.waitUntil(lambda: widget.running_workers == 0, timeout=30000)
+
+
+def _adopted_session(viewer, qtbot, layer):
+    """The Session dock that opened for a session layer, once it has taken the layer over."""
     title = dock_title("Session browser")
     qtbot.waitUntil(lambda: title in viewer.window.dock_widgets, timeout=10000)
     widget = viewer.window.dock_widgets[title]
     qtbot.waitUntil(lambda: widget.session is not None, timeout=10000)
-    assert len(widget.session) == 2 and widget.display.raw_layer is layers[0]
+    assert widget.display.raw_layer is layer
+    return widget
+
+
+@pytest.mark.parametrize("command", STAR_CASES)
+def test_reader_opens_a_relion_star_as_a_session(make_napari_viewer, qtbot, tmp_path, command):
+    """RELION 5's MotionCorr STAR in its project: paths relative to the project folder."""
+    from relion_star_files import RELION5_MOTIONCORR_EVEN_ODD
+
+    viewer = make_napari_viewer()
+    movies = tmp_path / "MotionCorr" / "job002" / "Movies"
+    movies.mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for name in ("mic_0001", "mic_0002"):
+        write_mrc(
+            movies / f"{name}.mrc", rng.normal(size=(24, 32)).astype(np.float32), voxel_size=0.885
+        )
+    star = tmp_path / "MotionCorr" / "job002" / "corrected_micrographs.star"
+    star.write_text(RELION5_MOTIONCORR_EVEN_ODD)
+    assert _python_object(command)(str(star)) is not None  # the reader claims the STAR
+    (layer,) = viewer.open(str(star), plugin=PLUGIN)
+    assert layer.metadata["cryodenoise"]["path"] == str(movies / "mic_0001.mrc")
+    assert layer.metadata["cryodenoise"]["session"] == str(star)
+    widget = _adopted_session(viewer, qtbot, layer)
+    assert [item.name for item in widget.session.items] == ["mic_0001.mrc", "mic_0002.mrc"]
     widget.shutdown()
     qtbot.waitUntil(lambda: widget.running_workers == 0, timeout=30000)
+
+    # a STAR without micrographs is our one-line error, not "no reader"
+    particles = tmp_path / "particles.star"
+    particles.write_text("data_particles\n\nloop_\n_rlnCoordinateX #1\n10.0\n")
+    with pytest.raises(InputError, match="particles.star: "):
+        viewer.open(str(particles), plugin=PLUGIN)
+    assert list(viewer.layers) == [layer]
 
 
 # ----------------------------------------------------------------------------- writers

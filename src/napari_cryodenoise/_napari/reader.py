@@ -1,7 +1,8 @@
 """napari reader contribution: MRC and TIFF images, stacks, movies and volumes; sessions.
 
-A folder with micrographs (``*.mrc``) opens as a session: the reader returns
-the first micrograph's layer with the session's source in its metadata, and
+A folder with micrographs (``*.mrc``) or a RELION micrograph STAR file (for example
+``MotionCorr/job002/corrected_micrographs.star``) opens as a session: the reader
+returns the first micrograph's layer with the session's source in its metadata, and
 when napari inserts it the "Session browser" dock opens and takes it over
 (:meth:`~napari_cryodenoise._napari._qt.session.SessionWidget.adopt`).
 """
@@ -32,6 +33,11 @@ def _claims(path: str) -> bool:
     return is_image_path(path) and is_regular_file(path)
 
 
+def _is_star(path: str) -> bool:
+    """A regular ``.star`` file (claimed by name: a STAR without micrographs is an error)."""
+    return path.lower().endswith(".star") and is_regular_file(path)
+
+
 def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | None:
     """Return a reader for MRC/TIFF paths this plugin can open, else None.
 
@@ -41,7 +47,7 @@ def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerDa
     the problem, which napari shows.
     """
     paths = [path] if isinstance(path, str) else list(path)
-    if len(paths) == 1 and is_session_folder(str(paths[0])):
+    if len(paths) == 1 and (is_session_folder(str(paths[0])) or _is_star(str(paths[0]))):
         return read_session
     if not paths or not all(_claims(str(p)) for p in paths):
         return None
@@ -53,19 +59,21 @@ PLUGIN, SESSION_DOCK = "napari-cryodenoise", "Session browser"
 
 
 def read_session(path: PathOrPaths) -> list[LayerData]:
-    """Open a folder of micrographs as a session: the first one's layer, marked as such.
+    """Open a folder of micrographs or a micrograph STAR as a session: the first one's layer.
 
     Only the first micrograph is read. When the layer is inserted, the
     "Session browser" dock opens and takes it over as the session's raw
-    layer (the rest of the folder is read only when shown).
+    layer (the other micrographs are read only when shown). Relative paths in a
+    STAR file are found as RELION writes them (see
+    :func:`~napari_cryodenoise.io.star.resolve_star_path`).
     """
-    folder = str(path if isinstance(path, str) else path[0])
-    session = open_session(folder)
+    source = str(path if isinstance(path, str) else path[0])
+    session = open_session(source)
     first = session.current
     if first is None:
         return []
     data, kwargs, kind = read_layers(str(first.path))[0]
-    kwargs["metadata"][METADATA_KEY]["session"] = folder
+    kwargs["metadata"][METADATA_KEY]["session"] = source
     _attach_session_dock_on_insert()
     return [(data, kwargs, kind)]
 
