@@ -1,7 +1,7 @@
 """Batch throughput: in-process vs a local Dask cluster with 1 and 2 worker processes.
 
 Simulates N micrographs (default 8 of 1024x1024), then denoises them with
-:func:`napari_cryodenoise.distributed.run_batch` in each configuration, torch
+:func:`napari_cryodenoise.batch.run_batch` in each configuration, torch
 threads per worker = CPU cores / workers, and prints micrographs per minute.
 "cold" includes cluster start-up and the per-worker model load; "warm" is
 later batches on the same, already started cluster (steady state); in-process

@@ -207,9 +207,10 @@ def test_reader_opens_a_relion_star_as_a_session(make_napari_viewer, qtbot, tmp_
     # a STAR without micrographs is our one-line error, not "no reader"
     particles = tmp_path / "particles.star"
     particles.write_text("data_particles\n\nloop_\n_rlnCoordinateX #1\n10.0\n")
+    before = list(viewer.layers)
     with pytest.raises(InputError, match="particles.star: "):
         viewer.open(str(particles), plugin=PLUGIN)
-    assert list(viewer.layers) == [layer]
+    assert list(viewer.layers) == before
 
 
 # ----------------------------------------------------------------------------- writers
