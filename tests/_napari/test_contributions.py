@@ -201,6 +201,7 @@ def test_reader_opens_a_relion_star_as_a_session(make_napari_viewer, qtbot, tmp_
     assert layer.metadata["cryodenoise"]["session"] == str(star)
     widget = _adopted_session(viewer, qtbot, layer)
     assert [item.name for item in widget.session.items] == ["mic_0001.mrc", "mic_0002.mrc"]
+    assert "motion 16.4 A" in widget.state.facts  # rlnAccumMotionTotal of the first row
     widget.shutdown()
     qtbot.waitUntil(lambda: widget.running_workers == 0, timeout=30000)
 

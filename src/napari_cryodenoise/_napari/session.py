@@ -37,11 +37,12 @@ __all__ = [
 GOOD, BAD = "good", "bad"
 #: Micrographs a folder session lists (motion-corrected sums; movies are left out).
 FOLDER_PATTERN = "*.mrc"
-#: STAR columns shown in the facts line: label -> (caption, unit).
+#: STAR columns shown in the facts line: label -> caption (defocus in um, others in A).
 STAR_FACTS = {
     "rlnDefocusU": "defocus U",
     "rlnDefocusV": "defocus V",
     "rlnCtfMaxResolution": "CTF fit",
+    "rlnAccumMotionTotal": "motion",
 }
 
 
@@ -278,7 +279,7 @@ class Session:
 
 
 def star_facts(row: dict[str, str]) -> list[str]:
-    """Defocus (um) and CTF fit resolution (A) of a STAR row, as display strings."""
+    """Defocus (um), CTF fit resolution and total motion (A) of a STAR row, as display strings."""
     out: list[str] = []
     for label, caption in STAR_FACTS.items():
         text = row.get(label)
