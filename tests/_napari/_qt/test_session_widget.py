@@ -185,3 +185,29 @@ def test_bad_source_is_one_line(browser, tmp_path):
     _viewer, w = browser
     assert w.open(str(tmp_path / "nope")) is None
     assert w.state.status.endswith("no such folder or STAR file")
+
+
+def test_a_volume_in_a_session_is_shown_raw_with_a_reason(browser, tmp_path, qtbot):
+    """A tomogram among micrographs: shown raw, the denoised layer hidden, one clear line."""
+    viewer, w = browser
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    _mic(folder / "m0.mrc", 0, 10**18)
+    volume = np.random.default_rng(5).normal(size=(8, *SHAPE)).astype(np.float32)
+    write_mrc(folder / "tomo.mrc", volume, voxel_size=10.0)
+    os.utime(folder / "tomo.mrc", ns=(10**18 + 10**9,) * 2)
+    session = w.open(str(folder))
+    assert [i.name for i in session.items] == ["m0.mrc", "tomo.mrc"]
+    _denoised_shown(w, qtbot, 0)
+    out = w.display.out_layer
+    qtbot.waitUntil(lambda: not w.display.prefetcher.busy, timeout=30000)  # tomo.mrc skipped
+    _press(viewer, "N")
+    assert w.display.raw_layer.name == "tomo" and w.display.view is None
+    assert not out.visible
+    assert w.state.status == (
+        "tomo.mrc is not a 2D micrograph (8 x 96 x 128); the Session browser denoises "
+        "micrographs: use the Denoise widget for stacks and tomograms"
+    )
+    _press(viewer, "P")
+    _denoised_shown(w, qtbot, 0)
+    assert out.visible and w.display.out_layer is out

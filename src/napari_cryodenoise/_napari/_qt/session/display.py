@@ -140,6 +140,18 @@ class SessionDisplay(QObject):
         self.index = session.index
         display = self.display_of(item)
         raw = self._show_raw(display)
+        out = self.out_layer
+        if display.data.ndim != 2:  # a stack or a tomogram: shown raw, not denoised here
+            if out is not None:
+                out.visible = False
+            shape = " x ".join(str(n) for n in display.data.shape)
+            self.report(
+                f"{item.name} is not a 2D micrograph ({shape}); the Session browser denoises "
+                "micrographs: use the Denoise widget for stacks and tomograms"
+            )
+            return
+        if out is not None:
+            out.visible = True
         output = self.output_for(item)
         if output is not None:
             self._show_output(raw, load_display(output, (str(output),)))
