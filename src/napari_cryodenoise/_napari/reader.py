@@ -39,12 +39,13 @@ def _is_star(path: str) -> bool:
 
 
 def napari_get_reader(path: PathOrPaths) -> Callable[[PathOrPaths], list[LayerData]] | None:
-    """Return a reader for MRC/TIFF paths this plugin can open, else None.
+    """Return a reader for MRC/TIFF paths, a micrograph folder or a STAR file, else None.
 
     The check looks only at the name and the file type (never the contents), so it
-    returns at once; a damaged file with an MRC or TIFF suffix is claimed and reading
-    it raises an :class:`~napari_cryodenoise.errors.InputError` naming the file and
-    the problem, which napari shows.
+    returns at once (a folder is listed); a damaged file with an MRC or TIFF suffix, or a
+    STAR file without micrographs, is claimed and reading it raises an
+    :class:`~napari_cryodenoise.errors.InputError` naming the file and the problem,
+    which napari shows.
     """
     paths = [path] if isinstance(path, str) else list(path)
     if len(paths) == 1 and (is_session_folder(str(paths[0])) or _is_star(str(paths[0]))):
