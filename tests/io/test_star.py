@@ -403,3 +403,24 @@ def test_cli_denoise_files_get_relion31_star_and_rerun_lists_all(tmp_path, affin
     assert f"{bad} line 28: row has 4 values but data_micrographs has 6 columns" in run.stderr
     assert not (tmp_path / "Bad").exists()
     assert star.is_file()
+
+
+def test_cli_denoise_star_run_from_another_folder_writes_project_paths(tmp_path, affine_model):
+    """Run from outside the project without --project-dir: the project is where the STAR's
+    names are found, so the output STAR's names are relative to it like its other columns,
+    and a missing micrograph is named where the STAR's other micrographs are."""
+    star = _project(tmp_path, RELION5_MOTIONCORR_EVEN_ODD, {})
+    (tmp_path / "MotionCorr/job002/Movies/mic_0002.mrc").unlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "Denoise/job004"
+    run = cryodenoise(
+        "denoise", str(star), "-o", str(out), "-m", str(affine_model), "-d", "cpu", cwd=elsewhere
+    )
+    assert run.returncode == 1 and "Traceback" not in run.stderr
+    missing = tmp_path / "MotionCorr/job002/Movies/mic_0002.mrc"
+    assert f"error: {missing}: no such file" in run.stderr
+    blocks = read_star(out / "denoised_micrographs.star")
+    (row,) = blocks["micrographs"].records()
+    assert row["rlnMicrographName"] == "Denoise/job004/mic_0001.mrc"
+    assert row["rlnMicrographNameEven"] == "MotionCorr/job002/Movies/mic_0001_EVN.mrc"

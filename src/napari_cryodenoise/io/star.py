@@ -357,19 +357,36 @@ def resolve_star_path(
     RELION writes paths relative to its project directory (where it runs).
     An absolute name is kept; a relative one is looked for in ``project_dir``
     (default: the working directory), then beside the STAR file and in its two
-    parent folders. A name found nowhere is returned relative to
-    ``project_dir`` when one is given, else beside the STAR file, so that the
-    error that follows names a sensible path.
+    parent folders. A name found nowhere is returned from the first of those
+    folders that holds most of its folders (``MotionCorr/job002/Movies/`` of a
+    missing ``MotionCorr/job002/Movies/x.mrc``), else relative to ``project_dir``
+    when one is given, else beside the STAR file, so that the error that follows
+    names the file where the other files of the STAR are.
     """
     candidate = Path(name)
     if candidate.is_absolute():
         return candidate
     star_dir = Path(star_path).parent
     project = Path(project_dir) if project_dir is not None else Path.cwd()
-    for base in (project, star_dir, star_dir.parent, star_dir.parent.parent):
+    bases = (project, star_dir, star_dir.parent, star_dir.parent.parent)
+    for base in bases:
         if (base / candidate).exists():
             return base / candidate
+    depth = [_folders_present(base, candidate) for base in bases]
+    if max(depth) > 0:
+        return bases[depth.index(max(depth))] / candidate
     return (project if project_dir is not None else star_dir) / candidate
+
+
+def _folders_present(base: Path, name: Path) -> int:
+    """How many of the folders leading to ``name`` exist below ``base``."""
+    count = 0
+    for part in name.parts[:-1]:
+        base = base / part
+        if not base.is_dir():
+            break
+        count += 1
+    return count
 
 
 def image_column(tables: Iterable[Iterable[str]]) -> str | None:

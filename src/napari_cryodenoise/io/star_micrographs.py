@@ -90,6 +90,19 @@ class MicrographStar:
         """True for a tomogram STAR (``rlnTomoReconstructedTomogram``)."""
         return self.column == TOMO
 
+    @property
+    def project(self) -> Path | None:
+        """The folder its relative names were found in: the RELION project directory.
+
+        None when no relative name names an existing file.
+        """
+        names = self.blocks[self.block].table[self.column].tolist()
+        for name, found in zip(names, self.micrographs, strict=True):
+            parts = len(Path(name).parts)
+            if not Path(name).is_absolute() and found.exists() and parts < len(found.parts):
+                return Path(*found.parts[:-parts])
+        return None
+
 
 def read_micrograph_star(
     path: str | os.PathLike, project_dir: str | os.PathLike | None = None
@@ -222,8 +235,8 @@ class OutputStarPlan:
     sources : tuple of MicrographStar
         The STAR lists the inputs came from (:func:`star_inputs`).
     project_dir : pathlib.Path or None
-        RELION project directory for the paths written (default: the working
-        directory at write time).
+        RELION project directory for the paths written (default: the folder the
+        STAR input's names were found in, else the working directory at write time).
     optics : OpticsValues
         Voltage, Cs, amplitude contrast for a new optics block.
     rescaled : bool
@@ -294,7 +307,8 @@ class OutputStarPlan:
             self.sources[s].blocks[self.sources[s].block].table.iloc[r].tolist() for s, r in hits
         ]
         table = pd.DataFrame(rows, columns=mic.columns, dtype=object)
-        table[base.column] = [relion_path(out, self.project_dir) for _, out in pairs]
+        project = self.project_dir or base.project  # where the input's names are from
+        table[base.column] = [relion_path(out, project) for _, out in pairs]
         blocks = {
             name: StarBlock(b.name, b.table.copy(), loop=b.loop, comments=b.comments)
             for name, b in base.blocks.items()
