@@ -214,6 +214,37 @@ def test_reader_opens_a_relion_star_as_a_session(make_napari_viewer, qtbot, tmp_
     assert list(viewer.layers) == before
 
 
+def test_reader_opens_a_star_whose_first_micrograph_is_missing_at_the_next(
+    make_napari_viewer, qtbot, tmp_path
+):
+    """A STAR whose first micrograph is gone (deleted, not yet copied) still opens: at the
+    first micrograph that reads, with a warning naming the missing one."""
+    from relion_star_files import RELION5_MOTIONCORR_EVEN_ODD
+
+    viewer = make_napari_viewer()
+    movies = tmp_path / "MotionCorr" / "job002" / "Movies"
+    movies.mkdir(parents=True)
+    image = np.random.default_rng(4).normal(size=(24, 32)).astype(np.float32)
+    write_mrc(movies / "mic_0002.mrc", image, voxel_size=0.885)
+    star = tmp_path / "MotionCorr" / "job002" / "corrected_micrographs.star"
+    star.write_text(RELION5_MOTIONCORR_EVEN_ODD)
+    with pytest.warns(UserWarning, match=r"mic_0001.mrc: no such file; showing mic_0002.mrc"):
+        (layer,) = viewer.open(str(star), plugin=PLUGIN)
+    assert layer.metadata["cryodenoise"]["path"] == str(movies / "mic_0002.mrc")
+    widget = _adopted_session(viewer, qtbot, layer)
+    assert widget.session.index == 1
+    assert widget.state.facts.startswith("mic_0002.mrc   2 / 2")
+    widget.shutdown()
+    qtbot.waitUntil(lambda: widget.running_workers == 0, timeout=30000)
+
+    # none readable: the first one's reason, one line, and no layer
+    (movies / "mic_0002.mrc").unlink()
+    before = list(viewer.layers)
+    with pytest.raises(InputError, match=r"mic_0001.mrc: no such file$"):
+        viewer.open(str(star), plugin=PLUGIN)
+    assert list(viewer.layers) == before
+
+
 # ----------------------------------------------------------------------------- writers
 
 

@@ -14,6 +14,7 @@ import weakref
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import CryoDenoiseError
 from ..io import is_image_path, read_image
 from ..io.sniff import is_regular_file
 from .layers import METADATA_KEY, apply_data_range, display_pyramid, layer_kwargs
@@ -66,17 +67,28 @@ def read_session(path: PathOrPaths) -> list[LayerData]:
     "Session browser" dock opens and takes it over as the session's raw
     layer (the other micrographs are read only when shown). Relative paths in a
     STAR file are found as RELION writes them (see
-    :func:`~napari_cryodenoise.io.star.resolve_star_path`).
+    :func:`~napari_cryodenoise.io.star.resolve_star_path`). When the first
+    micrograph cannot be read (missing, damaged), the session opens at the
+    first one that can, with a warning naming the first that could not.
     """
     source = str(path if isinstance(path, str) else path[0])
     session = open_session(source)
-    first = session.current
-    if first is None:
-        return []
-    data, kwargs, kind = read_layers(str(first.path))[0]
-    kwargs["metadata"][METADATA_KEY]["session"] = source
-    _attach_session_dock_on_insert()
-    return [(data, kwargs, kind)]
+    failed: CryoDenoiseError | None = None
+    for index, item in enumerate(session.items):
+        try:
+            data, kwargs, kind = read_layers(str(item.path))[0]
+        except CryoDenoiseError as err:
+            failed = failed or err
+            continue
+        if failed is not None:
+            warnings.warn(f"{failed}; showing {item.name} instead", UserWarning, stacklevel=2)
+        kwargs["metadata"][METADATA_KEY]["session"] = source
+        kwargs["metadata"][METADATA_KEY]["session_index"] = index
+        _attach_session_dock_on_insert()
+        return [(data, kwargs, kind)]
+    if failed is not None:
+        raise failed  # none of them can be read: the first one's reason
+    return []
 
 
 def _attach_session_dock_on_insert() -> None:

@@ -102,7 +102,7 @@ class SessionWidget(Container):
         if not source or layer not in self.viewer.layers:
             return None
         self.display.raw_layer = layer
-        return self.open(source)
+        return self.open(source, index=int(facts.get("session_index", 0)))
 
     def adopt_later(self, layer: Any) -> None:
         """:meth:`adopt` once napari has finished inserting ``layer`` (from the reader's hook)."""
