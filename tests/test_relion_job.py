@@ -234,6 +234,30 @@ def test_failed_micrograph_gives_failure_with_reason(tmp_path, capsys):
     assert not (project / JOB / "RELION_OUTPUT_NODES.star").exists()
 
 
+def test_micrographs_sharing_a_file_name_fail_at_once_naming_both(tmp_path):
+    """GridSquare_1/mic.mrc and GridSquare_2/mic.mrc would be denoised to one file: the job
+    fails before any work with one line naming both, not the output guard's riddle."""
+    project = make_project(tmp_path, n=2)
+    star = project / IN_MICS
+    for i in (0, 1):
+        folder = project / f"MotionCorr/job002/Movies/GridSquare_{i}"
+        folder.mkdir()
+        (project / f"MotionCorr/job002/Movies/mic_{i:04d}.mrc").rename(folder / "mic.mrc")
+        text = star.read_text().replace(
+            f"Movies/mic_{i:04d}.mrc", f"Movies/GridSquare_{i}/mic.mrc"
+        )
+        star.write_text(text)
+    run = relion(project, "--model", "affine.pt", "--device", "cpu")
+    assert run.returncode == 1
+    assert exit_files(project / JOB) == ["RELION_JOB_EXIT_FAILURE"]
+    assert run.stderr.strip().splitlines() == [
+        f"cryodenoise-relion: error: {IN_MICS}: MotionCorr/job002/Movies/GridSquare_0/mic.mrc "
+        "and MotionCorr/job002/Movies/GridSquare_1/mic.mrc have the same file name; the "
+        "denoised micrographs all go to External/job003/Movies/, so their names must be unique"
+    ]
+    assert not (project / JOB / "Movies").exists()
+
+
 def test_train_on_even_odd_sums_then_denoise(tmp_path, capsys):
     project = make_project(tmp_path, n=2, size=64, halves=True)
     job = project / JOB

@@ -206,7 +206,8 @@ def test_two_inputs_writing_one_output_are_refused(ws):
     shutil.copy(ws / "in.mrc", ws / "sub" / "in.mrc")
     before = snapshot(ws)
     proc = cli("denoise", "in.mrc", "sub/in.mrc", "-o", "res", "-m", "model.pt", cwd=ws)
-    error_line(proc, "is also the output of")
+    # the line tells the two inputs apart (both are "in.mrc")
+    error_line(proc, "is also the output of", "(output of in.mrc)", "(output of sub/in.mrc)")
     assert snapshot(ws) == before
 
 

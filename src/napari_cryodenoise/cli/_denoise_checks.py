@@ -45,7 +45,7 @@ def guard_denoise(
     check_folder("-o", outdir)
     pairs = [(path, output_path(path, outdir, fmt)) for path in inputs]
     outputs: list[tuple[str, str | os.PathLike]] = [
-        (f"-o {outdir} (output of {p.name})", o) for p, o in pairs
+        (f"-o {outdir} (output of {_shown(p)})", o) for p, o in pairs
     ]
     if star is not None:
         what = "--out-star"
@@ -57,6 +57,15 @@ def guard_denoise(
     ins += [("model", m) for m in models if os.path.isfile(m)]
     guard_outputs(args, outputs, ins)
     return pairs
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when inside it, else as it is.
+
+    Inputs with one name in two folders must be told apart in the output guard's line.
+    """
+    relative = os.path.relpath(os.path.abspath(path))
+    return str(path) if relative.startswith("..") else relative
 
 
 def refuse_existing(pairs: Sequence[tuple[Path, Path]], settings: FileOptions) -> None:

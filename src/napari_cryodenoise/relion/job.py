@@ -66,12 +66,26 @@ def _run(args: JobArgs, job: Path) -> None:
     model_args = [*args.denoise, *(["--model", model] if model else [])]
     sub = output_subfolder(names)
     outdir = job / sub if sub else job
+    _refuse_shared_names(names, args.in_mics, outdir)
     code = _cli(
         ["denoise", args.in_mics, "-o", str(outdir), "--out-star", str(job / OUT_STAR)]
         + ["--skip-existing", *model_args, *threads]
     )
     if code != 0:
         raise _Failed(f"denoising failed (cryodenoise denoise exit code {code}, see above)")
+
+
+def _refuse_shared_names(names: Sequence[str], star: str, outdir: Path) -> None:
+    """One clear line when two micrographs share a file name: their outputs would clash."""
+    seen: dict[str, str] = {}
+    for name in names:
+        base = Path(name).name
+        if base in seen and seen[base] != name:
+            raise _Failed(
+                f"{star}: {seen[base]} and {name} have the same file name; the denoised "
+                f"micrographs all go to {outdir}/, so their names must be unique"
+            )
+        seen[base] = name
 
 
 def _train(args: JobArgs, job: Path, extra: list[str]) -> Path:
