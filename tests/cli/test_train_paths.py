@@ -185,3 +185,17 @@ def test_ctrl_c_keeps_a_checkpoint_and_says_so_in_one_line(data, tmp_path):
     more = _train(data, tmp_path, "-o", "m.pt", "--resume", "m.ckpt.pt", "--steps", str(step + 1))
     assert more.returncode == 0, more.stderr
     assert f"trained {step + 1} steps" in more.stdout
+
+
+def test_movie_errors_name_the_file(tmp_path):
+    import numpy as np
+
+    (tmp_path / "in").mkdir()
+    write_mrc(tmp_path / "in" / "flat.mrcs", np.ones((4, 48, 48), np.float32))
+    write_mrc(tmp_path / "in" / "one.mrcs", np.ones((48, 48), np.float32))
+    for name, problem in (("flat.mrcs", "image is constant"), ("one.mrcs", "several frames")):
+        proc = cryodenoise(
+            "train", "--movies", f"in/{name}", *TINY, "--quiet", "-o", "m.pt", cwd=tmp_path
+        )
+        _one_line_error(proc, f"in/{name}", problem)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
