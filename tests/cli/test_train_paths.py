@@ -198,4 +198,11 @@ def test_movie_errors_name_the_file(tmp_path):
             "train", "--movies", f"in/{name}", *TINY, "--quiet", "-o", "m.pt", cwd=tmp_path
         )
         _one_line_error(proc, f"in/{name}", problem)
+    write_mrc(tmp_path / "in" / "gain.mrc", np.ones((32, 32), np.float32))
+    write_mrc(tmp_path / "in" / "m.mrcs", simulate_movie((48, 48), n_frames=4, seed=1).frames)
+    proc = cryodenoise(
+        "train", "--movies", "in/m.mrcs", "--gain", "in/gain.mrc", *TINY, "--quiet",
+        "-o", "m.pt", cwd=tmp_path,
+    )  # fmt: skip
+    _one_line_error(proc, "in/gain.mrc: gain reference is 32 x 32 px", "in/m.mrcs")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]

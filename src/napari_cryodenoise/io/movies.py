@@ -79,6 +79,8 @@ class MovieReader:
         Gain reference (multiplied into every frame), same ``(H, W)`` as a frame.
     eer_grouping : int
         EER movies only: raw frames summed into each frame (fraction).
+    gain_name : str, optional
+        What errors call a gain given as an array (e.g. the file it was read from).
 
     """
 
@@ -88,8 +90,10 @@ class MovieReader:
         *,
         gain=None,
         eer_grouping: int = DEFAULT_EER_GROUPING,
+        gain_name: str | None = None,
     ) -> None:
         self.eer_grouping = int(eer_grouping)
+        self._gain_name = gain_name or "gain reference"
         if isinstance(source, np.ndarray):
             self.name = "array"
             self.path: Path | None = None
@@ -128,7 +132,7 @@ class MovieReader:
 
     def _load_gain(self, gain) -> np.ndarray:
         if isinstance(gain, np.ndarray):
-            g, label = gain, "gain reference"
+            g, label = gain, self._gain_name
         else:
             from . import read_image
 
