@@ -21,11 +21,13 @@ __all__ = [
     "check_gaussian",
     "check_lowpass",
     "fraction",
+    "frame_groups",
     "gaussian_sigma",
     "int_range",
     "lowpass_factor",
     "nonnegative_float",
     "nonnegative_int",
+    "open_fraction",
     "positive_float",
     "positive_int",
 ]
@@ -102,6 +104,24 @@ def fraction(text: str) -> float:
     value = _number(text)
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return value
+
+
+def open_fraction(text: str) -> float:
+    """Parse a number strictly between 0 and 1."""
+    value = _number(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive), got {text}")
+    return value
+
+
+def frame_groups(text: str) -> int:
+    """Parse ``train --frame-groups``: 0 (off) or at least 4 interleaved frame groups."""
+    value = _integer(text)
+    if value != 0 and value < 4:
+        raise argparse.ArgumentTypeError(
+            f"must be 0 (even/odd sums only) or at least 4 frame groups, got {text}"
+        )
     return value
 
 

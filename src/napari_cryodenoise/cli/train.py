@@ -24,7 +24,7 @@ from pathlib import Path
 from ..errors import CryoDenoiseError
 from ..io.eer import DEFAULT_EER_GROUPING
 from ._common import add_allow_pickle
-from ._types import fraction, positive_float, positive_int
+from ._types import fraction, frame_groups, open_fraction, positive_float, positive_int
 
 __all__ = ["add_parser", "run"]
 
@@ -168,7 +168,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--input-share",
-        type=fraction,
+        type=open_fraction,
         default=None,
         metavar="S",
         help="with random pairing: share of the frames summed into the network's input "
@@ -176,11 +176,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--frame-groups",
-        type=int,
+        type=frame_groups,
         default=None,
         metavar="G",
         help="with --movies: frames kept in G interleaved sums for random pairing "
-        "(default 8; 0 = even/odd only, less memory)",
+        "(default 8, at most the frame count, rounded down to even; 0 = even/odd only, "
+        "less memory)",
     )
     p.add_argument(
         "--ema",
@@ -221,6 +222,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--resume", metavar="CKPT", default=None, help="continue from a checkpoint")
     p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing model, checkpoint or --export-topaz file (without it, and "
+        "without --resume, an existing one stops the run before any work)",
+    )
+    p.add_argument(
         "--export-topaz",
         metavar="PATH",
         default=None,
@@ -255,6 +262,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
     """The one output guard, before any work: no output is an input or another output."""
     from ..io.output_guard import check_outputs
     from ._common import check_folder, guard_outputs
+    from ._train_outputs import refuse_existing_outputs
 
     sources = (args.movies or []) + (args.even or []) + (args.odd or []) + (args.single or [])
     sources += [args.pairs] if args.pairs else []
@@ -281,6 +289,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
             for half in ("even", "odd"):
                 outputs.append(("--save-pairs", Path(args.save_pairs) / f"{stem}_{half}.mrc"))
     guard_outputs(args, outputs, inputs)
+    refuse_existing_outputs(args, outputs, checkpoint)
     if args.resume and os.path.exists(args.resume):
         # the checkpoint resumed from is rewritten as training goes on; nothing else may be
         others = [(what, path) for what, path in outputs if path != checkpoint]
@@ -464,9 +473,15 @@ def run(args: argparse.Namespace) -> int:
         result = train(pairs, config, on_step=on_step, cancel=lambda: stop[0])
     except TrainingCancelled as err:
         res = err.result
-        print(f"{err}", file=sys.stderr)
+        line = f"training stopped at step {res.steps}"
+        if res.checkpoint_path:
+            line += (
+                f"; checkpoint {res.checkpoint_path} (continue with --resume "
+                f"{res.checkpoint_path} --steps N)"
+            )
         if res.model_path:
-            print(f"best model so far: {res.model_path}", file=sys.stderr)
+            line += f"; best model so far {res.model_path}"
+        print(line, file=sys.stderr)
         return 130
     except CryoDenoiseError as err:
         raise CLIError(str(err)) from None

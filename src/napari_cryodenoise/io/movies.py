@@ -79,6 +79,8 @@ class MovieReader:
         Gain reference (multiplied into every frame), same ``(H, W)`` as a frame.
     eer_grouping : int
         EER movies only: raw frames summed into each frame (fraction).
+    gain_name : str, optional
+        What errors call a gain given as an array (e.g. the file it was read from).
 
     """
 
@@ -88,8 +90,10 @@ class MovieReader:
         *,
         gain=None,
         eer_grouping: int = DEFAULT_EER_GROUPING,
+        gain_name: str | None = None,
     ) -> None:
         self.eer_grouping = int(eer_grouping)
+        self._gain_name = gain_name or "gain reference"
         if isinstance(source, np.ndarray):
             self.name = "array"
             self.path: Path | None = None
@@ -98,15 +102,17 @@ class MovieReader:
             self.path = Path(source)
             self.name = self.path.stem
             data = self._open(self.path)
+        #: What errors name: the file, else the array's name.
+        self.label = str(self.path) if self.path is not None else self.name
         if data.ndim != 3:
             raise InputError(
-                f"{self.name}: a movie needs several frames (F, H, W), got shape {data.shape}"
+                f"{self.label}: a movie needs several frames (F, H, W), got shape {data.shape}"
             )
         self._data = data
         self.n_frames = int(data.shape[0])
         self.frame_shape = (int(data.shape[1]), int(data.shape[2]))
         if self.n_frames < 2:
-            raise InputError(f"{self.name}: a movie needs at least 2 frames, has {self.n_frames}")
+            raise InputError(f"{self.label}: a movie needs at least 2 frames, has {self.n_frames}")
         self.gain = None if gain is None else self._load_gain(gain)
 
     def _open(self, path: Path) -> np.ndarray | _TiffFrames | EerMovie:
@@ -126,7 +132,7 @@ class MovieReader:
 
     def _load_gain(self, gain) -> np.ndarray:
         if isinstance(gain, np.ndarray):
-            g, label = gain, "gain reference"
+            g, label = gain, self._gain_name
         else:
             from . import read_image
 
@@ -143,7 +149,7 @@ class MovieReader:
             )
             raise InputError(
                 f"{label}: gain reference is {g.shape[1]} x {g.shape[0]} px but the frames of "
-                f"{self.name} are {self.frame_shape[1]} x {self.frame_shape[0]}{hint}"
+                f"{self.label} are {self.frame_shape[1]} x {self.frame_shape[0]}{hint}"
             )
         if not np.all(np.isfinite(g)):
             raise InputError(f"{label}: gain reference contains NaN or infinite values")
@@ -161,7 +167,7 @@ class MovieReader:
         sel = list(range(self.n_frames))[parse_frame_range(frames)]
         if len(sel) < 2:
             raise InputError(
-                f"{self.name}: frame range {frames!r} selects {len(sel)} of {self.n_frames} "
+                f"{self.label}: frame range {frames!r} selects {len(sel)} of {self.n_frames} "
                 "frames; at least 2 are needed for even/odd halves"
             )
         return sel

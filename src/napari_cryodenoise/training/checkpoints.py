@@ -117,12 +117,17 @@ def load_training_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, dict[s
 
     """
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give the checkpoint file (MODEL.ckpt.pt)")
     if not path.is_file():
         raise InputError(f"{path}: no such checkpoint")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise InputError(f"{path}: not a readable checkpoint ({err})") from err
+        raise InputError(
+            f"{path}: not a readable checkpoint (empty, truncated or not written by "
+            "cryodenoise train)"
+        ) from err
     if not isinstance(obj, dict) or obj.get("format") != FORMAT or CHECKPOINT_KEY not in obj:
         raise InputError(
             f"{path}: not a training checkpoint (a finished model file has no optimizer state; "

@@ -12,7 +12,14 @@ from ..errors import InputError
 from .checkpoints import build_network, load_network, load_training_checkpoint
 from .config import TrainConfig, merge_resumed, with_defaults
 
-__all__ = ["cpu_copy", "make_model", "resolve_device", "setup_network", "state_copy"]
+__all__ = [
+    "check_resumable",
+    "cpu_copy",
+    "make_model",
+    "resolve_device",
+    "setup_network",
+    "state_copy",
+]
 
 
 def cpu_copy(model: nn.Module) -> nn.Module:
@@ -63,6 +70,51 @@ def make_model(config: TrainConfig, ndim: int) -> nn.Module:
     return model.float()
 
 
+def check_resumable(config: TrainConfig, before: dict[str, Any], model: nn.Module) -> None:
+    """Refuse to resume a checkpoint with settings that contradict it.
+
+    The checkpoint fixes the network (``--arch``/``--init`` are not applied to it), the
+    optimizer (its state is restored), the loss and the training mode (the best
+    validation loss so far is compared with new ones). Settings left as None are taken
+    from the checkpoint; lr, crop, batch size and budget may change.
+
+    Raises
+    ------
+    InputError
+        One line naming the option, the checkpoint's value and what to do.
+
+    """
+    ckpt = config.resume
+    arch = getattr(model, "arch", None)
+    if config.arch and arch and config.arch != arch:
+        raise InputError(
+            f"--arch {config.arch}: the checkpoint {ckpt} trains a {arch}; leave out --arch "
+            "to resume it, or leave out --resume to train a new network"
+        )
+    old_init = before.get("init") or None
+    if config.init and config.init != old_init:
+        was = f"--init {old_init}" if old_init else f"--arch {before.get('arch') or arch}"
+        raise InputError(
+            f"--init {config.init}: the checkpoint {ckpt} was started with {was}; leave out "
+            "--init to resume it, or leave out --resume to fine-tune a new network"
+        )
+    for key, option in (("optimizer", "--optimizer"), ("loss", "--loss")):
+        old, new = before.get(key), getattr(config, key)
+        if old and str(old).lower() != str(new).lower():
+            raise InputError(
+                f"{option} {new}: the checkpoint {ckpt} was trained with {option} {old}; "
+                f"resume with {option} {old}"
+            )
+    old_mode = before.get("mode")
+    if old_mode and old_mode != config.mode:
+        names = {"masked": "--single (blind-spot)", "noise2noise": "noise2noise pairs"}
+        raise InputError(
+            f"--resume {ckpt}: the checkpoint was trained on {names.get(old_mode, old_mode)}, "
+            f"not on {names.get(config.mode, config.mode)}; fine-tune its model with --init "
+            "instead"
+        )
+
+
 def setup_network(
     config: TrainConfig, ndim: int, device: torch.device
 ) -> tuple[TrainConfig, nn.Module, dict[str, Any] | None]:
@@ -90,7 +142,9 @@ def setup_network(
     resume_state: dict[str, Any] | None = None
     if config.resume:
         model, resume_state = load_training_checkpoint(config.resume)
-        config = merge_resumed(config, resume_state.get("config") or {})
+        before = resume_state.get("config") or {}
+        check_resumable(config, before, model)
+        config = merge_resumed(config, before)
     config = with_defaults(config, ndim, device.type != "cpu")
     torch.manual_seed(config.seed)
     if resume_state is not None:

@@ -65,6 +65,7 @@ def pair_from_movie(
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     frame_groups: int = DEFAULT_FRAME_GROUPS,
+    gain_name: str | None = None,
 ) -> ImagePair:
     """Even/odd half sums of one movie, streamed frame by frame.
 
@@ -92,6 +93,8 @@ def pair_from_movie(
         an even number no larger than the frame count; 0 or fewer than 4 frames: none),
         so training can draw random partitions of the frames (``pairing="random"``).
         Costs ``frame_groups`` float32 images of memory.
+    gain_name : str, optional
+        What errors call a gain given as an array (the file it was read from).
 
     Returns
     -------
@@ -99,7 +102,7 @@ def pair_from_movie(
         float32 halves; the 1st, 3rd, ... chosen frame in ``even``.
 
     """
-    reader = MovieReader(movie, gain=gain, eer_grouping=eer_grouping)
+    reader = MovieReader(movie, gain=gain, eer_grouping=eer_grouping, gain_name=gain_name)
     idx = reader.indices(frames)
     n = len(idx)
     total_work = 2 * n if align else n
@@ -217,6 +220,7 @@ def pairs_from_movies(
             cancel=cancel,
             name=None if not isinstance(movie, np.ndarray) else f"movie{k}",
             frame_groups=frame_groups,
+            gain_name=None if gain is None or isinstance(gain, np.ndarray) else str(gain),
         )
         if pair.groups is not None:
             group_memory -= pair.groups.nbytes

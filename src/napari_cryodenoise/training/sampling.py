@@ -315,7 +315,8 @@ def _normalised(pair: ImagePair, out: np.ndarray, stats: tuple[float, float]) ->
     """``out`` (float32, changed in place) minus the mean, over the standard deviation."""
     mean, std = stats
     if not std > 0:
-        raise InputError(f"{pair.name}: image is constant (standard deviation 0)")
+        where = pair.files[0] if pair.files else pair.name
+        raise InputError(f"{where}: image is constant (standard deviation 0)")
     out -= mean
     out /= std
     return out

@@ -32,6 +32,7 @@ from .ema import WeightAverage
 from .masked import blind_spot
 from .mixed import autocast, training_dtype
 from .network import cpu_copy, resolve_device, setup_network, state_copy
+from .notes import setup_notes
 from .optim import loss_fn, lr_factor, make_optimizer
 from .pair import ImagePair, PairSource
 from .results import TrainingCancelled, TrainResult, TrainStatus
@@ -129,7 +130,7 @@ class Trainer:
         self._written: tuple[int, float | None] | None = None  # (step, val) at the output
         self.best_val: float | None = None
         self.prior_elapsed = 0.0
-        self.messages: list[str] = []
+        self.messages: list[str] = setup_notes(config, pairs, self.sampler)
         if resume_state is not None:
             self._restore(resume_state)
         self.loss = loss_fn(config.loss)

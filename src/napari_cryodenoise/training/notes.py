@@ -1,0 +1,55 @@
+"""Lines that tell a user where a training run does not do what its settings say."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .config import TrainConfig
+from .pair import ImagePair
+from .sampling import CropSampler
+
+__all__ = ["setup_notes"]
+
+
+def setup_notes(
+    config: TrainConfig, pairs: Sequence[ImagePair], sampler: CropSampler
+) -> list[str]:
+    """Notes on settings the data overrule: a smaller crop, random pairing without frames.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The complete settings (crop filled in, pairing resolved).
+    pairs : sequence of ImagePair
+        The training data.
+    sampler : CropSampler
+        The sampler made for them (its first crop side).
+
+    Returns
+    -------
+    list of str
+        One line per setting that is not followed as given; empty when all are.
+
+    """
+    notes = []
+    crop = int(config.crop or 0)
+    if sampler.max_crop < crop:
+        region = min(sampler.train, key=lambda r: min(r.shape))
+        smallest = min(region.shape)
+        name = sampler.pairs[region.pair].name
+        why = (
+            f"the smallest training region is {smallest} px ({name})"
+            if smallest < crop
+            else f"the network needs a multiple of {sampler.multiple} px"
+        )
+        notes.append(f"crops are {sampler.max_crop} px, not --crop {crop}: {why}")
+    if (
+        config.mode != "masked"
+        and config.pairing == "random"
+        and not any(p.groups is not None for p in pairs)
+    ):
+        notes.append(
+            "--pairing random: no movie keeps frame groups (fewer than 4 frames, "
+            "--frame-groups 0 or ready-made halves), so the fixed even/odd sums are used"
+        )
+    return notes

@@ -1,0 +1,208 @@
+"""``cryodenoise train`` paths a user walks: reruns, resumes, Ctrl-C, odd movies and options.
+
+Every case runs the command as a subprocess with real arguments on tiny simulated movies.
+A refusal is one line on stderr naming the option or file, exit code 2, no traceback,
+and nothing written or replaced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from subprocess_runs import SRC, cryodenoise
+
+from napari_cryodenoise.io import write_mrc
+from napari_cryodenoise.simulate import simulate_movie
+
+TINY = ("--arch", "unet-fast", "--crop", "32", "--batch-size", "2", "--device", "cpu")
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _one_line_error(proc: subprocess.CompletedProcess, *words: str) -> str:
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """Two 8-frame movies (64 px), two 3-frame movies and a 24 px movie."""
+    folder = tmp_path_factory.mktemp("train_paths")
+    for seed in range(2):
+        write_mrc(folder / f"m{seed}.mrcs", simulate_movie((64, 64), n_frames=8, seed=seed).frames)
+        frames = simulate_movie((64, 64), n_frames=3, seed=10 + seed).frames
+        write_mrc(folder / f"three{seed}.mrcs", frames)
+    write_mrc(folder / "small.mrcs", simulate_movie((24, 24), n_frames=4, seed=5).frames)
+    return folder
+
+
+def _train(data: Path, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    movies = [str(data / "m0.mrcs"), str(data / "m1.mrcs")]
+    return cryodenoise("train", "--movies", *movies, *TINY, "--quiet", *args, cwd=cwd)
+
+
+def test_an_earlier_model_is_not_replaced_unasked(data, tmp_path):
+    first = _train(data, tmp_path, "-o", "model.pt", "--steps", "2")
+    assert first.returncode == 0, first.stderr
+    model, ckpt = tmp_path / "model.pt", tmp_path / "model.ckpt.pt"
+    shas = {p: _sha(p) for p in (model, ckpt)}
+    again = _train(data, tmp_path, "-o", "model.pt", "--steps", "2", "--seed", "3")
+    line = _one_line_error(again, "-o model.pt: already exists", "--overwrite")
+    assert "--resume model.ckpt.pt" in line
+    # only the checkpoint left from an earlier run: still refused
+    model.rename(tmp_path / "kept.pt")
+    again = _train(data, tmp_path, "-o", "model.pt", "--steps", "2")
+    _one_line_error(again, "--checkpoint model.ckpt.pt: already exists")
+    assert {p: _sha(p) for p in (tmp_path / "kept.pt", ckpt)} == {
+        tmp_path / "kept.pt": shas[model],
+        ckpt: shas[ckpt],
+    }
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.pt", "model.ckpt.pt"]
+    # resuming goes on writing the run's model and checkpoint
+    resumed = _train(data, tmp_path, "-o", "model.pt", "--steps", "3", "--resume", "model.ckpt.pt")
+    assert resumed.returncode == 0, resumed.stderr
+    # --overwrite replaces them
+    fresh = _train(data, tmp_path, "-o", "model.pt", "--steps", "2", "--overwrite")
+    assert fresh.returncode == 0, fresh.stderr
+    assert "trained 2 steps" in fresh.stdout
+
+
+def test_resume_refuses_settings_that_contradict_the_checkpoint(data, tmp_path):
+    first = _train(data, tmp_path, "-o", "sgd.pt", "--steps", "2", "--optimizer", "sgd")
+    assert first.returncode == 0, first.stderr
+    ckpt = tmp_path / "sgd.ckpt.pt"
+    sha = _sha(ckpt)
+    resume = ("-o", "sgd.pt", "--steps", "4", "--resume", "sgd.ckpt.pt")
+    # the default optimizer (adam) was an internal KeyError before
+    _one_line_error(_train(data, tmp_path, *resume), "--optimizer adam", "--optimizer sgd")
+    _one_line_error(
+        _train(data, tmp_path, *resume, "--optimizer", "sgd", "--arch", "unet-small"),
+        "--arch unet-small",
+        "unet-fast",
+    )
+    _one_line_error(
+        _train(data, tmp_path, *resume, "--optimizer", "sgd", "--loss", "l1"), "--loss l1"
+    )
+    single = cryodenoise(
+        "train", "--single", str(data / "m0.mrcs"), *TINY, "--quiet", "--optimizer", "sgd",
+        *resume, cwd=tmp_path,
+    )  # fmt: skip
+    _one_line_error(single, "sgd.ckpt.pt", "--single", "--init")
+    assert _sha(ckpt) == sha
+    ok = _train(data, tmp_path, *resume, "--optimizer", "sgd")
+    assert ok.returncode == 0, ok.stderr
+    assert "trained 4 steps" in ok.stdout
+
+
+def test_a_file_that_is_no_checkpoint_is_one_line(data, tmp_path):
+    (tmp_path / "junk.ckpt.pt").write_text("not a checkpoint\n")
+    proc = _train(data, tmp_path, "-o", "m.pt", "--steps", "2", "--resume", "junk.ckpt.pt")
+    _one_line_error(proc, "junk.ckpt.pt: not a readable checkpoint")
+    (tmp_path / "folder").mkdir()
+    proc = _train(data, tmp_path, "-o", "m.pt", "--steps", "2", "--resume", "folder")
+    _one_line_error(proc, "folder: is a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder", "junk.ckpt.pt"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--input-share", "0"),
+        ("--input-share", "1"),
+        ("--input-share", "1.5"),
+        ("--frame-groups", "-1"),
+        ("--frame-groups", "2"),
+    ],
+)
+def test_out_of_range_pairing_options_are_refused_when_parsed(data, tmp_path, option, value):
+    proc = _train(data, tmp_path, "-o", "m.pt", "--steps", "2", option, value)
+    _one_line_error(proc, f"argument {option}", value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_settings_the_data_overrule_are_reported(data, tmp_path):
+    three = [str(data / "three0.mrcs"), str(data / "three1.mrcs")]
+    proc = cryodenoise(
+        "train", "--movies", *three, *TINY, "--pairing", "random", "-o", "a.pt", "--steps", "2",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "--pairing random: no movie keeps frame groups" in proc.stderr
+    small = [str(data / "small.mrcs"), str(data / "m0.mrcs")]
+    proc = cryodenoise(
+        "train", "--movies", *small, *TINY, "--crop", "48", "-o", "b.pt", "--steps", "2",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "crops are 16 px, not --crop 48" in proc.stderr and "(small)" in proc.stderr
+    loaded = cryodenoise("denoise", str(data / "small.mrcs"), "-o", "out/", "--model", "b.pt",
+                         "--device", "cpu", cwd=tmp_path)  # fmt: skip
+    assert loaded.returncode == 0, loaded.stderr
+
+
+def test_ctrl_c_keeps_a_checkpoint_and_says_so_in_one_line(data, tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")])}
+    cmd = [sys.executable, "-m", "napari_cryodenoise", "train", "--movies"]
+    cmd += [str(data / "m0.mrcs"), str(data / "m1.mrcs"), *TINY, "-o", "m.pt"]
+    cmd += ["--steps", "100000", "--val-every", "100000"]
+    proc = subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        seen = []
+        for line in proc.stderr:  # the first step is reported at once
+            seen.append(line)
+            if line.startswith("step 1/"):
+                break
+        else:
+            pytest.fail("".join(seen))
+        proc.send_signal(signal.SIGINT)
+        _, rest = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, rest
+    assert "Traceback" not in rest
+    last = rest.strip().splitlines()[-1]
+    assert last.startswith("training stopped at step "), rest
+    assert "checkpoint m.ckpt.pt (continue with --resume m.ckpt.pt" in last
+    assert "best model so far m.pt" in last
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.ckpt.pt", "m.pt"]
+    step = int(last.split()[4].rstrip(";"))
+    more = _train(data, tmp_path, "-o", "m.pt", "--resume", "m.ckpt.pt", "--steps", str(step + 1))
+    assert more.returncode == 0, more.stderr
+    assert f"trained {step + 1} steps" in more.stdout
+
+
+def test_movie_errors_name_the_file(tmp_path):
+    import numpy as np
+
+    (tmp_path / "in").mkdir()
+    write_mrc(tmp_path / "in" / "flat.mrcs", np.ones((4, 48, 48), np.float32))
+    write_mrc(tmp_path / "in" / "one.mrcs", np.ones((48, 48), np.float32))
+    for name, problem in (("flat.mrcs", "image is constant"), ("one.mrcs", "several frames")):
+        proc = cryodenoise(
+            "train", "--movies", f"in/{name}", *TINY, "--quiet", "-o", "m.pt", cwd=tmp_path
+        )
+        _one_line_error(proc, f"in/{name}", problem)
+    write_mrc(tmp_path / "in" / "gain.mrc", np.ones((32, 32), np.float32))
+    write_mrc(tmp_path / "in" / "m.mrcs", simulate_movie((48, 48), n_frames=4, seed=1).frames)
+    proc = cryodenoise(
+        "train", "--movies", "in/m.mrcs", "--gain", "in/gain.mrc", *TINY, "--quiet",
+        "-o", "m.pt", cwd=tmp_path,
+    )  # fmt: skip
+    _one_line_error(proc, "in/gain.mrc: gain reference is 32 x 32 px", "in/m.mrcs")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
