@@ -274,6 +274,12 @@ def test_train_on_even_odd_sums_then_denoise(tmp_path, capsys):
     code, out, err = relion_in_process(project, capsys, *params)
     assert code == 0, err
     assert "trained by an earlier run" in out
+    # an interrupted training (its checkpoint in Training/, no final model) starts again
+    (job / "denoise_model.pt").unlink()
+    assert (job / "Training" / "model.ckpt.pt").is_file()
+    code, out, err = relion_in_process(project, capsys, *params)
+    assert code == 0, err
+    assert (job / "denoise_model.pt").is_file() and "trained by an earlier run" not in out
 
 
 # --------------------------------------------------------------------------- in-process

@@ -96,7 +96,8 @@ def _train(args: JobArgs, job: Path, extra: list[str]) -> Path:
         return final
     work = job / "Training"
     work.mkdir(parents=True, exist_ok=True)
-    argv = ["train", "--star", args.in_mics, "-o", str(work / "model.pt")]
+    # an interrupted training starts again: its best model and checkpoint are replaced
+    argv = ["train", "--star", args.in_mics, "-o", str(work / "model.pt"), "--overwrite"]
     argv += ["--minutes", f"{args.train_minutes:g}", *extra]
     if args.model:
         argv += ["--init", args.model]
