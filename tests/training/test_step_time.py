@@ -44,6 +44,12 @@ def test_3d_estimate_and_masked_mode():
     assert masked.seconds > 0
 
 
+def test_a_loss_that_diverges_on_the_synthetic_data_is_still_timed():
+    """Random data and a high learning rate may give a NaN loss: the step still took its time."""
+    est = estimate_step_seconds(TrainConfig(**{**TINY, "lr": 1e12}), 2, steps=3)
+    assert est.seconds > 0
+
+
 def test_texts():
     est = StepEstimate(0.26, "cpu", 128, 4)
     assert est.text(8, None) == (

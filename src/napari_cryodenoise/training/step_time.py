@@ -219,6 +219,9 @@ def estimate_step_seconds(
             t0 = time.perf_counter()
             try:
                 trainer.step(elapsed=0.0)
+            except InputError as err:  # a diverged loss on random data took the same time
+                if not str(err).startswith("training diverged"):
+                    raise
             except RuntimeError as err:  # e.g. out of memory on the device
                 first = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
                 raise InputError(
