@@ -104,6 +104,11 @@ def test_relion5_star_columns_and_beside_fallback(tmp_path, monkeypatch):
     (tmp_path / "MotionCorr/job002/Movies/mic_0002_ODD.mrc").unlink()
     with pytest.raises(InputError, match="1 of 2 micrographs have no even/odd half sums"):
         pair_files_from_star(plain)
+    # a micrograph the STAR lists is not there at all: said so, not "no half sums"
+    gone = tmp_path / "gone.star"
+    gone.write_text(plain.read_text().replace("mic_0002.mrc", "mic_0009.mrc"))
+    with pytest.raises(InputError, match=r"1 of 2 micrographs it lists do not exist \(e\.g\. "):
+        pair_files_from_star(gone)
     tomo = tmp_path / "tomograms.star"
     tomo.write_text(
         "# version 50001\n\ndata_global\n\nloop_ \n_rlnTomoName #1 \n"

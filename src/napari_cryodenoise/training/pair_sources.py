@@ -87,6 +87,12 @@ def pair_files_from_star(
             mics = [resolve_star_path(m, star, project_dir) for m in names]
             found = [half_files_beside(m) for m in mics]
             pairs = [p for p in found if p is not None]
+            absent = [m for m, p in zip(mics, found, strict=True) if p is None and not m.exists()]
+            if absent:
+                raise InputError(
+                    f"{star}: {len(absent)} of {len(mics)} micrographs it lists do not exist "
+                    f"(e.g. {absent[0]})"
+                )
             if not pairs:
                 raise InputError(
                     f"{star}: no rlnMicrographNameEven/rlnMicrographNameOdd columns and no "
