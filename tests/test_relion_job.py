@@ -282,6 +282,17 @@ def test_train_on_even_odd_sums_then_denoise(tmp_path, capsys):
     assert (job / "denoise_model.pt").is_file() and "trained by an earlier run" not in out
 
 
+def test_train_without_half_sums_fails_and_leaves_no_empty_folder(tmp_path, capsys):
+    project = make_project(tmp_path, n=2, size=64, halves=False)
+    job = project / JOB
+    code, _out, err = relion_in_process(
+        project, capsys, "--model", "affine.pt", "--train", "0.05", "--device", "cpu"
+    )
+    assert code == 1 and "half sums" in err, err
+    assert exit_files(job) == ["RELION_JOB_EXIT_FAILURE"]
+    assert not (job / "Training").exists()
+
+
 # --------------------------------------------------------------------------- in-process
 
 

@@ -136,11 +136,12 @@ def test_out_of_range_pairing_options_are_refused_when_parsed(data, tmp_path, op
 def test_settings_the_data_overrule_are_reported(data, tmp_path):
     three = [str(data / "three0.mrcs"), str(data / "three1.mrcs")]
     proc = cryodenoise(
-        "train", "--movies", *three, *TINY, "--pairing", "random", "-o", "a.pt", "--steps", "2",
-        cwd=tmp_path,
+        "train", "--movies", *three, *TINY, "--pairing", "random", "--input-share", "0.75",
+        "-o", "a.pt", "--steps", "2", cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "--pairing random: no movie keeps frame groups" in proc.stderr
+    assert "--input-share 0.75 is not used" in proc.stderr
     small = [str(data / "small.mrcs"), str(data / "m0.mrcs")]
     proc = cryodenoise(
         "train", "--movies", *small, *TINY, "--crop", "48", "-o", "b.pt", "--steps", "2",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -103,6 +104,8 @@ def _train(args: JobArgs, job: Path, extra: list[str]) -> Path:
         argv += ["--init", args.model]
     code = _cli(argv)
     if code != 0:
+        with contextlib.suppress(OSError):
+            work.rmdir()  # only when empty: a failed start leaves no empty folder behind
         raise _Failed(f"training failed (cryodenoise train exit code {code}, see above)")
     os.replace(work / "model.pt", final)
     return final

@@ -10,11 +10,14 @@ from .sampling import CropSampler
 
 __all__ = ["setup_notes"]
 
+#: TrainConfig's input share; another value is the user's, noted when it cannot apply.
+DEFAULT_INPUT_SHARE = TrainConfig.input_share
+
 
 def setup_notes(
     config: TrainConfig, pairs: Sequence[ImagePair], sampler: CropSampler
 ) -> list[str]:
-    """Notes on settings the data overrule: a smaller crop, random pairing without frames.
+    """Notes on settings the data overrule: a smaller crop, pairing options without frames.
 
     Parameters
     ----------
@@ -43,13 +46,17 @@ def setup_notes(
             else f"the network needs a multiple of {sampler.multiple} px"
         )
         notes.append(f"crops are {sampler.max_crop} px, not --crop {crop}: {why}")
-    if (
-        config.mode != "masked"
-        and config.pairing == "random"
-        and not any(p.groups is not None for p in pairs)
-    ):
+    if config.mode == "masked":
+        return notes
+    partitioned = config.pairing == "random" and any(p.groups is not None for p in pairs)
+    if config.pairing == "random" and not partitioned:
         notes.append(
             "--pairing random: no movie keeps frame groups (fewer than 4 frames, "
             "--frame-groups 0 or ready-made halves), so the fixed even/odd sums are used"
+        )
+    if not partitioned and config.input_share != DEFAULT_INPUT_SHARE:
+        notes.append(
+            f"--input-share {config.input_share:g} is not used: it shares frame groups "
+            "between input and target, and these pairs are fixed even/odd sums"
         )
     return notes
