@@ -247,9 +247,10 @@ def test_micrographs_sharing_a_file_name_fail_at_once_naming_both(tmp_path):
             f"Movies/mic_{i:04d}.mrc", f"Movies/GridSquare_{i}/mic.mrc"
         )
         star.write_text(text)
-    run = relion(project, "--model", "affine.pt", "--device", "cpu")
+    run = relion(project, "--model", "affine.pt", "--train", "0.05", "--device", "cpu")
     assert run.returncode == 1
     assert exit_files(project / JOB) == ["RELION_JOB_EXIT_FAILURE"]
+    assert not (project / JOB / "Training").exists()  # refused before training, too
     assert run.stderr.strip().splitlines() == [
         f"cryodenoise-relion: error: {IN_MICS}: MotionCorr/job002/Movies/GridSquare_0/mic.mrc "
         "and MotionCorr/job002/Movies/GridSquare_1/mic.mrc have the same file name; the "

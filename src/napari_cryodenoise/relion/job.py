@@ -59,15 +59,15 @@ def _run(args: JobArgs, job: Path) -> None:
         raise _Failed(
             str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
         ) from None
+    sub = output_subfolder(names)
+    outdir = job / sub if sub else job
+    _refuse_shared_names(names, args.in_mics, outdir)  # before any work, training included
     threads = ["--threads", str(args.threads)] if args.threads else []
     device = ["--device", args.device] if args.device else []
     model = args.model
     if args.train_minutes is not None:
         model = str(_train(args, job, threads + device))
     model_args = [*args.denoise, *(["--model", model] if model else [])]
-    sub = output_subfolder(names)
-    outdir = job / sub if sub else job
-    _refuse_shared_names(names, args.in_mics, outdir)
     code = _cli(
         ["denoise", args.in_mics, "-o", str(outdir), "--out-star", str(job / OUT_STAR)]
         + ["--skip-existing", *model_args, *threads]
