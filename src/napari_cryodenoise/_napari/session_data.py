@@ -49,6 +49,11 @@ class Display:
         return 0
 
     @property
+    def is_micrograph(self) -> bool:
+        """A 2D image: what the session denoises (stacks and tomograms are shown raw)."""
+        return self.data.ndim == 2
+
+    @property
     def pixel_size(self) -> float | None:
         """In-plane pixel size in Angstrom (None for a placeholder)."""
         return None if self.info.voxel_size_is_placeholder else float(self.info.pixel_size)

@@ -141,7 +141,7 @@ class SessionDisplay(QObject):
         display = self.display_of(item)
         raw = self._show_raw(display)
         out = self.out_layer
-        if display.data.ndim != 2:  # a stack or a tomogram: shown raw, not denoised here
+        if not display.is_micrograph:  # a stack or a tomogram: shown raw, not denoised
             if out is not None:
                 out.visible = False
             shape = " x ".join(str(n) for n in display.data.shape)

@@ -84,7 +84,7 @@ class Prefetcher(QObject):
                 display = owner.displays.get(key) or _header_display(item.path, key)
             except Exception:  # noqa: BLE001 - reported when the user steps to it
                 continue
-            if display.data.ndim != 2:  # not denoised by the session (see SessionDisplay.show)
+            if not display.is_micrograph:  # shown raw, not denoised (SessionDisplay.show)
                 continue
             settings = owner.settings_for(display)
             store = owner.store_for(display, settings, model)
