@@ -43,6 +43,7 @@ _NAMES: dict[str, str] = {
     "TrainResult": "results",
     "TrainStatus": "results",
     "TrainingCancelled": "results",
+    "TrainingDiverged": "results",
     "blind_spot": "masked",
     "build_network": "checkpoints",
     "export_topaz": "checkpoints",

@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import Cancelled
+from ..errors import Cancelled, InputError
 
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["TrainResult", "TrainStatus", "TrainingCancelled"]
+__all__ = ["TrainResult", "TrainStatus", "TrainingCancelled", "TrainingDiverged"]
 
 
 @dataclass
@@ -117,3 +117,7 @@ class TrainingCancelled(Cancelled):
     def __init__(self, message: str, result: TrainResult) -> None:
         super().__init__(message)
         self.result = result
+
+
+class TrainingDiverged(InputError):
+    """A training step's loss is not finite (NaN or infinite): the settings need changing."""

@@ -194,6 +194,7 @@ def estimate_step_seconds(
     """
     import torch
 
+    from .results import TrainingDiverged
     from .trainer import Trainer
 
     if ndim not in (2, 3):
@@ -219,9 +220,8 @@ def estimate_step_seconds(
             t0 = time.perf_counter()
             try:
                 trainer.step(elapsed=0.0)
-            except InputError as err:  # a diverged loss on random data took the same time
-                if not str(err).startswith("training diverged"):
-                    raise
+            except TrainingDiverged:  # a diverged loss on random data took the same time
+                pass
             except RuntimeError as err:  # e.g. out of memory on the device
                 first = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
                 raise InputError(

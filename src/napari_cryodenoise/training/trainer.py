@@ -35,7 +35,7 @@ from .network import cpu_copy, resolve_device, setup_network, state_copy
 from .notes import setup_notes
 from .optim import loss_fn, lr_factor, make_optimizer
 from .pair import ImagePair, PairSource
-from .results import TrainingCancelled, TrainResult, TrainStatus
+from .results import TrainingCancelled, TrainingDiverged, TrainResult, TrainStatus
 from .sampling import CropSampler, split_validation
 from .validation import FINAL_TOLERANCE, final_is_kept, validation_loss
 
@@ -270,7 +270,7 @@ class Trainer:
             self.ema.update()
         value = float(loss.item())
         if not math.isfinite(value):
-            raise InputError(
+            raise TrainingDiverged(
                 f"training diverged at step {self.global_step + 1} (loss {value}); lower the "
                 f"learning rate (now {config.lr:g})"
             )
