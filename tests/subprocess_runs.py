@@ -29,6 +29,23 @@ def cryodenoise(
     )
 
 
+def error_line(proc: subprocess.CompletedProcess, *words: str, code: int | None = None) -> str:
+    """The one stderr line of a refused run; checks no traceback and the words in it.
+
+    ``code``: the exit status expected (default: any but 0).
+    """
+    if code is None:
+        assert proc.returncode != 0, proc.stdout + proc.stderr
+    else:
+        assert proc.returncode == code, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr, proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+    return lines[0]
+
+
 def assert_script_closes_cleanly(script: str, folder: Path, name: str = "close.py") -> None:
     """Run a napari script that closes the viewer mid-work: it prints "closed", no errors."""
     path = folder / name

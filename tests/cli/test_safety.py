@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from subprocess_runs import error_line
 
 import napari_cryodenoise
 from napari_cryodenoise.io import write_mrc
@@ -53,17 +54,6 @@ def snapshot(folder: Path) -> dict[str, str]:
         else:
             out[rel] = "dir"
     return out
-
-
-def error_line(proc: subprocess.CompletedProcess, *words: str) -> str:
-    """The one stderr line of a refused run; checks no traceback and the words in it."""
-    assert proc.returncode != 0, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stderr
-    for word in words:
-        assert word in lines[0], lines[0]
-    return lines[0]
 
 
 def _image(path: Path, shape=(64, 64), seed=0) -> Path:
