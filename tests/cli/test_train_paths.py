@@ -81,23 +81,36 @@ def test_resume_refuses_settings_that_contradict_the_checkpoint(data, tmp_path):
     ckpt = tmp_path / "sgd.ckpt.pt"
     sha = _sha(ckpt)
     resume = ("-o", "sgd.pt", "--steps", "4", "--resume", "sgd.ckpt.pt")
-    # the default optimizer (adam) was an internal KeyError before
-    _refused(_train(data, tmp_path, *resume), "--optimizer adam", "--optimizer sgd")
+    # another optimizer was an internal KeyError before
+    _refused(_train(data, tmp_path, *resume, "--optimizer", "adam"), "--optimizer adam", "sgd")
     _refused(
-        _train(data, tmp_path, *resume, "--optimizer", "sgd", "--arch", "unet-small"),
-        "--arch unet-small",
-        "unet-fast",
+        _train(data, tmp_path, *resume, "--arch", "unet-small"), "--arch unet-small", "unet-fast"
     )
-    _refused(_train(data, tmp_path, *resume, "--optimizer", "sgd", "--loss", "l1"), "--loss l1")
+    _refused(_train(data, tmp_path, *resume, "--loss", "l1"), "--loss l1")
     single = cryodenoise(
-        "train", "--single", str(data / "m0.mrcs"), *TINY, "--quiet", "--optimizer", "sgd",
-        *resume, cwd=tmp_path,
+        "train", "--single", str(data / "m0.mrcs"), *TINY, "--quiet", *resume, cwd=tmp_path,
     )  # fmt: skip
     _refused(single, "sgd.ckpt.pt", "--single", "--init")
     assert _sha(ckpt) == sha
-    ok = _train(data, tmp_path, *resume, "--optimizer", "sgd")
+    # the optimizer and the loss left out are the checkpoint's (it needed --optimizer sgd)
+    ok = _train(data, tmp_path, *resume)
     assert ok.returncode == 0, ok.stderr
     assert "trained 4 steps" in ok.stdout
+    assert "resuming" not in ok.stdout + ok.stderr
+
+
+def test_resume_says_which_settings_it_changes(data, tmp_path):
+    first = _train(data, tmp_path, "-o", "m.pt", "--steps", "2")
+    assert first.returncode == 0, first.stderr
+    args = ("-o", "m.pt", "--steps", "3", "--resume", "m.ckpt.pt", "--lr", "5e-4")
+    proc = cryodenoise(
+        "train", "--movies", str(data / "m0.mrcs"), str(data / "m1.mrcs"), "--arch", "unet-fast",
+        "--crop", "48", "--device", "cpu", *args, cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout + proc.stderr
+    assert "resuming m.ckpt.pt with --crop 48 px (was 32 px), --lr 0.0005 (was 0.001)" in out
+    assert "--batch-size" not in out  # taken from the checkpoint: unchanged
 
 
 def test_a_file_that_is_no_checkpoint_is_one_line(data, tmp_path):

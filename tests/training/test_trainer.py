@@ -41,7 +41,7 @@ def test_setup_fills_defaults_and_states_the_cpu(pairs):
     trainer = Trainer(pairs, TrainConfig(arch="unet-fast", device="cpu", steps=3))
     assert (trainer.config.crop, trainer.config.batch_size, trainer.config.lr) == (192, 4, 1e-3)
     assert trainer.sampler.crop == 48  # clipped to the 64 - 16 rows beside the validation strip
-    assert trainer.global_step == 0 and trainer.target_steps == 3
+    assert trainer.global_step == 0 and trainer.config.target_steps == 3
     assert trainer.model.training and trainer.checkpoint_path is None
     assert any("training on the CPU" in m for m in trainer.messages)
 

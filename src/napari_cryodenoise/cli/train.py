@@ -197,9 +197,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         metavar="PX",
         help="grow crops from PX to --crop over the run",
     )
-    p.add_argument("--optimizer", choices=("adam", "adamw", "adagrad", "sgd"), default="adam")
+    p.add_argument(
+        "--optimizer",
+        choices=("adam", "adamw", "adagrad", "sgd"),
+        default=None,
+        help="default adam (with --resume: the checkpoint's)",
+    )
     p.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine")
-    p.add_argument("--loss", choices=("l2", "l1"), default="l2")
+    p.add_argument(
+        "--loss",
+        choices=("l2", "l1"),
+        default=None,
+        help="default l2 (with --resume: the checkpoint's)",
+    )
     p.add_argument(
         "--val-fraction",
         type=fraction,

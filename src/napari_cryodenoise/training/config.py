@@ -35,7 +35,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 PAIRINGS = ("auto", "fixed", "random")
 
 #: Settings a resumed run takes from its checkpoint when they are left as None.
-RESUMED_KEYS = ("arch", "init", "lr", "crop", "batch_size")
+RESUMED_KEYS = ("arch", "init", "lr", "crop", "batch_size", "optimizer", "loss")
 
 
 @dataclass
@@ -67,7 +67,8 @@ class TrainConfig:
         same CPU time (bench_training.py).
     batch_size : int, optional
         Crops per step (default 4 on a CPU, 8 on a GPU).
-    optimizer : {"adam", "adamw", "adagrad", "sgd"}
+    optimizer : {"adam", "adamw", "adagrad", "sgd"}, optional
+        Default adam (a resumed run: the checkpoint's).
     lr : float, optional
         Peak learning rate (default 1e-4 when fine-tuning, 1e-3 from scratch).
     lr_schedule : {"cosine", "constant"}
@@ -75,7 +76,8 @@ class TrainConfig:
         after a linear warm-up of ``warmup_steps``.
     warmup_steps : int
     weight_decay : float
-    loss : {"l2", "l1"}
+    loss : {"l2", "l1"}, optional
+        Default l2 (a resumed run: the checkpoint's).
     val_fraction : float
         Share held out for validation (whole pairs when there are enough,
         else a strip of every pair); 0 disables validation.
@@ -139,12 +141,12 @@ class TrainConfig:
     minutes: float | None = None
     crop: int | None = None
     batch_size: int | None = None
-    optimizer: str = "adam"
+    optimizer: str | None = None
     lr: float | None = None
     lr_schedule: str = "cosine"
     warmup_steps: int = 20
     weight_decay: float = 0.0
-    loss: LossName = "l2"
+    loss: LossName | None = None
     val_fraction: float = 0.1
     val_every: int = 100
     val_max_pixels: int = 2**20
@@ -165,6 +167,13 @@ class TrainConfig:
     pairing: str = "auto"
     input_share: float = 0.625
     crop_start: int | None = None
+
+    @property
+    def target_steps(self) -> int | None:
+        """The step count to stop at: ``steps``, else None with ``minutes``, else 1000."""
+        if self.steps:
+            return int(self.steps)
+        return None if self.minutes else 1000
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict (for checkpoints and model metadata)."""
@@ -202,11 +211,11 @@ def check_config(config: TrainConfig) -> None:
         One line naming the unknown value and the known ones.
 
     """
-    if config.optimizer.lower() not in OPTIMIZERS:
+    if config.optimizer is not None and config.optimizer.lower() not in OPTIMIZERS:
         raise InputError(
             f"unknown optimizer {config.optimizer!r}; use adam, adamw, adagrad or sgd"
         )
-    if config.loss not in LOSSES:
+    if config.loss is not None and config.loss not in LOSSES:
         raise InputError(f"unknown loss {config.loss!r}; use l2 or l1")
     if config.lr_schedule not in LR_SCHEDULES:
         raise InputError(f"unknown lr schedule {config.lr_schedule!r}; use cosine or constant")
@@ -255,4 +264,6 @@ def with_defaults(config: TrainConfig, ndim: int, gpu: bool) -> TrainConfig:
         values["crop"] = (256 if gpu else 192) if ndim == 2 else (96 if gpu else 48)
     if values["batch_size"] is None:
         values["batch_size"] = 8 if gpu else 4
+    values["optimizer"] = values["optimizer"] or "adam"
+    values["loss"] = values["loss"] or "l2"
     return TrainConfig.from_dict(values)

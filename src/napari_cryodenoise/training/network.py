@@ -76,7 +76,8 @@ def check_resumable(config: TrainConfig, before: dict[str, Any], model: nn.Modul
     The checkpoint fixes the network (``--arch``/``--init`` are not applied to it), the
     optimizer (its state is restored), the loss and the training mode (the best
     validation loss so far is compared with new ones). Settings left as None are taken
-    from the checkpoint; lr, crop, batch size and budget may change.
+    from the checkpoint; lr, crop, batch size and budget may change (see
+    :func:`resume_changes`).
 
     Raises
     ------
@@ -100,7 +101,7 @@ def check_resumable(config: TrainConfig, before: dict[str, Any], model: nn.Modul
         )
     for key, option in (("optimizer", "--optimizer"), ("loss", "--loss")):
         old, new = before.get(key), getattr(config, key)
-        if old and str(old).lower() != str(new).lower():
+        if old and new is not None and str(old).lower() != str(new).lower():
             raise InputError(
                 f"{option} {new}: the checkpoint {ckpt} was trained with {option} {old}; "
                 f"resume with {option} {old}"
@@ -144,6 +145,12 @@ def setup_network(
         model, resume_state = load_training_checkpoint(config.resume)
         before = resume_state.get("config") or {}
         check_resumable(config, before, model)
+        done = int(resume_state["step"])
+        if config.target_steps is not None and config.target_steps <= done:
+            raise InputError(
+                f"{config.resume}: the checkpoint is already at step {done}; ask for more "
+                f"steps (--steps > {done}) or for --minutes"
+            )
         config = merge_resumed(config, before)
     config = with_defaults(config, ndim, device.type != "cpu")
     torch.manual_seed(config.seed)

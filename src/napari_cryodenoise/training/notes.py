@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .config import TrainConfig
 from .pair import ImagePair
 from .sampling import CropSampler
 
-__all__ = ["setup_notes"]
+__all__ = ["resume_notes", "setup_notes"]
 
 #: TrainConfig's input share; another value is the user's, noted when it cannot apply.
 DEFAULT_INPUT_SHARE = TrainConfig.input_share
@@ -60,3 +61,37 @@ def setup_notes(
             "between input and target, and these pairs are fixed even/odd sums"
         )
     return notes
+
+
+#: Settings a resumed run may change, with the option that sets each.
+RESUME_CHANGEABLE = (
+    ("crop", "--crop", " px"),
+    ("batch_size", "--batch-size", ""),
+    ("lr", "--lr", ""),
+)
+
+
+def resume_notes(config: TrainConfig, before: Mapping[str, Any]) -> list[str]:
+    """One line listing the settings a resumed run changes from its checkpoint's.
+
+    Parameters
+    ----------
+    config : TrainConfig
+        The resumed run's complete settings.
+    before : mapping
+        The checkpoint's settings (``TrainConfig.to_dict`` of the earlier run).
+
+    Returns
+    -------
+    list of str
+        Empty when the run continues with the checkpoint's crop, batch size and lr.
+
+    """
+    changes = [
+        f"{option} {getattr(config, key):g}{unit} (was {before[key]:g}{unit})"
+        for key, option, unit in RESUME_CHANGEABLE
+        if before.get(key) is not None and getattr(config, key) != before[key]
+    ]
+    if not changes:
+        return []
+    return [f"resuming {config.resume} with " + ", ".join(changes)]

@@ -29,10 +29,10 @@ from .checkpoints import export_topaz, save_network, save_training_checkpoint
 from .clock import TrainClock
 from .config import TrainConfig, check_config, default_checkpoint
 from .ema import WeightAverage
-from .masked import blind_spot
-from .mixed import autocast, training_dtype
+from .mixed import training_dtype
 from .network import cpu_copy, resolve_device, setup_network, state_copy
-from .notes import setup_notes
+from .notes import resume_notes, setup_notes
+from .objective import pixel_losses
 from .optim import loss_fn, lr_factor, make_optimizer
 from .pair import ImagePair, PairSource
 from .results import TrainingCancelled, TrainingDiverged, TrainResult, TrainStatus
@@ -133,6 +133,7 @@ class Trainer:
         self.messages: list[str] = setup_notes(config, pairs, self.sampler)
         if resume_state is not None:
             self._restore(resume_state)
+            self.messages += resume_notes(config, resume_state.get("config") or {})
         self.loss = loss_fn(config.loss)
         self.mask_gen = torch.Generator().manual_seed(config.seed + 1)
         if resume_state is not None and resume_state.get("rng_mask") is not None:
@@ -140,17 +141,7 @@ class Trainer:
         self.checkpoint_path = default_checkpoint(config)
         self.output_path = Path(config.output) if config.output else None
         budget_s = config.minutes * 60.0 if config.minutes else None
-        self.target_steps = config.steps if config.steps else (None if budget_s else 1000)
-        self.clock = TrainClock(self.target_steps, budget_s)
-        if (
-            self.target_steps is not None
-            and self.target_steps <= self.global_step
-            and resume_state is not None
-        ):
-            raise InputError(
-                f"{config.resume}: the checkpoint is already at step {self.global_step}; ask "
-                f"for more steps (--steps > {self.global_step}) or for --minutes"
-            )
+        self.clock = TrainClock(config.target_steps, budget_s)
         self.metadata = {
             "trained_with": "napari-cryodenoise",
             "mode": config.mode,
@@ -253,16 +244,12 @@ class Trainer:
         src, tgt = self.sampler.sample(config.batch_size)
         src = src.to(self.device, non_blocking=True)
         tgt = tgt.to(self.device, non_blocking=True)
-        if config.mode == "masked":
-            src, mask = blind_spot(src, config.mask_grid, self.mask_gen)
-            with autocast(self.device, self.amp_dtype):
-                out = self.model(src)
-            per = self.loss(out.float(), tgt) * mask
-            loss = per.sum() / mask.sum().clamp_min(1.0)
-        else:
-            with autocast(self.device, self.amp_dtype):
-                out = self.model(src)
-            loss = self.loss(out.float(), tgt).mean()
+        per, mask = pixel_losses(
+            self.model, src, tgt, self.loss, masked=config.mode == "masked",
+            mask_grid=config.mask_grid, generator=self.mask_gen, device=self.device,
+            dtype=self.amp_dtype,
+        )  # fmt: skip
+        loss = per.mean() if mask is None else (per * mask).sum() / mask.sum().clamp_min(1.0)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .masked import blind_spot
-from .mixed import autocast
+from .objective import pixel_losses
 from .optim import loss_fn
 from .sampling import CropSampler
 
@@ -49,17 +48,15 @@ def validation_loss(
         with torch.no_grad():
             for src, tgt in sampler.val_batches(batch_size):
                 src, tgt = src.to(device), tgt.to(device)
-                if sampler.masked:
-                    src, mask = blind_spot(src, mask_grid, gen)
-                    with autocast(device, autocast_dtype):
-                        out = model(src)
-                    per = fn(out.float(), tgt) * mask
-                    count += int(mask.sum().item())
-                else:
-                    with autocast(device, autocast_dtype):
-                        out = model(src)
-                    per = fn(out.float(), tgt)
+                per, mask = pixel_losses(
+                    model, src, tgt, fn, masked=sampler.masked, mask_grid=mask_grid,
+                    generator=gen, device=device, dtype=autocast_dtype,
+                )  # fmt: skip
+                if mask is None:
                     count += per.numel()
+                else:
+                    per = per * mask
+                    count += int(mask.sum().item())
                 total += float(per.double().sum().item())
     finally:
         model.train(was_training)
