@@ -233,6 +233,10 @@ def test_write_star_is_atomic_and_quotes(tmp_path):
         {"rlnMicrographName": "a b.mrc", "rlnNote": ""}
     ]
     assert [p.name for p in tmp_path.iterdir()] == ["o.star"]  # no temporary file left
+    for value in ("line\nbreak", "tab\there", "both \" and ' quotes"):
+        bad = StarBlock.from_rows("m", ["a"], [[value]])
+        with pytest.raises(InputError, match="cannot be written"):
+            star_text([bad])
     bad = StarBlock.from_rows("m", ["a"], [["line\nbreak"]])
     with pytest.raises(InputError, match="cannot be written"):
         write_star(tmp_path / "bad.star", [bad])
@@ -424,3 +428,23 @@ def test_cli_denoise_star_run_from_another_folder_writes_project_paths(tmp_path,
     (row,) = blocks["micrographs"].records()
     assert row["rlnMicrographName"] == "Denoise/job004/mic_0001.mrc"
     assert row["rlnMicrographNameEven"] == "MotionCorr/job002/Movies/mic_0001_EVN.mrc"
+
+
+def test_written_star_is_laid_out_as_relion_writes_it(tmp_path):
+    """Spaces between aligned columns, numbers to the right; other readers agree."""
+    rows = [["MotionCorr/job002/mic_0001.mrc", "1", "0.885"], ["m2.mrc", "12", "-1.5e-3"]]
+    columns = ["rlnMicrographName", "rlnOpticsGroup", "rlnDefocusU"]
+    path = write_star(tmp_path / "o.star", [StarBlock.from_rows("micrographs", columns, rows)])
+    text = path.read_text()
+    assert "\t" not in text
+    assert text.splitlines()[-5:] == [
+        "_rlnMicrographName #1",
+        "_rlnOpticsGroup #2",
+        "_rlnDefocusU #3",
+        "MotionCorr/job002/mic_0001.mrc  1   0.885",
+        "m2.mrc                         12 -1.5e-3",
+    ]
+    starfile = pytest.importorskip("starfile")
+    table = starfile.read(path)
+    assert list(table["rlnMicrographName"]) == ["MotionCorr/job002/mic_0001.mrc", "m2.mrc"]
+    assert list(table["rlnOpticsGroup"]) == [1, 12]

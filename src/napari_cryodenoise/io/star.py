@@ -13,7 +13,7 @@ naming the file and the line, never silently dropped.
 The values are read by a small tokenizer rather than by ``starfile.read``: that
 parser cannot report line numbers, silently pads short rows, and cuts values at
 ``#`` (``mic#1.mrc`` becomes ``mic``). Tables are pandas DataFrames of strings,
-as ``starfile`` gives them, and are written with ``starfile``.
+as ``starfile`` gives them, and are written in RELION's layout (aligned columns).
 """
 
 from __future__ import annotations
@@ -423,37 +423,64 @@ def read_star_micrographs(
 def star_text(blocks: Mapping[str, StarBlock] | Iterable[StarBlock], *, title: str = "") -> str:
     """The STAR text of ``blocks``, each after its comment lines (``# version 30001``).
 
-    Values are written as the strings they are (numbers in other dtypes with
-    pandas' default formatting); strings with spaces and empty strings are
-    quoted with ``"``, as RELION does.
-    """
-    import starfile
+    Laid out as RELION writes it: ``loop_`` labels numbered ``_rlnLabel #N``, one
+    row per line with the values separated by spaces and each column aligned
+    (numbers to the right); ``_label value`` blocks with the values aligned.
+    Values are written as the strings they are (numbers in other dtypes as
+    ``str`` gives them); a value with spaces, an empty one, or one the grammar
+    would misread (starting ``#``, ``_``, a quote, ``data_``...) is quoted.
 
+    Raises
+    ------
+    InputError
+        A value that no STAR file can hold (a line break, a tab, both quotes).
+
+    """
     items = list(blocks.values()) if isinstance(blocks, Mapping) else list(blocks)
     repeated = bool(items) and title in items[0].comments  # a file we wrote, read back
     lines = [title, ""] if title and not repeated else [""]
     for block in items:
-        if block.loop:
-            data = block.table.astype(object).map(lambda v, b=block: _prequote(v, b))
-        else:
-            data = {c: _prequote(block.table.iloc[0][c], block) for c in block.columns}
-        text = starfile.to_string({block.name: data}, float_format="%s")
-        body = text.split("\n", 1)[1].strip("\n").splitlines()  # drop starfile's banner
-        lines += [*block.comments, "", *body, "", ""]
+        lines += [*block.comments, "", f"data_{block.name}", "", *_block_lines(block), "", ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _prequote(value: object, block: StarBlock) -> str:
-    """``value`` as starfile should write it; starfile itself quotes spaces and ``""``."""
+def _block_lines(block: StarBlock) -> list[str]:
+    """The lines of one block after ``data_NAME``."""
+    rows = [[_star_value(v, block) for v in row] for row in block.table.itertuples(index=False)]
+    if not block.loop:
+        width = max((len(c) for c in block.columns), default=0) + 1
+        return [
+            f"_{c:<{width}} {v}"
+            for c, v in zip(block.columns, rows[0] if rows else [], strict=False)
+        ]
+    lines = ["loop_", *(f"_{c} #{i}" for i, c in enumerate(block.columns, 1))]
+    columns = list(zip(*rows, strict=True)) if rows else []
+    layouts = []
+    for values in columns:
+        width = max(len(v) for v in values)
+        numeric = all(_NUMBER.fullmatch(v) for v in values)
+        layouts.append((width, ">" if numeric else "<"))
+    for row in rows:
+        lines.append(
+            " ".join(f"{v:{a}{w}}" for v, (w, a) in zip(row, layouts, strict=True)).rstrip()
+        )
+    return lines
+
+
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _star_value(value: object, block: StarBlock) -> str:
+    """``value`` as one STAR token, quoted where the grammar needs it."""
     text = str(value)
-    if any(c in text for c in "\n\r\t") or (" " in text and '" ' in text):
+    bad = any(c in text for c in "\n\r\t")
+    if not bad and text and " " not in text and text[0] not in "#_'\"":
+        if text not in ("loop_", "stop_") and not text.startswith(("data_", "save_")):
+            return text
+    quote = "'" if '"' in text else '"'
+    if bad or f"{quote} " in text:  # a quote before a space would end the token
         raise InputError(f"data_{block.name}: value {text!r} cannot be written to a STAR file")
-    if " " in text or not text:
-        return text
-    if text[0] in "#_'\"" or text in ("loop_", "stop_") or text.startswith(("data_", "save_")):
-        quote = "'" if '"' in text else '"'
-        return f"{quote}{text}{quote}"
-    return text
+    return f"{quote}{text}{quote}"
 
 
 def write_star(
