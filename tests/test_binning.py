@@ -107,6 +107,8 @@ def test_cli_bin_auto(tmp_path, affine):
     with mrcfile.open(out / "fine.mrc") as mrc:
         assert mrc.data.shape == (24, 20)
         assert float(mrc.voxel_size.x) == pytest.approx(2.68, abs=1e-3)
+        # a 2D header's z spacing follows x (it stayed 0.67)
+        assert float(mrc.voxel_size.z) == pytest.approx(2.68, abs=1e-3)
     with mrcfile.open(out / "coarse.mrc") as mrc:
         assert mrc.data.shape == (96, 80)
     with mrcfile.open(out / "unknown.mrc") as mrc:
