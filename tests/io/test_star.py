@@ -24,8 +24,6 @@ from napari_cryodenoise.io.star import (
     read_star,
     read_star_micrographs,
     read_star_tables,
-    star_text,
-    write_star,
 )
 from napari_cryodenoise.io.star_micrographs import (
     OpticsValues,
@@ -34,6 +32,7 @@ from napari_cryodenoise.io.star_micrographs import (
     read_micrograph_star,
     relion_path,
 )
+from napari_cryodenoise.io.star_writer import star_text, write_star
 
 RELION31_MOTIONCORR = (
     motioncorr_optics(30001)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..io.output_guard import check_outputs
-from ..io.star import write_star
 from ..io.star_micrographs import MicrographStar, OutputStarPlan
+from ..io.star_writer import write_star
 from .session import Session
 
 __all__ = ["save_good_star"]

@@ -27,9 +27,9 @@ _STAR_NAMES = ("read_star_micrographs", "read_star_tables", "write_star_microgra
 def __getattr__(name: str):
     """The STAR functions load on first use: they need pandas, which images do not."""
     if name in _STAR_NAMES:
-        from . import star
+        from . import star, star_writer
 
-        return getattr(star, name)
+        return getattr(star_writer if name.startswith("write") else star, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -38,8 +38,8 @@ from .star import (
     image_column,
     read_star,
     resolve_star_path,
-    write_star,
 )
+from .star_writer import write_star
 
 __all__ = [
     "MicrographStar",
