@@ -14,7 +14,6 @@ Three kinds of input:
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
@@ -24,6 +23,7 @@ from pathlib import Path
 from ..errors import CryoDenoiseError
 from ..io.eer import DEFAULT_EER_GROUPING
 from ._common import add_allow_pickle
+from ._train_outputs import check_train_outputs
 from ._types import fraction, frame_groups, open_fraction, positive_float, positive_int
 
 __all__ = ["add_parser", "run"]
@@ -38,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "Train a denoising network on your own data. Noise2Noise needs two independent "
             "noisy images of each field: the even- and odd-frame sums of a movie (--movies) or "
             "ready-made halves (--even/--odd). Single exposures train with blind-spot masking "
-            "(--single). The best model by validation loss is written to -o and loads with "
+            "(--single). The trained model is written to -o and loads with "
             "`cryodenoise denoise --model PATH`."
         ),
     )
@@ -256,67 +256,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _folder_files(items: list[str]) -> list[Path]:
-    """The files named, with a folder standing for the files in it (for the output guard)."""
-    found: list[Path] = []
-    for item in items:
-        path = Path(item)
-        if path.is_dir():
-            found += sorted(p for p in path.iterdir() if p.is_file())
-        else:
-            found.append(path)
-    return found
-
-
-def _check_outputs(args: argparse.Namespace) -> None:
-    """The one output guard, before any work: no output is an input or another output."""
-    from ..io.output_guard import check_outputs
-    from ._common import check_folder, guard_outputs
-    from ._train_outputs import refuse_existing_outputs
-
-    sources = (args.movies or []) + (args.even or []) + (args.odd or []) + (args.single or [])
-    sources += [args.pairs] if args.pairs else []
-    inputs: list[tuple[str, str | os.PathLike]] = [("input", p) for p in _folder_files(sources)]
-    if args.star:
-        inputs.append(("--star", args.star))
-        inputs += [("input", p) for p in _star_pair_files(args.star)]
-    for option, value in (("--gain", args.gain), ("--init", args.init)):
-        if value and os.path.exists(value):
-            inputs.append((option, value))
-    out = Path(args.output)
-    # the trainer's own rule (torch-free): MODEL stem + .ckpt.pt
-    from ..training.config import TrainConfig, default_checkpoint
-
-    checkpoint = default_checkpoint(TrainConfig(output=out, checkpoint=args.checkpoint))
-    label = "--checkpoint" if args.checkpoint else "the default --checkpoint"
-    outputs: list[tuple[str, str | os.PathLike]] = [("-o", out), (label, checkpoint)]
-    if args.export_topaz:
-        outputs.append(("--export-topaz", args.export_topaz))
-    if args.save_pairs and args.movies:
-        check_folder("--save-pairs", args.save_pairs)
-        for movie in args.movies:
-            stem = Path(movie).stem
-            for half in ("even", "odd"):
-                outputs.append(("--save-pairs", Path(args.save_pairs) / f"{stem}_{half}.mrc"))
-    guard_outputs(args, outputs, inputs)
-    refuse_existing_outputs(args, outputs, checkpoint)
-    if args.resume and os.path.exists(args.resume):
-        # the checkpoint resumed from is rewritten as training goes on; nothing else may be
-        others = [(what, path) for what, path in outputs if path != checkpoint]
-        check_outputs(others, [("--resume", args.resume)])
-
-
-def _star_pair_files(star: str) -> list[Path]:
-    """The half sums a training STAR lists (none if it cannot be read yet: reported later)."""
-    from ..errors import CryoDenoiseError
-    from ..training.pair_sources import pair_files_from_star
-
-    try:
-        return [p for pair in pair_files_from_star(star) for p in pair]
-    except (CryoDenoiseError, OSError):
-        return []
-
-
 def _load_pairs(args: argparse.Namespace):
     from ..training import pairs_from_files, pairs_from_movies, read_single_images
     from . import CLIError
@@ -394,7 +333,7 @@ def run(args: argparse.Namespace) -> int:
     if args.estimate:
         args.save_pairs = None  # nothing is written
     else:
-        _check_outputs(args)  # before any work (and before importing torch)
+        check_train_outputs(args)  # before any work (and before importing torch)
     from ..training import TrainConfig, TrainingCancelled, train
 
     t0 = time.perf_counter()
