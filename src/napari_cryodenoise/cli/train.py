@@ -103,7 +103,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--output",
         required=True,
         metavar="MODEL_PATH",
-        help="where to write the best model (native format, e.g. my_model.pt)",
+        help="where to write the trained model (native format, e.g. my_model.pt)",
     )
     p.add_argument(
         "--arch",
@@ -241,7 +241,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--export-topaz",
         metavar="PATH",
         default=None,
-        help="also write the best model as a Topaz state dict (.sav)",
+        help="also write the trained model as a Topaz state dict (.sav)",
     )
     add_allow_pickle(p)
     p.add_argument("--seed", type=int, default=0)

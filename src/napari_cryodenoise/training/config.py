@@ -95,8 +95,9 @@ class TrainConfig:
         CPU threads for torch.
     seed : int
     output : str, optional
-        Best model (lowest validation loss) in the native format, rewritten
-        whenever it improves.
+        The trained model in the native format: during the run the one with the
+        lowest validation loss so far (rewritten whenever it improves), at the end
+        the final one unless it ran away (see ``Trainer.keep_final``).
     checkpoint : str, optional
         Resumable checkpoint, written every ``checkpoint_every`` steps, on
         cancel and at the end. Default: ``<output stem>.ckpt.pt`` next to the output.
@@ -104,7 +105,7 @@ class TrainConfig:
     resume : str, optional
         Checkpoint to continue from.
     export_topaz : str, optional
-        Also write the best model as a Topaz-style state dict (``.sav``).
+        Also write the kept model as a Topaz-style state dict (``.sav``).
     snapshot_every : int, optional
         Steps between ``on_snapshot`` calls (default 50 when a callback is given).
     precision : {"auto", "fp32", "bf16"}
