@@ -32,6 +32,9 @@ from .trainer import TrainFirst
 
 __all__ = ["WatchConfig", "WatchSummary", "model_labels", "run_watch"]
 
+#: The model of an output kept in OUTDIR that this watch did not write with its options.
+EARLIER = "earlier"
+
 
 @dataclass(frozen=True)
 class WatchConfig:
@@ -182,6 +185,8 @@ class _Watch:
                     f"note: {config.outdir} has outputs of a watch with other options or "
                     "models; complete ones are kept (use --overwrite to redo them)"
                 )
+                for entry in self.state.outputs.values():  # not made with these options
+                    entry["model"] = EARLIER
             self.state.trained = None
         self.state.options = fp
         self._start_training()
@@ -248,11 +253,11 @@ class _Watch:
             return
         if output_is_complete(out):
             made_by = self.state.model_of(out)
-            if made_by is None and self.c.overwrite:
+            if made_by in (None, EARLIER) and self.c.overwrite:
                 self.queue.append(Item(inp, out))
                 return
             if made_by is None:
-                self.state.record(inp, out, "earlier")
+                self.state.record(inp, out, EARLIER)
                 self.dirty = True
             self.summary.skipped += 1
             self.status.skipped += 1
