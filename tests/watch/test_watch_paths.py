@@ -8,6 +8,7 @@ tiny saved affine network (offline, fast); images are 128 px.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -94,3 +95,42 @@ def test_overwrite_redoes_outputs_an_earlier_run_kept(tmp_path, affine):
     assert "kept 2 earlier" in kept.stdout, kept.stdout
     redo = _watch(indir, other, affine, "--overwrite")
     assert "denoised 2" in redo.stdout, redo.stdout
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, f"no {path}"
+        time.sleep(0.05)
+
+
+def test_a_micrograph_replaced_after_it_was_taken_is_denoised_again(tmp_path, affine):
+    """Motion correction rewrites a micrograph (renamed over the first version): the
+    output becomes the new version's, during the watch and after a restart (was: the
+    first version's output was kept for ever)."""
+    indir, outdir, ref = tmp_path / "in", tmp_path / "out", tmp_path / "ref"
+    _micrographs(indir, 1)
+    mic, out = indir / "mic_0.mrc", outdir / "mic_0.mrc"
+    proc = _start("watch", str(indir), "-o", str(outdir), "-m", affine, *FAST)
+    _wait_for(out, proc)
+    first = _data(out)
+    time.sleep(1.0)
+    write_mrc(mic, _image(7, offset=50.0), voxel_size=1.5)  # atomic: renamed over the old
+    deadline = time.monotonic() + 60
+    while np.array_equal(_data(out), first) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert cryodenoise("denoise", str(mic), "-o", str(ref), "-m", affine).returncode == 0
+    np.testing.assert_array_equal(_data(out), _data(ref / "mic_0.mrc"))
+
+    # replaced while the watch was down: the same command redoes it
+    write_mrc(mic, _image(8, offset=-20.0), voxel_size=1.5)
+    assert cryodenoise("denoise", str(mic), "-o", str(ref), "-m", affine, "--overwrite")
+    again = _watch(indir, outdir, affine)
+    assert again.returncode == 0 and "denoised 1" in again.stdout, again.stdout + again.stderr
+    np.testing.assert_array_equal(_data(out), _data(ref / "mic_0.mrc"))
+    unchanged = _watch(indir, outdir, affine)
+    assert "denoised 0, kept 1 earlier" in unchanged.stdout, unchanged.stdout

@@ -26,11 +26,16 @@ __all__ = ["DaskExecutor", "Done", "Item", "LocalExecutor"]
 
 @dataclass(frozen=True)
 class Item:
-    """One micrograph to denoise: input, output, and whether it is a redo."""
+    """One micrograph to denoise.
+
+    ``sig`` is the input's ``(size, mtime_ns)`` when it was taken (recorded with the
+    output, so that a replaced input is denoised again).
+    """
 
     inp: Path
     out: Path
     redo: bool = False
+    sig: tuple[int, int] | None = None
 
 
 @dataclass

@@ -26,7 +26,7 @@ from ..options import FileOptions
 from ..training.config import TrainConfig
 from .executors import DaskExecutor, Done, Item, LocalExecutor
 from .scanner import Scanner
-from .session import WatchState, fingerprint
+from .session import WatchState, fingerprint, signature
 from .status import WatchStatus
 from .trainer import TrainFirst
 
@@ -222,7 +222,7 @@ class _Watch:
             waiting = {str(i.out) for i in self.queue}
             for inp, out in self.state.pairs():
                 if self.state.model_of(out) != current and str(out) not in waiting:
-                    self.redo.append(Item(inp, out, redo=True))
+                    self.redo.append(Item(inp, out, redo=True, sig=signature(inp)))
             if self.redo and not quiet:
                 self.log(f"redoing {len(self.redo)} earlier outputs with the trained model")
 
@@ -249,12 +249,15 @@ class _Watch:
         if reason is not None:  # reported by an earlier run; retried only if it changes
             self.summary.failed += 1
             self.status.failed += 1
-            self.scanner.retry_when_changed(inp)
             return
+        sig = signature(inp)
         if output_is_complete(out):
             made_by = self.state.model_of(out)
             if made_by in (None, EARLIER) and self.c.overwrite:
-                self.queue.append(Item(inp, out))
+                self.queue.append(Item(inp, out, sig=sig))
+                return
+            if made_by not in (None, EARLIER) and self.state.input_changed(out):
+                self.queue.append(Item(inp, out, sig=sig))  # a new version of the input
                 return
             if made_by is None:
                 self.state.record(inp, out, EARLIER)
@@ -264,14 +267,13 @@ class _Watch:
             if self.c.redo and self.trained_on is not None and made_by != self.label:
                 self.redo.append(Item(inp, out, redo=True))
             return
-        self.queue.append(Item(inp, out))
+        self.queue.append(Item(inp, out, sig=sig))
 
     def _failed(self, inp: Path, reason: str) -> None:
         self.summary.failed += 1
         self.status.failed += 1
         self.log(f"error: {reason}")
         self.state.fail(inp, reason)
-        self.scanner.retry_when_changed(inp)
 
     # ------------------------------------------------------------------ results
 
@@ -282,7 +284,7 @@ class _Watch:
             self._failed(item.inp, done.reason or f"{item.inp}: failed")
             self.state.save()
             return
-        self.state.record(item.inp, item.out, done.model)
+        self.state.record(item.inp, item.out, done.model, item.sig)
         now = time.monotonic()
         if item.redo:
             self.summary.redone += 1

@@ -11,7 +11,9 @@ The rules, so that a half-written file is never taken:
 * any other file (TIFF, EER, compressed MRC, an MRC whose header is not one yet) is
   ready when its size and modification time have not changed for ``settle`` seconds;
   files already there at the first look and last written ``settle`` seconds or more
-  ago are ready at once (a restarted watch does not wait for old files).
+  ago are ready at once (a restarted watch does not wait for old files);
+* a file taken before that changes (replaced by a new version, rewritten in place, or
+  repaired after a failure) is offered again once it is whole by the same rules.
 
 Ignored: hidden files (temporary files of writers, ours included), even/odd half sums
 (``X_EVN``/``X_ODD``, ``X_even``/``X_odd``: training data, not micrographs), files that
@@ -112,7 +114,6 @@ class Scanner:
         self.clock = clock
         self._seen: dict[str, _Seen] = {}
         self._taken: dict[str, Signature] = {}
-        self._retry: set[str] = set()
         self._first = True
 
     # ------------------------------------------------------------------ listing
@@ -167,9 +168,8 @@ class Scanner:
             except OSError:
                 continue
             sig = (int(st.st_size), int(st.st_mtime_ns))
-            taken = self._taken.get(key)
-            if taken is not None and (key not in self._retry or taken == sig):
-                continue
+            if self._taken.get(key) == sig:
+                continue  # taken as it is now (a changed file is offered again)
             seen = self._seen.get(key)
             if seen is None or seen.signature != sig:
                 previous = seen
@@ -180,7 +180,6 @@ class Scanner:
             if self._is_ready(Path(key), seen, now, wall, st.st_mtime):
                 ready.append((sig[1], entry.name, Path(key)))
                 self._taken[key] = sig
-                self._retry.discard(key)
                 self._seen.pop(key, None)
         for key in [k for k in self._seen if k not in present]:
             del self._seen[key]  # deleted before it was ready
@@ -209,10 +208,6 @@ class Scanner:
     def pending(self) -> int:
         """Files seen but not ready yet (being written, or settling)."""
         return len(self._seen)
-
-    def retry_when_changed(self, path: str | os.PathLike) -> None:
-        """Offer ``path`` again once its size or modification time changes (after a failure)."""
-        self._retry.add(str(path))
 
     def mark_taken(self, path: str | os.PathLike) -> None:
         """Never offer ``path`` (as it is now)."""

@@ -2,7 +2,8 @@
 
 The record is a small JSON file, ``OUTDIR/.cryodenoise-watch.json``, rewritten atomically
 after every micrograph: each output (in the order it was written) with its input and
-the model that made it, the inputs that failed (with their size and modification time,
+the model that made it and the input's size and modification time then (a replaced
+input is denoised again), the inputs that failed (with their size and modification time,
 so a file is reported once and retried only if it changes), the options the outputs
 were made with, and the model trained on the fly once training has finished.
 """
@@ -15,11 +16,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STATE_NAME", "WatchState", "fingerprint"]
+__all__ = ["STATE_NAME", "WatchState", "fingerprint", "signature"]
 
 #: The record's file name in the output folder.
 STATE_NAME = ".cryodenoise-watch.json"
 _VERSION = 1
+
+
+def signature(path: str | os.PathLike) -> tuple[int, int] | None:
+    """``(size, mtime_ns)`` of a file, None if it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return int(st.st_size), int(st.st_mtime_ns)
 
 
 def fingerprint(settings: Any, models: tuple[str, ...]) -> str:
@@ -43,7 +53,8 @@ class WatchState:
     options : str
         :func:`fingerprint` of the options the outputs were made with.
     outputs : dict
-        Output path -> ``{"input": path, "model": label}``, in the order written.
+        Output path -> ``{"input": path, "model": label, "input_sig": [size, mtime_ns]}``,
+        in the order written.
     failed : dict
         Input path -> ``[size, mtime_ns, reason]``.
     trained : str or None
@@ -53,7 +64,7 @@ class WatchState:
 
     path: Path
     options: str = ""
-    outputs: dict[str, dict[str, str]] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     failed: dict[str, list[Any]] = field(default_factory=dict)
     trained: str | None = None
 
@@ -89,11 +100,26 @@ class WatchState:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.path, json.dumps(data, indent=1))
 
-    def record(self, inp: Path, out: Path, model: str) -> None:
-        """Note that ``out`` was written from ``inp`` with ``model`` (moved to the end)."""
+    def record(self, inp: Path, out: Path, model: str, sig: tuple[int, int] | None = None) -> None:
+        """Note that ``out`` was written from ``inp`` with ``model`` (moved to the end).
+
+        ``sig``: the input's ``(size, mtime_ns)`` when it was read, if known.
+        """
         self.outputs.pop(str(out), None)
-        self.outputs[str(out)] = {"input": str(inp), "model": model}
+        entry: dict[str, Any] = {"input": str(inp), "model": model}
+        if sig is not None:
+            entry["input_sig"] = [int(sig[0]), int(sig[1])]
+        self.outputs[str(out)] = entry
         self.failed.pop(str(inp), None)
+
+    def input_changed(self, out: Path) -> bool:
+        """Whether the input of ``out`` is not the file it was made from (replaced since)."""
+        entry = self.outputs.get(str(out)) or {}
+        sig = entry.get("input_sig")
+        if not sig:
+            return False
+        now = signature(Path(entry["input"]))
+        return now is not None and now != tuple(sig)
 
     def model_of(self, out: Path) -> str | None:
         """The model label that made ``out`` (None if this watch did not write it)."""
@@ -102,11 +128,7 @@ class WatchState:
 
     def fail(self, inp: Path, reason: str) -> None:
         """Note that ``inp`` failed, as it is now."""
-        try:
-            st = os.stat(inp)
-            sig = [int(st.st_size), int(st.st_mtime_ns)]
-        except OSError:
-            sig = [-1, -1]
+        sig = signature(inp) or (-1, -1)
         self.failed[str(inp)] = [*sig, reason]
 
     def failed_as_is(self, inp: Path) -> str | None:
