@@ -17,6 +17,7 @@ from pathlib import Path
 import mrcfile
 import numpy as np
 import pytest
+import starfile
 from subprocess_runs import SRC, cryodenoise
 
 from napari_cryodenoise.io import write_mrc
@@ -134,3 +135,30 @@ def test_a_micrograph_replaced_after_it_was_taken_is_denoised_again(tmp_path, af
     np.testing.assert_array_equal(_data(out), _data(ref / "mic_0.mrc"))
     unchanged = _watch(indir, outdir, affine)
     assert "denoised 0, kept 1 earlier" in unchanged.stdout, unchanged.stdout
+
+
+def test_movies_and_stacks_in_the_folder_are_skipped_not_denoised_as_micrographs(tmp_path, affine):
+    """EPU's raw movies beside the sums (multi-page TIFF, MRC with frames, .mrcs): one
+    note, skipped, not in the STAR list (was: denoised frame by frame or as a volume with
+    the 3D model, and listed as micrographs; with -m an error advised --stack, which
+    watch refuses)."""
+    import tifffile
+
+    indir, outdir = tmp_path / "in", tmp_path / "out"
+    _micrographs(indir, 1)
+    frames = np.stack([_image(10 + k) for k in range(6)])
+    tifffile.imwrite(indir / "FoilHole_1_fractions.tiff", frames.astype(np.uint8))
+    write_mrc(indir / "movie_2.mrc", frames, voxel_size=1.5)
+    write_mrc(indir / "movie_3.mrcs", frames, voxel_size=1.5)
+    for name in ("FoilHole_1_fractions.tiff", "movie_2.mrc", "movie_3.mrcs"):
+        os.utime(indir / name, (time.time() - 30, time.time() - 30))
+    for extra in ((), ("--overwrite",)):
+        run = _watch(indir, outdir, affine, *extra)
+        assert run.returncode == 0, run.stderr
+        assert "Traceback" not in run.stderr and "error:" not in run.stderr, run.stderr
+        notes = [ln for ln in run.stderr.splitlines() if "not a micrograph" in ln]
+        assert len(notes) == 1 and "frames" in notes[0], run.stderr
+        assert "skipped 3 movies/stacks" in run.stdout, run.stdout
+    assert sorted(p.name for p in outdir.glob("*.mrc*")) == ["mic_0.mrc"]
+    star = starfile.read(outdir / "denoised_micrographs.star")["micrographs"]
+    assert [Path(n).name for n in star["rlnMicrographName"]] == ["mic_0.mrc"]

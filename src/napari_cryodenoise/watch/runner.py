@@ -25,6 +25,7 @@ from typing import Any
 from ..options import FileOptions
 from ..training.config import TrainConfig
 from .executors import DaskExecutor, Done, Item, LocalExecutor
+from .micrograph import planes_of
 from .scanner import Scanner
 from .session import WatchState, fingerprint, signature
 from .status import WatchStatus
@@ -99,6 +100,7 @@ class WatchSummary:
     skipped: int = 0
     failed: int = 0
     redone: int = 0
+    not_micrographs: int = 0
     elapsed: float = 0.0
     finish_times: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
@@ -110,6 +112,7 @@ class WatchSummary:
         text = (
             f"denoised {self.done}, kept {self.skipped} earlier, failed {self.failed}"
             + (f", redone {self.redone}" if self.redone else "")
+            + (f", skipped {self.not_micrographs} movies/stacks" if self.not_micrographs else "")
             + f" in {self.elapsed:.1f} s"
         )
         return text + (f" ({self.reason})" if self.reason else "")
@@ -237,6 +240,16 @@ class _Watch:
         from ..io.completeness import output_is_complete
         from ..pipeline import output_path
 
+        planes = planes_of(inp)
+        if planes is not None and planes > 1:
+            if not self.summary.not_micrographs:
+                self.log(
+                    f"note: {inp} holds {planes} frames (a movie or stack), not a micrograph: "
+                    "skipped, as are the others (watch the motion-corrected micrographs, "
+                    "or narrow --pattern)"
+                )
+            self.summary.not_micrographs += 1
+            return
         out = output_path(inp, self.c.outdir, self.c.settings.fmt)
         other = self.claimed.get(str(out))
         if other is not None and other != inp:
