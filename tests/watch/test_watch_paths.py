@@ -162,3 +162,25 @@ def test_movies_and_stacks_in_the_folder_are_skipped_not_denoised_as_micrographs
     assert sorted(p.name for p in outdir.glob("*.mrc*")) == ["mic_0.mrc"]
     star = starfile.read(outdir / "denoised_micrographs.star")["micrographs"]
     assert [Path(n).name for n in star["rlnMicrographName"]] == ["mic_0.mrc"]
+
+
+def test_an_output_that_is_a_symlink_to_its_input_is_refused_not_kept(tmp_path, affine):
+    """OUTDIR/mic_1.mrc -> ../in/mic_1.mrc: one line naming it, the input untouched and
+    not listed as denoised (was: kept as a complete earlier output and listed in the STAR
+    list, the raw micrograph passing for a denoised one)."""
+    indir, outdir = tmp_path / "in", tmp_path / "out"
+    mics = _micrographs(indir)
+    before = mics[1].read_bytes()
+    outdir.mkdir()
+    (outdir / "mic_1.mrc").symlink_to(mics[1])
+    for extra, lines in (((), 1), (("--overwrite",), 0)):  # reported once, then counted
+        run = _watch(indir, outdir, affine, *extra)
+        assert run.returncode == 1, run.stderr
+        assert "Traceback" not in run.stderr
+        errors = [ln for ln in run.stderr.splitlines() if "error:" in ln]
+        assert len(errors) == lines and all("mic_1.mrc" in e for e in errors), run.stderr
+        assert "failed 1" in run.stdout
+        assert mics[1].read_bytes() == before
+        star = starfile.read(outdir / "denoised_micrographs.star")
+        names = star["micrographs"]["rlnMicrographName"] if isinstance(star, dict) else []
+        assert [Path(n).name for n in names] == ["mic_0.mrc"]

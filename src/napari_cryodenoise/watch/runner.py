@@ -238,6 +238,7 @@ class _Watch:
     def take(self, inp: Path) -> None:
         """Decide what to do with a file that is whole: queue, keep, or report."""
         from ..io.completeness import output_is_complete
+        from ..io.output_guard import OutputPathError, check_outputs
         from ..pipeline import output_path
 
         planes = planes_of(inp)
@@ -262,6 +263,11 @@ class _Watch:
         if reason is not None:  # reported by an earlier run; retried only if it changes
             self.summary.failed += 1
             self.status.failed += 1
+            return
+        try:  # e.g. OUTDIR/X.mrc a symlink to the input: never kept, listed or written
+            check_outputs([("output", out)], [inp])
+        except OutputPathError as err:
+            self._failed(inp, str(err))
             return
         sig = signature(inp)
         if output_is_complete(out):
