@@ -184,3 +184,21 @@ def test_an_output_that_is_a_symlink_to_its_input_is_refused_not_kept(tmp_path, 
         star = starfile.read(outdir / "denoised_micrographs.star")
         names = star["micrographs"]["rlnMicrographName"] if isinstance(star, dict) else []
         assert [Path(n).name for n in names] == ["mic_0.mrc"]
+
+
+def test_output_folder_inside_the_watched_one_through_a_symlink_is_not_taken(tmp_path, affine):
+    """-o given through a symlink (or INDIR through one) while the output folder is inside
+    the watched one with --recursive: the outputs are not taken as new micrographs (were:
+    one 'also the output of' error per output, or its own output denoised again)."""
+    indir = tmp_path / "in"
+    _micrographs(indir)
+    (indir / "den").mkdir()
+    (tmp_path / "den_link").symlink_to(indir / "den")
+    (tmp_path / "in_link").symlink_to(indir)
+    for watched, out in ((indir, tmp_path / "den_link"), (tmp_path / "in_link", indir / "den")):
+        for _ in range(2):  # and the restart
+            run = _watch(watched, out, affine, "--recursive")
+            assert run.returncode == 0, run.stderr
+            assert "error" not in run.stderr.replace("errors 0", ""), run.stderr
+            assert "failed 0" in run.stdout, run.stdout
+    assert sorted(p.name for p in (indir / "den").glob("*.mrc")) == ["mic_0.mrc", "mic_1.mrc"]

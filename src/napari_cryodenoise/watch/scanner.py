@@ -110,7 +110,7 @@ class Scanner:
         self.pattern = pattern or "*"
         self.recursive = recursive
         self.settle = float(settle)
-        self.exclude = {os.path.abspath(p) for p in exclude}
+        self.exclude = {os.path.realpath(p) for p in exclude}  # also when given via a link
         self.clock = clock
         self._seen: dict[str, _Seen] = {}
         self._taken: dict[str, Signature] = {}
@@ -144,7 +144,7 @@ class Scanner:
                         if (
                             self.recursive
                             and not entry.name.startswith(".")
-                            and os.path.abspath(entry.path) not in self.exclude
+                            and os.path.realpath(entry.path) not in self.exclude
                         ):
                             stack.append(entry.path)
                     elif entry.is_file() and self._wanted(entry.name):
