@@ -202,3 +202,25 @@ def test_output_folder_inside_the_watched_one_through_a_symlink_is_not_taken(tmp
             assert "error" not in run.stderr.replace("errors 0", ""), run.stderr
             assert "failed 0" in run.stdout, run.stdout
     assert sorted(p.name for p in (indir / "den").glob("*.mrc")) == ["mic_0.mrc", "mic_1.mrc"]
+
+
+def test_restart_after_a_kill_removes_its_partial_outputs(tmp_path, affine):
+    """A watch killed (SIGKILL, power cut) while writing leaves hidden temporary files;
+    the same command again removes them, keeps the finished outputs and does the rest
+    (the temporary files were left for ever)."""
+    indir, outdir = tmp_path / "in", tmp_path / "out"
+    _micrographs(indir, 3)
+    proc = _start("watch", str(indir), "-o", str(outdir), "-m", affine, *FAST)
+    _wait_for(outdir / "mic_0.mrc", proc)
+    proc.kill()
+    proc.communicate(timeout=30)
+    # what a kill in the middle of writing leaves (the temporary-file rule of io.atomic)
+    for name in ("mic_0.mrc", "mic_2.mrc"):
+        (outdir / f".{name}.999999-abcdef.partial.mrc").write_bytes(b"\0" * 3000)
+    run = _watch(indir, outdir, affine)
+    assert run.returncode == 0, run.stderr
+    assert "kept" in run.stdout and "failed 0" in run.stdout, run.stdout
+    assert sorted(p.name for p in outdir.iterdir()) == [
+        ".cryodenoise-watch.json", "denoised_micrographs.star",
+        "mic_0.mrc", "mic_1.mrc", "mic_2.mrc",
+    ]  # fmt: skip

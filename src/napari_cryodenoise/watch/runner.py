@@ -237,6 +237,7 @@ class _Watch:
 
     def take(self, inp: Path) -> None:
         """Decide what to do with a file that is whole: queue, keep, or report."""
+        from ..batch.outputs import remove_partials
         from ..io.completeness import output_is_complete
         from ..io.output_guard import OutputPathError, check_outputs
         from ..pipeline import output_path
@@ -256,6 +257,8 @@ class _Watch:
         if other is not None and other != inp:
             self._failed(inp, f"{inp}: its output {out} is also the output of {other}; skipped")
             return
+        if other is None:  # first look at this output: leftovers of a killed run go
+            remove_partials([out])
         self.claimed[str(out)] = inp
         if self.trainer is not None:
             self.trainer.offer(inp)
