@@ -224,3 +224,27 @@ def test_restart_after_a_kill_removes_its_partial_outputs(tmp_path, affine):
         ".cryodenoise-watch.json", "denoised_micrographs.star",
         "mic_0.mrc", "mic_1.mrc", "mic_2.mrc",
     ]  # fmt: skip
+
+
+def test_a_broken_file_repaired_during_the_watch_ends_with_no_failure(tmp_path, affine):
+    """A file that failed (copy cut short) and is then written whole is denoised; the end
+    line and the exit code count it as done, not failed (were: failed 1, exit code 1)."""
+    indir, outdir = tmp_path / "in", tmp_path / "out"
+    _micrographs(indir, 1)
+    bad = indir / "mic_5.mrc"
+    bad.write_bytes(b"not yet an image" * 100)
+    os.utime(bad, (time.time() - 30, time.time() - 30))
+    proc = _start(
+        "watch", str(indir), "-o", str(outdir), "-m", affine, *FAST, "--stop-after-idle", "4"
+    )  # fmt: skip
+    record = outdir / ".cryodenoise-watch.json"
+    deadline = time.monotonic() + 60
+    while not (record.exists() and "mic_5.mrc" in record.read_text()):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    write_mrc(bad, _image(5), voxel_size=1.5)
+    out, err = proc.communicate(timeout=60)
+    assert (outdir / "mic_5.mrc").is_file(), err
+    assert [ln for ln in err.splitlines() if "error:" in ln and "mic_5.mrc" in ln], err
+    assert "denoised 2" in out and "failed 0" in out, out
+    assert proc.returncode == 0, err

@@ -174,6 +174,7 @@ class _Watch:
         self.queue: deque[Item] = deque()
         self.redo: deque[Item] = deque()
         self.claimed: dict[str, Path] = {}
+        self.failing: set[str] = set()  # inputs counted as failed (until one is done)
         self.state = WatchState.load(config.outdir)
         self.specs = tuple(config.models)
         self.trained_on: int | None = None
@@ -264,8 +265,7 @@ class _Watch:
             self.trainer.offer(inp)
         reason = self.state.failed_as_is(inp)
         if reason is not None:  # reported by an earlier run; retried only if it changes
-            self.summary.failed += 1
-            self.status.failed += 1
+            self._count_failed(inp)
             return
         try:  # e.g. OUTDIR/X.mrc a symlink to the input: never kept, listed or written
             check_outputs([("output", out)], [inp])
@@ -291,9 +291,20 @@ class _Watch:
             return
         self.queue.append(Item(inp, out, sig=sig))
 
+    def _count_failed(self, inp: Path, failed: bool = True) -> None:
+        """Count ``inp`` as failed once (``failed=False``: not any more, it was done)."""
+        if failed == (str(inp) in self.failing):
+            return
+        step = 1 if failed else -1
+        self.summary.failed += step
+        self.status.failed += step
+        if failed:
+            self.failing.add(str(inp))
+        else:
+            self.failing.discard(str(inp))
+
     def _failed(self, inp: Path, reason: str) -> None:
-        self.summary.failed += 1
-        self.status.failed += 1
+        self._count_failed(inp)
         self.log(f"error: {reason}")
         self.state.fail(inp, reason)
 
@@ -307,6 +318,7 @@ class _Watch:
             self.state.save()
             return
         self.state.record(item.inp, item.out, done.model, item.sig)
+        self._count_failed(item.inp, failed=False)  # repaired since it failed
         now = time.monotonic()
         if item.redo:
             self.summary.redone += 1
