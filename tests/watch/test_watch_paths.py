@@ -248,3 +248,25 @@ def test_a_broken_file_repaired_during_the_watch_ends_with_no_failure(tmp_path, 
     assert [ln for ln in err.splitlines() if "error:" in ln and "mic_5.mrc" in ln], err
     assert "denoised 2" in out and "failed 0" in out, out
     assert proc.returncode == 0, err
+
+
+def test_watched_folder_that_disappears_and_comes_back_is_said_so(tmp_path, affine):
+    """The watched folder goes away (deleted, network file system unmounted): one note
+    saying so, and one when it is back; its new micrographs are then denoised (was:
+    silence, the status line showing nothing pending)."""
+    indir, outdir = tmp_path / "in", tmp_path / "out"
+    _micrographs(indir, 1)
+    proc = _start("watch", str(indir), "-o", str(outdir), "-m", affine, "--no-poll")
+    _wait_for(outdir / "mic_0.mrc", proc)
+    for path in indir.iterdir():
+        path.unlink()
+    indir.rmdir()
+    time.sleep(2.0)
+    _micrographs(indir, 2)
+    _wait_for(outdir / "mic_1.mrc", proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    gone = [ln for ln in err.splitlines() if "no longer there" in ln]
+    back = [ln for ln in err.splitlines() if "is back" in ln]
+    assert len(gone) == 1 and str(indir) in gone[0] and len(back) == 1, err

@@ -175,6 +175,7 @@ class _Watch:
         self.redo: deque[Item] = deque()
         self.claimed: dict[str, Path] = {}
         self.failing: set[str] = set()  # inputs counted as failed (until one is done)
+        self.folder_there = True
         self.state = WatchState.load(config.outdir)
         self.specs = tuple(config.models)
         self.trained_on: int | None = None
@@ -303,6 +304,21 @@ class _Watch:
         else:
             self.failing.discard(str(inp))
 
+    def check_folder(self) -> bool:
+        """Say once when the watched folder goes away, and when it is back (True)."""
+        there = self.c.folder.is_dir()
+        if there == self.folder_there:
+            return False
+        self.folder_there = there
+        if there:
+            self.log(f"note: {self.c.folder} is back; watching it again")
+        else:
+            self.log(
+                f"note: {self.c.folder} is no longer there (deleted, or its network file "
+                "system unmounted?); waiting for it to come back"
+            )
+        return there
+
     def _failed(self, inp: Path, reason: str) -> None:
         self._count_failed(inp)
         self.log(f"error: {reason}")
@@ -423,10 +439,14 @@ def run_watch(
             now = time.monotonic()
             woke = wake.is_set()
             due = poll is not None and now - last_scan >= poll
+            due = due or (not w.folder_there and now - last_scan >= 1.0)  # is it back?
             settling = w.scanner.pending() and now - last_scan >= min(1.0, config.settle / 2)
             if (woke and now - last_scan >= 0.25) or due or settling or last_scan < 0:
                 wake.clear()
                 last_scan = now
+                if w.check_folder() and observer is not None:  # events of the new folder
+                    observer.stop()
+                    observer = _observer(config.folder, config.recursive, wake, say)
                 for path in w.scanner.scan():
                     w.take(path)
                 w.flush()
