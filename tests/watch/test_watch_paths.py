@@ -18,7 +18,7 @@ import mrcfile
 import numpy as np
 import pytest
 import starfile
-from subprocess_runs import SRC, cryodenoise
+from subprocess_runs import SRC, cryodenoise, error_line
 
 from napari_cryodenoise.io import write_mrc
 from napari_cryodenoise.models import build_model, save_model
@@ -270,3 +270,12 @@ def test_watched_folder_that_disappears_and_comes_back_is_said_so(tmp_path, affi
     gone = [ln for ln in err.splitlines() if "no longer there" in ln]
     back = [ln for ln in err.splitlines() if "is back" in ln]
     assert len(gone) == 1 and str(indir) in gone[0] and len(back) == 1, err
+
+
+def test_indir_that_is_a_file_is_said_so(tmp_path, affine):
+    """A micrograph given as INDIR (was: 'no such folder', although it exists)."""
+    mic = _micrographs(tmp_path / "in", 1)[0]
+    proc = cryodenoise("watch", str(mic), "-o", str(tmp_path / "out"), "-m", affine)
+    error_line(proc, "INDIR", str(mic), "a file, not a folder", code=2)
+    proc = cryodenoise("watch", str(tmp_path / "nope"), "-o", str(tmp_path / "out"))
+    error_line(proc, "INDIR", "no such folder", code=2)

@@ -164,7 +164,8 @@ def _check(args: argparse.Namespace, folder: Path, outdir: Path) -> None:
     from . import CLIError
 
     if not folder.is_dir():
-        raise CLIError(f"INDIR {folder}: no such folder")
+        what = "a file, not a folder" if folder.exists() else "no such folder"
+        raise CLIError(f"INDIR {folder}: {what}")
     if outdir.exists() and os.path.samefile(outdir, folder):
         raise CLIError(f"-o {outdir} is the watched folder; give another output folder")
     training = (args.train_minutes, args.train_steps, args.train_arch, args.train_output)
