@@ -64,6 +64,7 @@ class JobRunner:
         self._cancel: threading.Event | None = None
         self._relays: list[Relay] = []
         self._preload: tuple[str, FunctionWorker] | None = None  # (model name, worker)
+        self._cancel_reason: str | None = None  # said instead of "cancelled" (see cancel)
 
     @property
     def busy(self) -> bool:
@@ -166,6 +167,7 @@ class JobRunner:
             **kwargs,
         )
         self.worker, self._cancel = worker, cancel
+        self._cancel_reason = None
         self._relays.append(relay)
         self.state.job_running = True
         line.start(text.rstrip(". "), total=0, unit=unit)
@@ -191,8 +193,14 @@ class JobRunner:
         worker.start()
         return worker
 
-    def cancel(self) -> None:
-        """Ask the running job to stop (it raises :class:`Cancelled` at its next tile)."""
+    def cancel(self, reason: str | None = None) -> None:
+        """Ask the running job to stop (it raises :class:`Cancelled` at its next tile).
+
+        ``reason``, if given, is what the status line and the notification say
+        instead of "cancelled".
+        """
+        if reason is not None and self.worker is not None:
+            self._cancel_reason = reason
         if self._cancel is not None:
             self._cancel.set()
         if self.worker is not None:
@@ -201,8 +209,9 @@ class JobRunner:
     def report(self, err: BaseException) -> None:
         """A job failed: one line in the status, a notification saying what to try."""
         if isinstance(err, Cancelled):
-            self.state.status = "cancelled"
-            notify.show_info("denoising cancelled")
+            reason = self._cancel_reason
+            self.state.status = reason or "cancelled"
+            notify.show_info(reason or "denoising cancelled")
             return
         message = error_message(err)
         self.state.status = "failed: " + message.splitlines()[0][:120]

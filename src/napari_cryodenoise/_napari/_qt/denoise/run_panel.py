@@ -35,6 +35,11 @@ if TYPE_CHECKING:
 RERUN_DELAY_MS = 300
 
 
+def removed_text(layer: Image) -> str:
+    """What the status says when a layer being denoised is removed from the viewer."""
+    return f"stopped: the layer '{layer.name}' was removed from the viewer"
+
+
 class RunPanel:
     """The Denoise and Cancel buttons and the status line, bound to a :class:`DenoiseState`.
 
@@ -74,6 +79,8 @@ class RunPanel:
         self.cancel_button = PushButton(text="Cancel")
         self.cancel_button.enabled = False
         self.status = Label(value="")
+        #: The input of the whole-image job that runs, if any.
+        self.whole_layer: Image | None = None
         fit_label(self.status)  # a long status wraps instead of widening the dock
 
         self._rerun_timer = QTimer()
@@ -136,6 +143,7 @@ class RunPanel:
     ) -> None:
         """Denoise ``layer`` with a loaded model, whole or live as ``settings.mode`` says."""
         if layer not in self.viewer.layers:
+            self.state.status = removed_text(layer)
             return
         data = full_resolution(layer)
         try:
@@ -166,13 +174,21 @@ class RunPanel:
         update: bool | None,
     ) -> None:
         def done(result: np.ndarray) -> None:
+            if layer not in self.viewer.layers:  # removed while its last tile was computed
+                self.state.status = removed_text(layer)
+                return
             last = self.form.update_last if update is None else update  # the choice now
             out = self.publisher.publish(
                 layer, settings, model, result, stacked=stacked, update=last
             )
             self.state.status = f"done: {out.name}"
 
-        self.jobs.launch(
+        def finished() -> None:
+            if self.whole_layer is layer:
+                self.whole_layer = None
+
+        self.whole_layer = layer
+        worker = self.jobs.launch(
             denoise_whole,
             read_only(full_resolution(layer)),
             model,
@@ -182,6 +198,12 @@ class RunPanel:
             text=f"denoising {layer.name}...",
             on_result=done,
         )
+        worker.finished.connect(finished)
+
+    def input_removed(self, layer: Image) -> None:
+        """``layer`` left the viewer: stop the whole-image job that denoises it, if any."""
+        if layer is self.whole_layer and self.jobs.busy:
+            self.jobs.cancel(reason=removed_text(layer))
 
     def cancel(self, *_: object) -> None:
         """Cancel the running job and stop the live view."""

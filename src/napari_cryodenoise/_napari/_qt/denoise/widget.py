@@ -121,6 +121,7 @@ class DenoiseWidget(Container):
 
     def _on_layer_removed(self, event: Event) -> None:
         layer = event.value
+        self.runner.input_removed(layer)
         live = self.live
         if live is not None and layer in (live.layer, self.state.raw_layer):
             self.stop_live()

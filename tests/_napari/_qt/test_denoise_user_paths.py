@@ -1,0 +1,70 @@
+"""The Denoise widget along the paths users take mid-run (Xvfb): layers removed while work
+runs, files opened meanwhile, results saved; opened from the Plugins menu, files through
+the plugin's reader."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from napari_cryodenoise._napari._qt.denoise import notify
+from napari_cryodenoise._napari.settings import MODE_WHOLE
+from napari_cryodenoise.io import write_mrc
+
+PLUGIN = "napari-cryodenoise"
+
+
+class SlowNet(nn.Module):
+    """3x3 mean filter that takes ``delay`` seconds per call."""
+
+    ndim, grid, halo = 2, 4, 4
+
+    def __init__(self, delay: float = 0.2, name: str = "slow"):
+        super().__init__()
+        self.delay, self.name = delay, name
+        self.w = nn.Parameter(torch.ones(1))
+
+    def forward(self, x):
+        time.sleep(self.delay)
+        return F.avg_pool2d(x, 3, 1, 1) * self.w
+
+
+def _use(w, name, model):
+    w.models.put(name, model)
+    if name not in w.model.choices:
+        w.model.choices = [*w.model.choices, name]
+    w.model.value = name
+
+
+def _micrograph(tmp_path, name="mic.mrc", shape=(128, 128)):
+    data = np.random.default_rng(0).poisson(20, size=shape).astype(np.float32)
+    return write_mrc(tmp_path / name, data, voxel_size=1.7)
+
+
+def test_removing_the_input_while_a_whole_image_job_runs(
+    open_widget, qtbot, tmp_path, monkeypatch
+):
+    infos, errors = [], []
+    monkeypatch.setattr(notify, "show_info", infos.append)
+    monkeypatch.setattr(notify, "show_error", errors.append)
+    viewer, w = open_widget("Denoise")
+    (raw,) = viewer.open(str(_micrograph(tmp_path)), plugin=PLUGIN)
+    _use(w, "slow", SlowNet())
+    w.mode.value = MODE_WHOLE
+    for patch in (32, 0):  # many tiles (stopped between them), then one (result arrives late)
+        w.patch_size.value = patch
+        if raw not in viewer.layers:
+            (raw,) = viewer.open(str(tmp_path / "mic.mrc"), plugin=PLUGIN)
+        w.run()
+        qtbot.waitUntil(lambda: w.busy, timeout=5000)
+        qtbot.wait(50)
+        viewer.layers.remove(raw)
+        qtbot.waitUntil(lambda: not w.busy, timeout=20000)
+        qtbot.wait(100)
+        assert len(viewer.layers) == 0 and w.result_layer is None  # nothing half-made appears
+        assert "mic" in w.status.value and "removed" in w.status.value
+        assert not errors
