@@ -12,6 +12,7 @@ from ..io import write_mrc
 from ..provenance import mrc_labels
 from .layers import METADATA_KEY
 from .save_guard import check_save, layer_inputs
+from .tiles import TileStore
 
 
 class WriterError(CryoDenoiseError, OSError):
@@ -65,12 +66,18 @@ def _write(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     napari_cryodenoise.io.output_guard.OutputPathError
         ``path`` is (or links to) an input of the layer, or is a folder.
     ValueError
-        The layer cannot be stored as MRC.
+        The layer cannot be stored as MRC, or is a live result that is not finished.
 
     """
     check_save(path, meta)
     if isinstance(data, list):  # multiscale: the full-resolution level
         data = data[0]
+    if isinstance(data, TileStore) and not data.is_complete():
+        # parts of it are still the coarse preview (or were never computed)
+        raise ValueError(
+            f"{path}: not saved: this live result is not finished; use 'Save denoised as "
+            "MRC...' in the Denoise widget (it denoises the whole image first)"
+        )
     array = np.asarray(data)
     if array.ndim not in (2, 3):
         raise ValueError(f"MRC holds 2D or 3D data; this layer is {array.ndim}D")

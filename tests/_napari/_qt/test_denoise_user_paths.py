@@ -7,12 +7,14 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from napari_cryodenoise._napari._qt.denoise import notify
 from napari_cryodenoise._napari.settings import MODE_WHOLE
+from napari_cryodenoise._napari.writer import WriterError
 from napari_cryodenoise.io import write_mrc
 
 PLUGIN = "napari-cryodenoise"
@@ -68,3 +70,30 @@ def test_removing_the_input_while_a_whole_image_job_runs(
         assert len(viewer.layers) == 0 and w.result_layer is None  # nothing half-made appears
         assert "mic" in w.status.value and "removed" in w.status.value
         assert not errors
+
+
+def test_file_save_of_an_unfinished_live_result_is_refused(open_widget, qtbot, tmp_path):
+    """File > Save Selected Layers on a live result that is still a preview in places would
+    write that coarse preview as if it were the result: refused in one line, nothing written."""
+    viewer, w = open_widget("Denoise")
+    (raw,) = viewer.open(str(_micrograph(tmp_path, shape=(800, 800))), plugin=PLUGIN)
+    _use(w, "slow", SlowNet(delay=0.3))
+    w.patch_size.value = 128  # 49 tiles; the 384-px preview is not exact
+    w.fill.value = False
+    w.run()
+    qtbot.waitUntil(lambda: w.live is not None and w.live.t_first_view is not None, timeout=20000)
+    w.stop_live()
+    out = w.result_layer
+    assert not out.data.is_complete()
+    viewer.layers.selection.active = out
+    target = tmp_path / "saved.mrc"
+    with pytest.raises(WriterError) as info:  # napari shows it as one error notification
+        viewer.layers.save(str(target), selected=True, plugin=PLUGIN)
+    text = str(info.value)
+    assert "\n" not in text and "not finished" in text and "Save denoised as MRC" in text
+    assert not target.exists() and [p.name for p in tmp_path.iterdir()] == ["mic.mrc"]
+    # the widget's own button finishes the whole image first, then writes
+    worker = w.save_result(str(target), out)
+    if worker is not None:
+        qtbot.waitUntil(lambda: target.exists() and not w.busy, timeout=30000)
+    assert target.exists()
