@@ -176,6 +176,8 @@ class JobRunner:
             if self.worker is worker:
                 line.stop()
 
+        answered: list[bool] = []  # a result or an error was delivered
+
         def finished() -> None:
             pbar.close()
             stop_line()
@@ -184,7 +186,12 @@ class JobRunner:
             if self.worker is worker:
                 self.worker, self._cancel = None, None
                 self.state.job_running = False
+            if not answered and cancel.is_set():
+                # cancelled during its last tile: a quit worker delivers neither
+                self.report(Cancelled("cancelled"))
 
+        worker.returned.connect(lambda *_: answered.append(True))
+        worker.errored.connect(lambda *_: answered.append(True))
         worker.returned.connect(stop_line)
         worker.returned.connect(on_result)
         worker.errored.connect(stop_line)
