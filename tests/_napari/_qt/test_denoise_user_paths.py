@@ -4,12 +4,14 @@ the plugin's reader."""
 
 from __future__ import annotations
 
+import textwrap
 import time
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from subprocess_runs import assert_script_closes_cleanly
 from torch import nn
 
 from napari_cryodenoise._napari._qt.denoise import notify
@@ -97,3 +99,49 @@ def test_file_save_of_an_unfinished_live_result_is_refused(open_widget, qtbot, t
     if worker is not None:
         qtbot.waitUntil(lambda: target.exists() and not w.busy, timeout=30000)
     assert target.exists()
+
+
+CLOSE_WHOLE_SCRIPT = textwrap.dedent(
+    """
+    import time
+    import numpy as np
+    import napari
+    import torch
+    from qtpy.QtWidgets import QApplication
+
+    class Slow(torch.nn.Module):
+        ndim, grid, halo, name = 2, 4, 4, "slow"
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+        def forward(self, x):
+            time.sleep(0.5)
+            return x * self.w
+
+    def pump(seconds, until=lambda: False):
+        t0 = time.time()
+        while time.time() - t0 < seconds and not until():
+            QApplication.processEvents()
+            time.sleep(0.01)
+
+    viewer = napari.Viewer()
+    viewer.add_image(np.random.default_rng(0).normal(size=(256, 256)).astype("f4"))
+    _, w = viewer.window.add_plugin_dock_widget("napari-cryodenoise", "Denoise")
+    w.models.put("slow", Slow())
+    w.model.choices = [*w.model.choices, "slow"]
+    w.model.value = "slow"
+    w.mode.value = "whole image"
+    w.patch_size.value = 64
+    w.run()
+    pump(10, until=lambda: w.busy)
+    pump(0.3)
+    assert w.busy, "the whole-image job should run when the viewer closes"
+    viewer.close()
+    pump(3)  # the app goes on (a script, Jupyter, another viewer): late signals arrive
+    print("closed", flush=True)
+    """
+)
+
+
+def test_closing_napari_during_a_whole_image_job_is_clean(tmp_path):
+    assert_script_closes_cleanly(CLOSE_WHOLE_SCRIPT, tmp_path, "close_whole.py")

@@ -65,6 +65,8 @@ class JobRunner:
         self._relays: list[Relay] = []
         self._preload: tuple[str, FunctionWorker] | None = None  # (model name, worker)
         self._cancel_reason: str | None = None  # said instead of "cancelled" (see cancel)
+        #: The widget is closing: late results and errors of workers are dropped.
+        self.closed = False
 
     @property
     def busy(self) -> bool:
@@ -116,7 +118,7 @@ class JobRunner:
         if self._preload is not None and self._preload[0] == settings.model:
             worker = self._preload[1]  # being loaded already: continue when it is
             self.state.status = f"loading {settings.model_label}..."
-            worker.returned.connect(then)
+            worker.returned.connect(self._unless_closed(then))
             worker.errored.connect(self.report)
             return
         label = settings.model_label
@@ -193,12 +195,26 @@ class JobRunner:
         worker.returned.connect(lambda *_: answered.append(True))
         worker.errored.connect(lambda *_: answered.append(True))
         worker.returned.connect(stop_line)
-        worker.returned.connect(on_result)
+        worker.returned.connect(self._unless_closed(on_result))
         worker.errored.connect(stop_line)
         worker.errored.connect(self.report)
         worker.finished.connect(finished)
         worker.start()
         return worker
+
+    def _unless_closed(self, callback: Callable[[T], None]) -> Callable[[T], None]:
+        """``callback`` for a worker's result, skipped once the widget is closing."""
+
+        def deliver(value: T) -> None:
+            if not self.closed:
+                callback(value)
+
+        return deliver
+
+    def close(self) -> None:
+        """The widget is closing: cancel the job and drop what its workers still send."""
+        self.closed = True
+        self.cancel()
 
     def cancel(self, reason: str | None = None) -> None:
         """Ask the running job to stop (it raises :class:`Cancelled` at its next tile).
@@ -215,6 +231,8 @@ class JobRunner:
 
     def report(self, err: BaseException) -> None:
         """A job failed: one line in the status, a notification saying what to try."""
+        if self.closed:  # the viewer is closing: nobody to tell
+            return
         if isinstance(err, Cancelled):
             reason = self._cancel_reason
             self.state.status = reason or "cancelled"

@@ -249,9 +249,11 @@ class DenoiseWidget(Container):
         is given up to ``wait_ms`` to finish the tile in progress, so that no
         worker outlives the Qt objects it reports to.
         """
+        # the dock's Qt widgets may already be deleted: no state change reaches them now
+        self.state.events.block()
         self.runner.stop_timers()
         self.progress_line.stop()
-        self.jobs.cancel()
+        self.jobs.close()
         self.live_control.close()
         if self.running_workers:
             wait_for_workers(wait_ms)
