@@ -145,3 +145,17 @@ CLOSE_WHOLE_SCRIPT = textwrap.dedent(
 
 def test_closing_napari_during_a_whole_image_job_is_clean(tmp_path):
     assert_script_closes_cleanly(CLOSE_WHOLE_SCRIPT, tmp_path, "close_whole.py")
+
+
+def test_cancel_in_live_mode_stops_the_progress_line(open_widget, qtbot, tmp_path):
+    viewer, w = open_widget("Denoise")
+    viewer.open(str(_micrograph(tmp_path, shape=(800, 800))), plugin=PLUGIN)
+    _use(w, "slow", SlowNet(delay=0.3))
+    w.patch_size.value = 128
+    w.run()
+    qtbot.waitUntil(lambda: w.status.value.startswith("live: "), timeout=20000)
+    w.cancel_button.native.click()
+    assert w.status.value == "live view stopped"
+    qtbot.wait(1200)  # the line used to go on counting: "live: 0/49 tiles ..., 3 s so far"
+    assert w.status.value == "live view stopped"
+    assert not w.cancel_button.enabled and w.run_button.enabled

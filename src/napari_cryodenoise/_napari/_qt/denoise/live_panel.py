@@ -219,6 +219,8 @@ class LiveControl:
         if self.view is not None:
             self.view.stop()
             self.view = None
+        if self.line.running and self.line.prefix == "live":
+            self.line.stop()  # else it goes on counting the seconds of a stopped view
         self.state.live_running = False
 
     def close(self) -> None:
