@@ -211,3 +211,30 @@ def test_a_volume_in_a_session_is_shown_raw_with_a_reason(browser, tmp_path, qtb
     _press(viewer, "P")
     _denoised_shown(w, qtbot, 0)
     assert out.visible and w.display.out_layer is out
+
+
+def test_stepping_to_a_micrograph_of_another_size_fits_it_in_view(browser, tmp_path, qtbot):
+    """A folder that mixes sizes or pixel sizes: the next micrograph is not left out of view
+    (the camera kept the last one's centre and zoom); same-size steps keep the user's zoom."""
+    viewer, w = browser
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    _mic(folder / "a.mrc", 0, 10**18)
+    _mic(folder / "b.mrc", 1, 10**18 + 10**9)
+    big = np.random.default_rng(2).normal(size=(400, 520)).astype(np.float32)
+    write_mrc(folder / "c.mrc", big, voxel_size=3.0)
+    os.utime(folder / "c.mrc", ns=(10**18 + 2 * 10**9,) * 2)
+    w.open(str(folder))
+    _denoised_shown(w, qtbot, 0)
+    viewer.camera.zoom *= 3  # the user zooms in on a detail
+    zoom, center = viewer.camera.zoom, tuple(viewer.camera.center)
+    w.step(1)  # b: same size and pixel size
+    _denoised_shown(w, qtbot, 1)
+    assert viewer.camera.zoom == pytest.approx(zoom)
+    assert tuple(viewer.camera.center) == pytest.approx(center)
+    w.step(1)  # c: 1200 x 1560 A instead of 230 x 307 A
+    _denoised_shown(w, qtbot, 2)
+    shown = viewer.camera.zoom, tuple(viewer.camera.center)
+    viewer.reset_view()  # what fits the raw | denoised grid
+    assert shown[0] == pytest.approx(viewer.camera.zoom)
+    assert shown[1] == pytest.approx(tuple(viewer.camera.center))

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 from napari.qt.threading import create_worker
 from qtpy.QtCore import QObject, Signal
 
@@ -68,6 +69,7 @@ class SessionDisplay(QObject):
         self.view: LiveView | None = None
         self._views: list[LiveView] = []
         self._loading: Any = None
+        self._refit = False  # the micrograph's extent changed: fit the view once it is shown
         self.session: Session | None = None
         self.index = -1
         ensure_pool_threads()
@@ -139,11 +141,16 @@ class SessionDisplay(QObject):
             return
         self.index = session.index
         display = self.display_of(item)
+        before = self._raw_extent()
         raw = self._show_raw(display)
+        after = self._raw_extent()
+        if before is not None and (before.shape != after.shape or not np.allclose(before, after)):
+            self._refit = True  # another size or pixel size: the old view may miss it all
         out = self.out_layer
         if not display.is_micrograph:  # a stack or a tomogram: shown raw, not denoised
             if out is not None:
                 out.visible = False
+            self._fit_view()
             shape = " x ".join(str(n) for n in display.data.shape)
             self.report(
                 f"{item.name} is not a 2D micrograph ({shape}); the Session browser denoises "
@@ -213,13 +220,28 @@ class SessionDisplay(QObject):
         self.view = live
         self._views = [v for v in self._views if v.running] + [live]
         self._enter_side_by_side(raw, out)
+        self._fit_view()
         live.start()
 
     def _show_output(self, raw: Any, display: Display) -> None:
         out = output_layer(self.viewer, raw, self.out_layer, display)
         self.publisher.state.result_layer = out
         self._enter_side_by_side(raw, out)
+        self._fit_view()
         self.report(f"{raw.name}: shown from the watch output {display.info.name}")
+
+    def _raw_extent(self) -> np.ndarray | None:
+        """World extent of the raw layer (None before the first micrograph)."""
+        layer = self.raw_layer
+        if layer is None or layer not in self.viewer.layers:
+            return None
+        return np.array(layer.extent.world, dtype=float)
+
+    def _fit_view(self) -> None:
+        """Fit the view to the micrographs if their extent changed (same size: zoom kept)."""
+        if self._refit:
+            self._refit = False
+            self.viewer.reset_view()
 
     def _enter_side_by_side(self, raw: Any, out: Any) -> None:
         if not self.side_by_side.active:
