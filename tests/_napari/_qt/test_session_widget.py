@@ -238,3 +238,29 @@ def test_stepping_to_a_micrograph_of_another_size_fits_it_in_view(browser, tmp_p
     viewer.reset_view()  # what fits the raw | denoised grid
     assert shown[0] == pytest.approx(viewer.camera.zoom)
     assert shown[1] == pytest.approx(tuple(viewer.camera.center))
+
+
+def test_raw_and_denoised_keep_their_cells_across_a_large_micrograph(browser, tmp_path, qtbot):
+    """A micrograph above 2048 px is shown multiscale: its raw layer is a new layer, which
+    must take the old one's place (raw | denoised stayed, not denoised | raw)."""
+    viewer, w = browser
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    _mic(folder / "a.mrc", 0, 10**18)
+    wide = np.random.default_rng(3).normal(size=(64, 2100)).astype(np.float32)
+    write_mrc(folder / "b.mrc", wide, voxel_size=2.4)
+    os.utime(folder / "b.mrc", ns=(10**18 + 10**9,) * 2)
+    w.open(str(folder))
+    _denoised_shown(w, qtbot, 0)
+    layers = viewer.layers
+
+    def cells():
+        grid = viewer.canvas.grid
+        raw, out = w.display.raw_layer, w.display.out_layer
+        return [grid.position(list(layers).index(x), layers) for x in (raw, out)]
+
+    first = cells()
+    w.step(1)
+    _denoised_shown(w, qtbot, 1)
+    assert w.display.raw_layer.multiscale and len(layers) == 2
+    assert cells() == first

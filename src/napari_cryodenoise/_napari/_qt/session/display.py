@@ -180,8 +180,10 @@ class SessionDisplay(QObject):
         if layer is None or layer not in layers or bool(layer.multiscale) != multiscale:
             old = layer if layer is not None and layer in layers else None
             layer = self.viewer.add_image(display.levels, multiscale=multiscale, **kwargs)
-            if old is not None:
+            if old is not None:  # in the old one's place: raw | denoised keep their cells
+                index = list(layers).index(old)
                 layers.remove(old)
+                layers.move(list(layers).index(layer), index)
             self.raw_layer = layer
             return layer
         lo, hi = display.kwargs["metadata"]["cryodenoise"].get("data_range", (0.0, 1.0))
