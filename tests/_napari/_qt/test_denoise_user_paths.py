@@ -159,3 +159,23 @@ def test_cancel_in_live_mode_stops_the_progress_line(open_widget, qtbot, tmp_pat
     qtbot.wait(1200)  # the line used to go on counting: "live: 0/49 tiles ..., 3 s so far"
     assert w.status.value == "live view stopped"
     assert not w.cancel_button.enabled and w.run_button.enabled
+
+
+@pytest.mark.filterwarnings("ignore:Data array contains NaN values")
+def test_a_failed_live_view_keeps_its_error_on_the_status_line(
+    open_widget, qtbot, tmp_path, monkeypatch
+):
+    errors = []
+    monkeypatch.setattr(notify, "show_error", errors.append)
+    viewer, w = open_widget("Denoise")
+    data = np.random.default_rng(1).normal(size=(200, 200)).astype(np.float32)
+    data[50, 60] = np.nan
+    path = write_mrc(tmp_path / "holes.mrc", data, voxel_size=2.0)
+    viewer.open(str(path), plugin=PLUGIN)
+    _use(w, "slow", SlowNet(delay=0.05))
+    w.run()
+    qtbot.waitUntil(lambda: bool(errors), timeout=20000)
+    assert len(errors) == 1 and "NaN" in errors[0]
+    qtbot.wait(1200)  # the progress line used to overwrite it: "live: 0/1 tiles ..., 3 s so far"
+    assert w.status.value.startswith("failed: ") and "NaN" in w.status.value
+    assert not w.cancel_button.enabled and w.run_button.enabled

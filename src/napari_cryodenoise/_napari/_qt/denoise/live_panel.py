@@ -184,7 +184,7 @@ class LiveControl:
             self.cache,
             neighbours=self.neighbours,
             fill=fill,
-            on_error=self.on_error,
+            on_error=lambda err: self._on_failed(live, err),
         )
         live.status_changed.connect(self._on_status)
         live.preview_ready.connect(self._on_preview)
@@ -208,6 +208,11 @@ class LiveControl:
             state = "done" if done >= total else "idle"
             line.stop(f"live: {done}/{total} tiles of this plane ({state})")
         self.state.live_running = live.active
+
+    def _on_failed(self, live: LiveView, err: BaseException) -> None:
+        if live is self.view:  # it stopped itself: so do the progress line and Cancel
+            self.stop()
+        self.on_error(err)
 
     def _on_preview(self, plane: int) -> None:
         live = self.view
