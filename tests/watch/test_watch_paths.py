@@ -279,3 +279,21 @@ def test_indir_that_is_a_file_is_said_so(tmp_path, affine):
     error_line(proc, "INDIR", str(mic), "a file, not a folder", code=2)
     proc = cryodenoise("watch", str(tmp_path / "nope"), "-o", str(tmp_path / "out"))
     error_line(proc, "INDIR", "no such folder", code=2)
+
+
+def test_ctrl_c_pressed_several_times_ends_in_one_line_and_130(tmp_path, affine):
+    """Impatient users press Ctrl-C again while the watch ends: the exit handlers then
+    raised KeyboardInterrupt and the process died of SIGINT (exit status -2)."""
+    indir, outdir = tmp_path / "in", tmp_path / "out"
+    _micrographs(indir, 1)
+    proc = _start("watch", str(indir), "-o", str(outdir), "-m", affine, *FAST)
+    _wait_for(outdir / "mic_0.mrc", proc)
+    for _ in range(6):
+        if proc.poll() is not None:
+            break
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.03)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    assert err.strip().splitlines()[-1] == "cryodenoise watch: interrupted"

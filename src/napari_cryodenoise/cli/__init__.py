@@ -80,7 +80,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     from ..errors import CryoDenoiseError
     from ..io.output_guard import OutputPathError
-    from ._common import DEBUG_ENV, allow_pickle_scope, cleanup, guarded_outputs, one_line
+    from ._common import (
+        DEBUG_ENV,
+        allow_pickle_scope,
+        cleanup,
+        guarded_outputs,
+        ignore_further_interrupts,
+        one_line,
+    )
 
     parser = build_parser()
     try:
@@ -102,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{prog}: error: {one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        ignore_further_interrupts()
         cleanup(args)
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

@@ -29,6 +29,7 @@ __all__ = [
     "check_folder",
     "cleanup",
     "guard_outputs",
+    "ignore_further_interrupts",
     "one_line",
 ]
 
@@ -130,3 +131,17 @@ def cleanup(args: argparse.Namespace) -> None:
                     tmp.unlink(missing_ok=True)
         except OSError:  # best effort while reporting another error
             pass
+
+
+def ignore_further_interrupts() -> None:
+    """Ignore Ctrl-C from now on: the run is ending.
+
+    A user who presses it again while the outputs are cleaned up or the interpreter
+    shuts down would otherwise get a KeyboardInterrupt traceback from an exit handler
+    and exit status -2 instead of 130.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)

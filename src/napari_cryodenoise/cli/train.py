@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..errors import CryoDenoiseError
 from ..io.eer import DEFAULT_EER_GROUPING
-from ._common import add_allow_pickle
+from ._common import add_allow_pickle, ignore_further_interrupts
 from ._train_outputs import check_train_outputs
 from ._types import fraction, frame_groups, open_fraction, positive_float, positive_int
 
@@ -421,6 +421,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = train(pairs, config, on_step=on_step, cancel=lambda: stop[0])
     except TrainingCancelled as err:
+        ignore_further_interrupts()  # not the previous handler: the run is ending
+        previous = None
         res = err.result
         line = f"training stopped at step {res.steps}"
         if res.checkpoint_path:
