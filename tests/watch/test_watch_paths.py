@@ -138,10 +138,10 @@ def test_a_micrograph_replaced_after_it_was_taken_is_denoised_again(tmp_path, af
 
 
 def test_movies_and_stacks_in_the_folder_are_skipped_not_denoised_as_micrographs(tmp_path, affine):
-    """EPU's raw movies beside the sums (multi-page TIFF, MRC with frames, .mrcs): one
+    """EPU's raw movies beside the sums (multi-page TIFF, EER, MRC with frames, .mrcs): one
     note, skipped, not in the STAR list (was: denoised frame by frame or as a volume with
     the 3D model, and listed as micrographs; with -m an error advised --stack, which
-    watch refuses)."""
+    watch refuses; EER files were silently ignored)."""
     import tifffile
 
     indir, outdir = tmp_path / "in", tmp_path / "out"
@@ -150,15 +150,16 @@ def test_movies_and_stacks_in_the_folder_are_skipped_not_denoised_as_micrographs
     tifffile.imwrite(indir / "FoilHole_1_fractions.tiff", frames.astype(np.uint8))
     write_mrc(indir / "movie_2.mrc", frames, voxel_size=1.5)
     write_mrc(indir / "movie_3.mrcs", frames, voxel_size=1.5)
-    for name in ("FoilHole_1_fractions.tiff", "movie_2.mrc", "movie_3.mrcs"):
+    (indir / "FoilHole_4_EER.eer").write_bytes(b"II*\0" + bytes(60))  # never opened
+    for name in ("FoilHole_1_fractions.tiff", "movie_2.mrc", "movie_3.mrcs", "FoilHole_4_EER.eer"):
         os.utime(indir / name, (time.time() - 30, time.time() - 30))
     for extra in ((), ("--overwrite",)):
         run = _watch(indir, outdir, affine, *extra)
         assert run.returncode == 0, run.stderr
         assert "Traceback" not in run.stderr and "error:" not in run.stderr, run.stderr
         notes = [ln for ln in run.stderr.splitlines() if "not a micrograph" in ln]
-        assert len(notes) == 1 and "frames" in notes[0], run.stderr
-        assert "skipped 3 movies/stacks" in run.stdout, run.stdout
+        assert len(notes) == 1, run.stderr
+        assert "skipped 4 movies/stacks" in run.stdout, run.stdout
     assert sorted(p.name for p in outdir.glob("*.mrc*")) == ["mic_0.mrc"]
     star = starfile.read(outdir / "denoised_micrographs.star")["micrographs"]
     assert [Path(n).name for n in star["rlnMicrographName"]] == ["mic_0.mrc"]
@@ -297,3 +298,11 @@ def test_ctrl_c_pressed_several_times_ends_in_one_line_and_130(tmp_path, affine)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "Exception ignored" not in err, err
     assert err.strip().splitlines()[-1] == "cryodenoise watch: interrupted"
+
+
+def test_watch_help_offers_only_what_watch_does():
+    """--stack/--volume (refused by watch) and 3D models are not in its --help."""
+    proc = cryodenoise("watch", "--help")
+    assert proc.returncode == 0
+    assert "--stack" not in proc.stdout and "--volume" not in proc.stdout
+    assert "unet-3d" not in proc.stdout and "(default: unet)" in proc.stdout

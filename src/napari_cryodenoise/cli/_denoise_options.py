@@ -41,14 +41,20 @@ __all__ = [
 ]
 
 
-def add_image_options(p: argparse.ArgumentParser) -> None:
-    """Model, device, tiling, precision, binning, filters, output format and layout."""
+def add_image_options(p: argparse.ArgumentParser, *, micrographs_only: bool = False) -> None:
+    """Model, device, tiling, precision, binning, filters, output format and layout.
+
+    ``micrographs_only`` (``watch``): the help leaves out 3D models and the layout
+    options, which the command refuses with its own line.
+    """
     p.add_argument(
         "-m",
         "--model",
         action="append",
         metavar="NAME|PATH",
-        help="model alias or file; repeat to average several, or to give 2D models for "
+        help="model alias or file; repeat to average several (default: unet)"
+        if micrographs_only
+        else "model alias or file; repeat to average several, or to give 2D models for "
         "micrographs and 3D ones for volumes (default: unet, unet-3d for volumes)",
     )
     p.add_argument(
@@ -134,6 +140,10 @@ def add_image_options(p: argparse.ArgumentParser) -> None:
         default="mrc",
         help="output format (default mrc, float32)",
     )
+    if micrographs_only:  # refused by the command itself, with its own line
+        p.add_argument("--stack", action="store_true", help=argparse.SUPPRESS)
+        p.add_argument("--volume", action="store_true", help=argparse.SUPPRESS)
+        return
     layout = p.add_mutually_exclusive_group()
     layout.add_argument(
         "--stack",

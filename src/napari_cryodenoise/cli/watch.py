@@ -45,7 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("folder", metavar="INDIR", help="the folder micrographs arrive in")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
-    add_image_options(p)
+    add_image_options(p, micrographs_only=True)
     p.add_argument(
         "--overwrite",
         action="store_true",

@@ -12,7 +12,23 @@ import math
 import os
 from pathlib import Path
 
-__all__ = ["planes_of"]
+__all__ = ["not_a_micrograph", "planes_of"]
+
+
+def not_a_micrograph(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is not a micrograph (``"is an EER movie"``, ``"holds 40 frames ..."``).
+
+    None for a 2D image, and for a file whose header cannot tell (the denoiser reports it).
+    EER files are movies by definition and are not opened.
+    """
+    from ..io import EER_SUFFIXES, image_suffix
+
+    if image_suffix(Path(path)) in EER_SUFFIXES:
+        return "is an EER movie"
+    planes = planes_of(path)
+    if planes is not None and planes > 1:
+        return f"holds {planes} frames (a movie or stack)"
+    return None
 
 
 def planes_of(path: str | os.PathLike) -> int | None:

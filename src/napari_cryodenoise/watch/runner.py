@@ -25,7 +25,7 @@ from typing import Any
 from ..options import FileOptions
 from ..training.config import TrainConfig
 from .executors import DaskExecutor, Done, Item, LocalExecutor
-from .micrograph import planes_of
+from .micrograph import not_a_micrograph
 from .scanner import Scanner
 from .session import WatchState, fingerprint, signature
 from .status import WatchStatus
@@ -244,13 +244,12 @@ class _Watch:
         from ..io.output_guard import OutputPathError, check_outputs
         from ..pipeline import output_path
 
-        planes = planes_of(inp)
-        if planes is not None and planes > 1:
+        why = not_a_micrograph(inp)
+        if why is not None:
             if not self.summary.not_micrographs:
                 self.log(
-                    f"note: {inp} holds {planes} frames (a movie or stack), not a micrograph: "
-                    "skipped, as are the others (watch the motion-corrected micrographs, "
-                    "or narrow --pattern)"
+                    f"note: {inp} {why}, not a micrograph: skipped, as are the others "
+                    "(watch the motion-corrected micrographs, or narrow --pattern)"
                 )
             self.summary.not_micrographs += 1
             return

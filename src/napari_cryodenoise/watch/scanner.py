@@ -119,14 +119,16 @@ class Scanner:
     # ------------------------------------------------------------------ listing
 
     def _wanted(self, name: str) -> bool:
-        from ..io import is_image_path
+        from ..io import EER_SUFFIXES, image_suffix, is_image_path
         from ..training.half_names import half_of
 
         if name.startswith("."):
             return False
         if not fnmatch.fnmatch(name, self.pattern):
             return False
-        return is_image_path(name) and half_of(name) is None
+        # EER movies are taken to be reported as movies (else they were silently ignored)
+        image = is_image_path(name) or image_suffix(name) in EER_SUFFIXES
+        return image and half_of(name) is None
 
     def files(self) -> Iterator[os.DirEntry]:
         """Every wanted file of the folder (and sub-folders with ``recursive``)."""
