@@ -346,3 +346,13 @@ CLOSE_SCRIPT = textwrap.dedent(
 
 def test_closing_napari_while_estimating_is_clean(tmp_path):
     assert_script_closes_cleanly(CLOSE_SCRIPT, tmp_path, "close_train.py")
+
+
+def test_a_step_budget_shows_whole_steps(widget):
+    """The budget read '40.0 steps'; minutes keep their tenth."""
+    widget.budget_unit.value = "steps"
+    widget.budget.value = 40
+    assert widget.budget.native.text() == "40"
+    widget.budget_unit.value = "minutes"
+    widget.budget.value = 2.5
+    assert widget.budget.native.text() == "2.5"

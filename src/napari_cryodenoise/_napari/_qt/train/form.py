@@ -185,9 +185,12 @@ class TrainForm(QWidget):
         for combo in (getattr(self, n) for n in COMBOS):
             combo.native.setSizeAdjustPolicy(ADJUST_TO_MIN_LENGTH)
             combo.native.setMinimumContentsLength(8)
-        self.budget.native.setDecimals(1)
         self._budget_row, self._buttons = budget_row, buttons
         self.form = Container(labels=True, widgets=[getattr(self, n) for n in FORM_ROWS])
+
+    def _show_budget_unit(self, *_) -> None:
+        """Whole steps (``40 steps``, not ``40.0``); minutes to a tenth."""
+        self.budget.native.setDecimals(0 if self.budget_unit.value == "steps" else 1)
 
     def _connect_form(self) -> None:
         self.source.changed.connect(self._on_source_changed)
@@ -196,6 +199,8 @@ class TrainForm(QWidget):
         for w in (self.even, self.movie, self.movie_files, self.even_files, self.single):
             w.changed.connect(self._on_data_changed)
         self.output.changed.connect(lambda *_: self._touch("output"))
+        self.budget_unit.changed.connect(self._show_budget_unit)
+        self._show_budget_unit()
         self.preview.changed.connect(self._update_preview_frames)
         self._layer_events = [
             getattr(self.viewer.layers.events, n) for n in ("inserted", "removed", "reordered")
