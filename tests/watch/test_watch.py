@@ -348,3 +348,29 @@ def test_dask_workers_write_the_same_outputs(tmp_path, affine):
             with mrcfile.open(tmp_path / "there" / f"m{i}.mrc") as b:
                 np.testing.assert_array_equal(a.data, b.data)
     assert _star_names(tmp_path / "there" / "list.star") == ["m0.mrc", "m1.mrc", "m2.mrc"]
+
+
+def test_the_last_status_of_a_stopped_watch_counts_what_is_left(tmp_path, affine):
+    """Stopped with files still queued, the last status line said 'pending 0'."""
+    from napari_cryodenoise.watch import WatchConfig, run_watch
+
+    indir = tmp_path / "in"
+    indir.mkdir()
+    for i in range(4):
+        write_mrc(indir / f"m{i}.mrc", _image(i), voxel_size=1.2)
+        os.utime(indir / f"m{i}.mrc", (time.time() - 60 + i, time.time() - 60 + i))
+    stop = threading.Event()
+    shown: list[str] = []
+
+    def show(status: WatchStatus) -> None:
+        shown.append(status.text())
+        if status.done >= 1:
+            stop.set()
+
+    config = WatchConfig(
+        folder=indir, outdir=tmp_path / "out", models=(str(affine),), settle=0.5, poll=0.2,
+        events=False,
+    )  # fmt: skip
+    summary = run_watch(config, show=show, stop=stop)
+    left = 4 - summary.done
+    assert left > 0 and shown[-1].startswith(f"watch: done {summary.done}, pending {left},"), shown[-1]

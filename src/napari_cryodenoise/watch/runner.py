@@ -406,7 +406,9 @@ def run_watch(
             remove_partials(outputs)
         w.state.save()
         w.summary.elapsed = time.monotonic() - t0
-        status.queued = status.settling = status.running = 0
+        # what is left for the next run (0 when the watch ran dry)
+        status.queued = len(w.queue) + len(w.redo) + len(leftovers)
+        status.settling, status.running = w.scanner.pending(), 0
         if show is not None:
             show(status)
     return w.summary
