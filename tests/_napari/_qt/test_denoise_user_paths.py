@@ -179,3 +179,17 @@ def test_a_failed_live_view_keeps_its_error_on_the_status_line(
     qtbot.wait(1200)  # the progress line used to overwrite it: "live: 0/1 tiles ..., 3 s so far"
     assert w.status.value.startswith("failed: ") and "NaN" in w.status.value
     assert not w.cancel_button.enabled and w.run_button.enabled
+
+
+def test_removing_the_input_while_the_live_view_runs_says_so(open_widget, qtbot, tmp_path):
+    """The live view stops; the status said its last count ('live: 3/49 tiles ...')."""
+    viewer, w = open_widget("Denoise")
+    (raw,) = viewer.open(str(_micrograph(tmp_path, shape=(800, 800))), plugin=PLUGIN)
+    _use(w, "slow", SlowNet(delay=0.3))
+    w.patch_size.value = 128
+    w.run()
+    qtbot.waitUntil(lambda: w.live is not None and w.live.t_first_view is not None, timeout=20000)
+    viewer.layers.remove(raw)
+    qtbot.wait(300)
+    assert w.live is None
+    assert w.status.value == "stopped: the layer 'mic' was removed from the viewer"

@@ -37,7 +37,7 @@ from .form_panel import FROM_FILE, OUTPUT_NEW, OUTPUT_UPDATE, DenoiseForm
 from .jobs import JobRunner
 from .live_panel import LiveControl, tile_size
 from .publish import ResultPublisher
-from .run_panel import RunPanel
+from .run_panel import RunPanel, removed_text
 from .save_panel import SavePanel
 from .state import DenoiseState, StatusSink
 
@@ -124,7 +124,10 @@ class DenoiseWidget(Container):
         self.runner.input_removed(layer)
         live = self.live
         if live is not None and layer in (live.layer, self.state.raw_layer):
+            running = live.active
             self.stop_live()
+            if running:  # else its last count stays on the status line, frozen
+                self.state.status = removed_text(layer)
         if layer is self.state.result_layer:
             self.state.result_layer = None
         if layer is self.state.raw_layer:
