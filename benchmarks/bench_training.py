@@ -114,6 +114,8 @@ VARIANTS: dict[str, dict] = {
     "default+lr-1.5e-4": dict(lr=1.5e-4),
     "default+lr-2e-4": dict(lr=2e-4),
     "default+lr-3e-4": dict(lr=3e-4),
+    "default+init-unet-v0.2.1": dict(init="unet-v0.2.1"),
+    "default+ema-0.995": dict(ema=0.995),
     "topaz": dict(
         init="unet",
         crop=800,
