@@ -273,6 +273,27 @@ def test_watched_folder_that_disappears_and_comes_back_is_said_so(tmp_path, affi
     assert len(gone) == 1 and str(indir) in gone[0] and len(back) == 1, err
 
 
+def test_watched_folder_moved_aside_and_replaced_is_followed_without_polling(tmp_path, affine):
+    """--no-poll: the watched folder renamed away and a new one made under its name (a
+    session restarted into a fresh folder). The new folder's micrographs are denoised
+    (were never seen: the change events followed the old folder, and a look only asked
+    whether a folder of that name existed)."""
+    indir, outdir = tmp_path / "in", tmp_path / "out"
+    _micrographs(indir, 1)
+    proc = _start("watch", str(indir), "-o", str(outdir), "-m", affine, "--no-poll")
+    _wait_for(outdir / "mic_0.mrc", proc)
+    indir.rename(tmp_path / "in_old")
+    indir.mkdir()
+    time.sleep(1.5)  # the events of the move are over: nothing but the new file tells
+    write_mrc(indir / "mic_1.mrc", _image(1), voxel_size=1.5)
+    _wait_for(outdir / "mic_1.mrc", proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    notes = [ln for ln in err.splitlines() if "another folder now" in ln]
+    assert len(notes) == 1 and str(indir) in notes[0], err
+
+
 def test_indir_that_is_a_file_is_said_so(tmp_path, affine):
     """A micrograph given as INDIR (was: 'no such folder', although it exists)."""
     mic = _micrographs(tmp_path / "in", 1)[0]

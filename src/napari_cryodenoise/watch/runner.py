@@ -13,6 +13,7 @@ or after ``stop_after_idle`` seconds with nothing to do.
 
 from __future__ import annotations
 
+import stat
 import threading
 import time
 from collections import deque
@@ -55,6 +56,15 @@ def _observer(folder: Path, recursive: bool, wake: threading.Event, log: Callabl
     return observer
 
 
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """``(device, inode)`` of ``folder``; None when it is not a folder (any more)."""
+    try:
+        st = folder.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+
+
 class _Watch:
     """The state of one run of :func:`run_watch` (kept small; see the module doc)."""
 
@@ -67,6 +77,7 @@ class _Watch:
         self.redo: deque[Item] = deque()
         self.claimed: dict[str, Path] = {}
         self.failing: set[str] = set()  # inputs counted as failed (until one is done)
+        self.folder_id = _identity(config.folder)  # (device, inode): a new folder differs
         self.folder_there = True
         self.state = WatchState.load(config.outdir)
         self.specs = tuple(config.models)
@@ -195,13 +206,31 @@ class _Watch:
         else:
             self.failing.discard(str(inp))
 
+    def folder_changed(self) -> bool:
+        """Whether the watched folder went away, came back or was replaced (one stat)."""
+        now = _identity(self.c.folder)
+        return (now is not None) != self.folder_there or (
+            now is not None and now != self.folder_id
+        )
+
     def check_folder(self) -> bool:
-        """Say once when the watched folder goes away, and when it is back (True)."""
-        there = self.c.folder.is_dir()
-        if there == self.folder_there:
+        """Say once when the watched folder goes away, and when it is back or replaced.
+
+        True when its change events must be followed anew (another folder by that name).
+        """
+        now = _identity(self.c.folder)
+        there = now is not None
+        replaced = there and self.folder_there and now != self.folder_id
+        if there == self.folder_there and not replaced:
             return False
         self.folder_there = there
-        if there:
+        self.folder_id = now if there else self.folder_id
+        if replaced:
+            self.log(
+                f"note: {self.c.folder} is another folder now (replaced, or a file system "
+                "mounted or unmounted there); watching it"
+            )
+        elif there:
             self.log(f"note: {self.c.folder} is back; watching it again")
         else:
             self.log(
@@ -323,7 +352,7 @@ def run_watch(
         executor = LocalExecutor(config.settings)
     in_flight: list[Item] = []
     idle_since = time.monotonic()
-    last_scan = -float("inf")
+    last_scan = last_look = -float("inf")
     try:
         w.write_star()
         while not stop.is_set():
@@ -331,6 +360,9 @@ def run_watch(
             woke = wake.is_set()
             due = poll is not None and now - last_scan >= poll
             due = due or (not w.folder_there and now - last_scan >= 1.0)  # is it back?
+            if now - last_look >= 1.0:  # moved aside and replaced: no event tells (--no-poll)
+                last_look = now
+                due = due or w.folder_changed()
             settling = w.scanner.pending() and now - last_scan >= min(1.0, config.settle / 2)
             if (woke and now - last_scan >= 0.25) or due or settling or last_scan < 0:
                 wake.clear()
