@@ -74,6 +74,22 @@ def test_large_micrographs_get_block_averaged_display_levels(tmp_path):
     np.testing.assert_allclose(levels[1][0, 0], data[:2, :2].mean(), rtol=1e-5)
 
 
+def test_file_save_of_a_large_micrograph_writes_full_resolution(make_napari_viewer, tmp_path):
+    """File > Save Selected Layers of a micrograph above 2048 px (shown multiscale) wrote
+    its smallest display level (1050 x 1150 of 2100 x 2300) with the full-size pixel size."""
+    data = np.random.default_rng(3).normal(size=(2100, 2300)).astype(np.float32)
+    path = write_mrc(tmp_path / "big.mrc", data, voxel_size=0.83)
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(path), plugin="napari-cryodenoise")
+    assert layer.multiscale
+    viewer.layers.selection.active = layer
+    target = tmp_path / "saved.mrc"
+    viewer.layers.save(str(target), selected=True, plugin="napari-cryodenoise")
+    back, info = read_image(target)
+    np.testing.assert_array_equal(back, data)
+    assert info.pixel_size == pytest.approx(0.83)
+
+
 # ----------------------------------------------------------------- opened as a user opens them
 
 

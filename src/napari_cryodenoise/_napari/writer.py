@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +71,9 @@ def _write(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
 
     """
     check_save(path, meta)
-    if isinstance(data, list):  # multiscale: the full-resolution level
+    if isinstance(data, Sequence) or meta.get("multiscale"):
+        # multiscale: the full-resolution level (napari hands a MultiScaleData, which
+        # np.asarray would turn into its smallest level)
         data = data[0]
     if isinstance(data, TileStore) and not data.is_complete():
         # parts of it are still the coarse preview (or were never computed)

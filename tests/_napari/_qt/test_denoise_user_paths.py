@@ -101,6 +101,29 @@ def test_file_save_of_an_unfinished_live_result_is_refused(open_widget, qtbot, t
     assert target.exists()
 
 
+def test_file_save_of_an_unfinished_live_result_above_2048_px_is_refused(
+    open_widget, qtbot, tmp_path
+):
+    """The same for a micrograph above 2048 px, whose live result is multiscale: napari
+    hands the writer its levels, which were written as the smallest one (half size, the
+    coarse preview, the full-size pixel size)."""
+    viewer, w = open_widget("Denoise")
+    viewer.open(str(_micrograph(tmp_path, shape=(2100, 2100))), plugin=PLUGIN)
+    _use(w, "slow", SlowNet(delay=0.3))
+    w.patch_size.value = 512
+    w.fill.value = False
+    w.run()
+    qtbot.waitUntil(lambda: w.live is not None and w.live.t_first_view is not None, timeout=30000)
+    w.stop_live()
+    out = w.result_layer
+    assert out.multiscale and not out.data[0].is_complete()
+    viewer.layers.selection.active = out
+    target = tmp_path / "saved.mrc"
+    with pytest.raises(WriterError, match="not finished"):
+        viewer.layers.save(str(target), selected=True, plugin=PLUGIN)
+    assert not target.exists() and [p.name for p in tmp_path.iterdir()] == ["mic.mrc"]
+
+
 CLOSE_WHOLE_SCRIPT = textwrap.dedent(
     """
     import time
