@@ -77,7 +77,7 @@ def check_resumable(config: TrainConfig, before: dict[str, Any], model: nn.Modul
     optimizer (its state is restored), the loss and the training mode (the best
     validation loss so far is compared with new ones). Settings left as None are taken
     from the checkpoint; lr, crop, batch size and budget may change (see
-    :func:`resume_changes`).
+    :func:`~.notes.resume_notes`).
 
     Raises
     ------
