@@ -121,3 +121,13 @@ def test_cli_bin_auto(tmp_path, affine):
     res = _cli("denoise", fine, "-o", tmp_path / "o3", "--bin", "fast")
     assert res.returncode == 2 and "must be a number from 1 to 1000 or 'auto'" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_binned_micrograph_z_spacing_is_its_x_spacing(tmp_path, affine):
+    """A 2D header's z spacing can be anything (here 1.0 beside 0.67 A/px x and y)."""
+    mic = _mrc(tmp_path / "odd_z.mrc", (0.67, 0.67, 1.0))
+    res = _cli("denoise", mic, "-o", tmp_path / "out", "-m", affine, "-d", "cpu", "--bin", "4")
+    assert res.returncode == 0, res.stderr
+    with mrcfile.open(tmp_path / "out" / "odd_z.mrc") as mrc:
+        size = mrc.voxel_size
+        assert (float(size.x), float(size.y), float(size.z)) == pytest.approx((2.68,) * 3)

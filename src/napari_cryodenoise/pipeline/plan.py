@@ -69,8 +69,8 @@ class Plan:
     def output_voxel_size(self, out_shape: tuple[int, ...]) -> tuple[float, float, float]:
         """Voxel size ``(z, y, x)`` of the written grid (binning changes it).
 
-        A binned micrograph's z spacing follows its x spacing (headers of 2D images
-        carry z = x); a stack's z is the slice spacing, which binning keeps.
+        A binned micrograph's z spacing is its x spacing (as headers of 2D images
+        carry it); a stack's z is the slice spacing, which binning keeps.
         """
         vz, vy, vx = self.info.voxel_size
         if tuple(out_shape) != tuple(self.info.shape):
@@ -78,7 +78,8 @@ class Plan:
             if self.per_slice:
                 scale = [1.0, *scale[1:]]
             if len(scale) == 2:
-                vz, vy, vx = vz * scale[1], vy * scale[0], vx * scale[1]
+                vy, vx = vy * scale[0], vx * scale[1]
+                vz = vx
             else:
                 vz, vy, vx = vz * scale[0], vy * scale[1], vx * scale[2]
         return vz, vy, vx
