@@ -430,7 +430,7 @@ def run_watch(
             observer.join(timeout=2.0)
         if w.trainer is not None:
             w.trainer.stop(timeout=3.0)
-        leftovers = [i.out for i in [*in_flight, *stopped]]
+        leftovers = list(dict.fromkeys(i.out for i in [*in_flight, *stopped]))  # once each
         extra = [p for p in (w.state.path, config.out_star) if p is not None]
         remove_partials([*leftovers, *extra])
         if w.trainer is not None and w.trainer.state == "training":
