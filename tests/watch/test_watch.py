@@ -373,4 +373,5 @@ def test_the_last_status_of_a_stopped_watch_counts_what_is_left(tmp_path, affine
     )  # fmt: skip
     summary = run_watch(config, show=show, stop=stop)
     left = 4 - summary.done
-    assert left > 0 and shown[-1].startswith(f"watch: done {summary.done}, pending {left},"), shown[-1]
+    assert left > 0
+    assert shown[-1].startswith(f"watch: done {summary.done}, pending {left},"), shown[-1]

@@ -319,6 +319,8 @@ def test_ctrl_c_pressed_several_times_ends_in_one_line_and_130(tmp_path, affine)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "Exception ignored" not in err, err
     assert err.strip().splitlines()[-1] == "cryodenoise watch: interrupted"
+    assert not [p for p in outdir.rglob("*") if "partial" in p.name]
+    assert (outdir / "denoised_micrographs.star").is_file()
 
 
 def test_watch_help_offers_only_what_watch_does():

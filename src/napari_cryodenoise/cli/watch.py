@@ -251,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
         redo=args.redo,
     )
     line = StatusLine(interval=args.status_interval)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     status = None
 
     def show(s) -> None:  # noqa: ANN001
@@ -270,7 +270,9 @@ def run(args: argparse.Namespace) -> int:
     except (CryoDenoiseError, ValueError) as err:
         raise CLIError(str(err)) from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            if signal.getsignal(sig) is _interrupt:  # after an interrupt they stay ignored
+                signal.signal(sig, handler)
     if status is not None:
         line.close(status)
     print(summary.format())
@@ -278,5 +280,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _interrupt(signum: int, frame: object) -> None:  # noqa: ARG001
-    """SIGTERM stops the watch as Ctrl-C does (cleanly, no partial output)."""
+    """Ctrl-C or SIGTERM stops the watch cleanly (no partial output).
+
+    Further ones are ignored from then on, so that pressing Ctrl-C again does not cut
+    the clean-up short (partial outputs removed, the record and the STAR list written).
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     raise KeyboardInterrupt
