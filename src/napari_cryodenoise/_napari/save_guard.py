@@ -17,7 +17,13 @@ from typing import Any
 from ..io.output_guard import check_outputs
 from .layers import METADATA_KEY
 
-__all__ = ["check_save", "check_training_outputs", "files_in", "layer_inputs"]
+__all__ = [
+    "check_save",
+    "check_training_outputs",
+    "files_in",
+    "layer_inputs",
+    "refuse_existing_models",
+]
 
 #: Keys of a layer's ``metadata["cryodenoise"]`` that name files it was made from.
 SOURCE_KEYS = ("path", "source_path")
@@ -124,3 +130,31 @@ def check_training_outputs(config: Any, data: Any, layers: Iterable[Any] = ()) -
     if config.init and Path(config.init).expanduser().is_file():
         inputs.append(("initial model", config.init))
     check_outputs(outputs, inputs)
+
+
+def refuse_existing_models(config: Any) -> None:
+    """Refuse a training run whose model, checkpoint or Topaz export file exists already.
+
+    The Train widget's counterpart of ``cryodenoise train``'s rule: a model can be hours
+    of training and its checkpoint the only way to continue it, so neither is replaced
+    unasked (the widget has no ``--overwrite``: choose another name or delete the file).
+
+    Raises
+    ------
+    napari_cryodenoise.errors.InputError
+        One line naming the existing file.
+
+    """
+    from ..errors import InputError
+    from ..training.config import default_checkpoint
+
+    for what, path in (
+        ("save model as", config.output),
+        ("checkpoint", default_checkpoint(config)),
+        ("Topaz export", config.export_topaz),
+    ):
+        if path and os.path.lexists(Path(path).expanduser()):
+            raise InputError(
+                f"{what} {path}: already exists (an earlier run's?); nothing was written: "
+                "choose another file name in 'save model as', or delete that file to replace it"
+            )

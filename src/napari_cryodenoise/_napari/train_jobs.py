@@ -281,12 +281,11 @@ def safe_name(text: str) -> str:
 
 
 def default_model_path(name: str, folder: Path | None = None) -> Path:
-    """``~/cryodenoise-models/<name>_n2n.pt``, numbered so that no file is overwritten."""
+    """``~/cryodenoise-models/<name>_n2n.pt``, numbered so that no model or checkpoint exists."""
     folder = Path(folder) if folder is not None else MODELS_DIR
     stem = f"{safe_name(name)}_n2n"
-    path = folder / f"{stem}.pt"
-    k = 2
-    while path.exists():
+    path, k = folder / f"{stem}.pt", 2
+    while path.exists() or path.with_suffix(".ckpt.pt").exists():
         path = folder / f"{stem}_{k}.pt"
         k += 1
     return path

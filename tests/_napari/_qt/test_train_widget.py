@@ -356,3 +356,29 @@ def test_a_step_budget_shows_whole_steps(widget):
     widget.budget_unit.value = "minutes"
     widget.budget.value = 2.5
     assert widget.budget.native.text() == "2.5"
+
+
+def test_an_existing_model_or_checkpoint_is_never_replaced(widget, qtbot, tmp_path, movie):
+    """Like ``cryodenoise train``: an earlier run's model is not overwritten unasked."""
+    w = widget
+    add_pair(w.viewer, movie)
+    out = quick(w, tmp_path, steps=2, name="mine.pt")
+    out.write_bytes(b"a week of training")
+    assert w.start() is None and not w.busy
+    assert (
+        w.status.value.startswith("failed: save model as") and "already exists" in w.status.value
+    )
+    assert any("already exists" in m and "\n" not in m for m in messages()), messages()
+    assert out.read_bytes() == b"a week of training"
+    assert not (tmp_path / "mine.ckpt.pt").exists()
+    # a checkpoint left next to the chosen name (its model deleted) is kept too
+    out.unlink()
+    (tmp_path / "mine.ckpt.pt").write_bytes(b"resumable")
+    assert w.start() is None and "checkpoint" in w.status.value
+    assert (tmp_path / "mine.ckpt.pt").read_bytes() == b"resumable" and not out.exists()
+    # Start again after a run, with the same typed name: refused, the model is kept
+    quick(w, tmp_path, steps=2, name="new.pt")
+    assert run(w, qtbot).steps == 2
+    before = (tmp_path / "new.pt").read_bytes()
+    assert w.start() is None and "already exists" in w.status.value
+    assert (tmp_path / "new.pt").read_bytes() == before

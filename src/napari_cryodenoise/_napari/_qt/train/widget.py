@@ -29,7 +29,7 @@ from qtpy.QtWidgets import QVBoxLayout, QWidget
 
 from ....errors import Cancelled, CryoDenoiseError, InputError
 from ....training import TrainConfig, TrainResult, TrainStatus
-from ...save_guard import check_training_outputs
+from ...save_guard import check_training_outputs, refuse_existing_models
 from ...train_jobs import result_text, run_training, status_text
 from ..dock import fill_with_scroll_area
 from ..handover import open_denoise_dock, select_input
@@ -152,6 +152,7 @@ class TrainWidget(TrainForm):
             data = self.data()
             config = self.config(data)
             check_training_outputs(config, data, self.source_layers())
+            refuse_existing_models(config)
         except (InputError, ValueError) as err:
             self._fail(str(err))
             return None
