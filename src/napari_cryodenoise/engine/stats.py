@@ -56,7 +56,8 @@ def image_stats(image: np.ndarray, *, block_bytes: int = 32 << 20) -> tuple[floa
     mean = total / n
     sq = 0.0
     for i in range(0, flat_rows.shape[0], step):
-        block = np.asarray(flat_rows[i : i + step], dtype=np.float64)
+        # a copy: a float64 input (a read-only map, or the caller's array) is never changed
+        block = np.array(flat_rows[i : i + step], dtype=np.float64)
         block -= mean
         sq += float(np.dot(block.ravel(), block.ravel()))
     std = math.sqrt(sq / n)
