@@ -7,7 +7,7 @@ import pytest
 import tifffile
 from subprocess_runs import cryodenoise
 
-from napari_cryodenoise.io import read_image
+from napari_cryodenoise.io import read_image, write_mrc
 
 models = pytest.importorskip("napari_cryodenoise.models")
 
@@ -32,3 +32,51 @@ def test_float64_tiff_is_denoised_and_float64_arrays_are_not_changed(tmp_path, a
     before = image.copy()
     denoise(image, models.load_model(affine), device="cpu")
     np.testing.assert_array_equal(image, before)
+
+
+def _mics(folder, n=3):
+    folder.mkdir(exist_ok=True)
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        write_mrc(
+            folder / f"mic{i}.mrc",
+            rng.normal(size=(64, 80)).astype(np.float32),
+            voxel_size=(1.5, 1.5, 1.5),
+        )
+
+
+def test_cluster_with_bad_files_finishes_the_others_and_does_not_retry_input_errors(
+    tmp_path, affine
+):
+    _mics(tmp_path / "in")
+    nan = np.random.default_rng(2).normal(size=(64, 64)).astype(np.float32)
+    nan[5, 5] = np.nan
+    write_mrc(tmp_path / "in" / "nan.mrc", nan)
+    (tmp_path / "in" / "bad.mrc").write_bytes(b"not an mrc")
+    proc = cryodenoise(
+        "denoise",
+        "in",
+        "-o",
+        "out",
+        "-m",
+        affine,
+        "-d",
+        "cpu",
+        "--cluster",
+        "local:2",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    # a NaN pixel stays a NaN pixel: reported once, not retried
+    assert "retrying" not in proc.stderr, proc.stderr
+    assert "3 done" in proc.stdout and "2 failed" in proc.stdout
+    star = (tmp_path / "out" / "denoised_micrographs.star").read_text()
+    assert all(f"out/mic{i}.mrc" in star for i in range(3))
+    assert "nan" not in star and "bad" not in star
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "denoised_micrographs.star",
+        "mic0.mrc",
+        "mic1.mrc",
+        "mic2.mrc",
+    ]

@@ -141,8 +141,9 @@ def denoise_item(
     The driver has already decided that this output must be (re)written, so an
     existing (incomplete) file is overwritten. ``labels`` are extra MRC header labels
     (``cryodenoise watch`` records the model in them). Raises
-    :class:`~napari_cryodenoise.errors.InputError` for an unreadable input (not
-    retried) and :class:`ItemFailed` for any other failure (retried).
+    :class:`~napari_cryodenoise.errors.InputError` for a failure of the input
+    (unreadable, NaN pixels, too small to bin: not retried) and :class:`ItemFailed`
+    for any other failure (retried).
     """
     from ..io import read_image
     from ..pipeline import denoise_file
@@ -152,7 +153,8 @@ def denoise_item(
     models_3d = models if models and int(models[0].ndim) == 3 else None
     result = denoise_file(in_path, out_path, models, settings, models_3d=models_3d, labels=labels)
     if result.status != "done":
-        raise ItemFailed(result.message or f"{in_path}: {result.status}")
+        message = result.message or f"{in_path}: {result.status}"
+        raise InputError(message) if result.input_error else ItemFailed(message)
 
 
 def process_item(

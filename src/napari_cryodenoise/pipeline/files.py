@@ -29,7 +29,11 @@ __all__ = ["FileResult", "denoise_file", "denoise_planes", "splittable_planes"]
 
 @dataclass
 class FileResult:
-    """Outcome of one file: ``status`` is "done", "skipped" or "failed"."""
+    """Outcome of one file: ``status`` is "done", "skipped" or "failed".
+
+    ``input_error``: the failure is the input's (unreadable, NaN pixels, too small to
+    bin, ...): trying again cannot help.
+    """
 
     input: Path
     output: Path
@@ -38,6 +42,7 @@ class FileResult:
     message: str = ""
     shape: tuple[int, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
+    input_error: bool = False
 
 
 def denoise_file(
@@ -131,6 +136,7 @@ def denoise_file(
         if str(in_path) not in message and str(out_path) not in message:
             message = f"{in_path}: {message}"
         result.message = message
+        result.input_error = isinstance(err, (InputError, FileNotFoundError, IsADirectoryError))
     finally:
         result.seconds = time.perf_counter() - start
     return result
