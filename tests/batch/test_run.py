@@ -256,7 +256,7 @@ def test_failures_retried_reported_then_resumed(
     assert "simulated crash" in by_name[inputs[1].name].reason
     assert by_name["garbage.mrc"].status == "failed"
     assert by_name["garbage.mrc"].attempts == 1
-    assert "InputError" in by_name["garbage.mrc"].reason
+    assert "too short for an MRC header" in by_name["garbage.mrc"].reason
     assert len(first.done) == len(inputs) - 1
     assert any(m.startswith("retrying") for m in messages)
     assert "FAILED" in first.format()

@@ -70,6 +70,9 @@ def test_cluster_with_bad_files_finishes_the_others_and_does_not_retry_input_err
     assert "Traceback" not in proc.stderr
     # a NaN pixel stays a NaN pixel: reported once, not retried
     assert "retrying" not in proc.stderr, proc.stderr
+    # the same line as without --cluster, no Python class name
+    assert "InputError" not in proc.stdout + proc.stderr
+    assert "FAILED in/bad.mrc: in/bad.mrc: file is only" in proc.stdout
     assert "3 done" in proc.stdout and "2 failed" in proc.stdout
     star = (tmp_path / "out" / "denoised_micrographs.star").read_text()
     assert all(f"out/mic{i}.mrc" in star for i in range(3))

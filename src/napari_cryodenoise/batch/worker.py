@@ -187,8 +187,8 @@ def process_item(
 def describe(err: BaseException) -> str:
     """One line for a failed attempt (the error, or what a Dask failure means)."""
     name = type(err).__name__
-    if isinstance(err, ItemFailed):
-        return str(err)
+    if isinstance(err, CryoDenoiseError) and str(err).strip():
+        return str(err).strip().splitlines()[0]  # written for users: no class name
     if isinstance(err, CancelledError):
         return "cancelled (lost the connection to the scheduler?)"
     if name == "KilledWorker":
