@@ -83,3 +83,49 @@ def test_cluster_with_bad_files_finishes_the_others_and_does_not_retry_input_err
         "mic1.mrc",
         "mic2.mrc",
     ]
+
+
+def _interrupt_when(proc, ready, timeout=120):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) once ``ready()``."""
+    import os
+    import signal
+    import time
+
+    end = time.monotonic() + timeout
+    while not ready() and proc.poll() is None and time.monotonic() < end:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1]
+    os.killpg(proc.pid, signal.SIGINT)
+    return proc.communicate(timeout=120)
+
+
+def test_ctrl_c_with_local_cluster_is_one_line_and_leaves_no_partial_file(tmp_path, affine):
+    import os
+    import subprocess
+    import sys
+
+    from subprocess_runs import SRC
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(3)
+    for i in range(40):
+        write_mrc(folder / f"m{i:02d}.mrc", rng.normal(size=(768, 768)).astype(np.float32))
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": SRC}
+    args = ["denoise", "in", "-o", "out", "-m", affine, "-d", "cpu", "--cluster", "local:2"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "napari_cryodenoise", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    _, err = _interrupt_when(proc, lambda: out.is_dir() and len(list(out.glob("m*.mrc"))) >= 2)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("denoise [")]
+    assert lines == ["cryodenoise denoise: interrupted"], err
+    assert not [p.name for p in out.iterdir() if "partial" in p.name]

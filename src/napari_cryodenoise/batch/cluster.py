@@ -12,8 +12,12 @@ Importing this module needs no Dask.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,14 +88,18 @@ def start_client(
     if cluster is not None:
         n = parse_cluster(cluster) or default_local_workers()
         per_worker = threads or max(1, _cpu_count() // n)
-        local = LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            memory_limit=0,
-            dashboard_address=":0",
-            silence_logs=logging.CRITICAL,
-        )
+        # Ctrl-C reaches the whole process group: the worker processes ignore it (they
+        # inherit SIG_IGN now, the plugin sets it again in restarted ones) and this
+        # process stops them, instead of each printing a KeyboardInterrupt traceback
+        with _sigint_ignored():
+            local = LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                memory_limit=0,
+                dashboard_address=":0",
+                silence_logs=logging.CRITICAL,
+            )
         try:
             client = Client(local)
         except BaseException:
@@ -108,6 +116,19 @@ def start_client(
     except (OSError, TimeoutError) as err:
         raise CryoDenoiseError(f"cannot reach the Dask scheduler at {scheduler} ({err})") from err
     return client, None, worker_plugin(threads, pin_gpu=False)
+
+
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """Ignore SIGINT while local workers are spawned (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _make_plugin_class() -> type:

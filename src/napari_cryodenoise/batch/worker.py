@@ -198,9 +198,19 @@ def describe(err: BaseException) -> str:
 
 
 def setup_worker(worker_name: Any, threads: int | None, pin_gpu: bool) -> None:
-    """Once per worker process: torch threads, and (local clusters) a GPU of its own."""
+    """Once per worker process: torch threads, and (local clusters) a GPU of its own.
+
+    A local worker also ignores Ctrl-C (SIGINT): the terminal sends it to the whole
+    process group, and the command that started the workers stops them itself.
+    """
     global _WORKER_DEVICE
+    import signal
+    import threading
+
     import torch
+
+    if pin_gpu and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     if threads:
         torch.set_num_threads(int(threads))
