@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tifffile
-from subprocess_runs import cryodenoise
+from subprocess_runs import cryodenoise, error_line
 
 from napari_cryodenoise.io import read_image, write_mrc
 
@@ -129,3 +129,23 @@ def test_ctrl_c_with_local_cluster_is_one_line_and_leaves_no_partial_file(tmp_pa
     lines = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("denoise [")]
     assert lines == ["cryodenoise denoise: interrupted"], err
     assert not [p.name for p in out.iterdir() if "partial" in p.name]
+
+
+@pytest.mark.parametrize(
+    ("noisy", "truth", "args", "words"),
+    [
+        ((6, 6), (6, 6), ("noisy.mrc", "--clean", "truth.mrc"), ("noisy.mrc", "too small")),
+        ((64, 64), None, ("noisy.mrc", "--clean", "truth.mrc"), ("truth.mrc", "constant")),
+        ((64, 64), None, ("--even", "noisy.mrc", "--odd", "truth.mrc"), ("truth.mrc", "constant")),
+    ],
+)
+def test_evaluate_unscorable_images_name_the_file_before_any_method_runs(
+    tmp_path, affine, noisy, truth, args, words
+):
+    rng = np.random.default_rng(4)
+    write_mrc(tmp_path / "noisy.mrc", rng.normal(size=noisy).astype(np.float32))
+    constant = np.ones(noisy, np.float32)
+    write_mrc(tmp_path / "truth.mrc", constant if truth is None else rng.normal(size=truth))
+    proc = cryodenoise("evaluate", *args, "-m", f"raw,{affine}", "-d", "cpu", cwd=tmp_path)
+    error_line(proc, *words, code=2)
+    assert "..." not in proc.stdout + proc.stderr  # no method was run

@@ -12,8 +12,9 @@ Three kinds of evidence, usable together (:func:`evaluate`):
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,6 +97,20 @@ def picks_for_image(picks: Sequence[Path], images: Sequence[Path], index: int) -
     )
 
 
+@contextlib.contextmanager
+def _naming(what: str) -> Iterator[None]:
+    """Put the files in a metric's error (``image (6, 6) is too small ...``)."""
+    try:
+        yield
+    except InputError as err:
+        text = str(err)
+        if text.startswith("held-out image"):
+            text = text.replace("held-out image", "the --odd image", 1)
+        elif text.startswith("truth is"):
+            text = text.replace("truth is", "the --clean image is", 1)
+        raise InputError(f"{what}: {text}") from None
+
+
 def _pixel_size(pixel_size: float | None, info: ImageInfo | None) -> tuple[float, str]:
     if pixel_size is not None:
         return float(pixel_size), "A"
@@ -139,6 +154,9 @@ def evaluate(
                 raise InputError(
                     f"{clean[i]}: shape {truth.shape} differs from {path} {noisy.shape}"
                 )
+            with _naming(f"{path} --clean {clean[i]}"):  # scorable at all? before any method
+                metrics.psnr_db(noisy, truth)
+                metrics.ssim(noisy, truth)
         sig = bg = None
         if picks:
             if noisy.ndim != 2:
@@ -182,6 +200,8 @@ def evaluate(
         px, unit = _pixel_size(pixel_size, info)
         frc_kw = {"pixel_size": px, "taper": taper}
         odd_f = np.asarray(odd_img, dtype=np.float32)
+        with _naming(f"--even {even_path} --odd {odd_path}"):
+            metrics.holdout_nmse(even_img, odd_f)
         for method in methods:
             log(f"{even_path.name} / {odd_path.name}: {method.spec} ...")
             t0 = time.perf_counter()
