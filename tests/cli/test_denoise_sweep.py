@@ -149,3 +149,14 @@ def test_evaluate_unscorable_images_name_the_file_before_any_method_runs(
     proc = cryodenoise("evaluate", *args, "-m", f"raw,{affine}", "-d", "cpu", cwd=tmp_path)
     error_line(proc, *words, code=2)
     assert "..." not in proc.stdout + proc.stderr  # no method was run
+
+
+def test_a_colour_tiff_is_warned_about_once(tmp_path, affine):
+    rgb = np.random.default_rng(5).integers(0, 255, size=(64, 64, 3)).astype(np.uint8)
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb)
+    write_mrc(tmp_path / "mic.mrc", rgb[..., 0].astype(np.float32), voxel_size=(1.5, 1.5, 1.5))
+    args = ("rgb.tif", "mic.mrc", "-o", "out", "-m", affine, "-d", "cpu")
+    proc = cryodenoise("denoise", *args, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("colour (RGB) TIFF") == 1, proc.stderr
+    assert (tmp_path / "out" / "denoised_micrographs.star").is_file()

@@ -213,10 +213,14 @@ class OpticsValues:
 
 def _pixel_size(path: Path) -> float | None:
     """In-plane pixel size from the header (None: unreadable or a placeholder)."""
+    import warnings
+
     from . import read_image
 
     try:
-        _, info = read_image(path, mmap=True)
+        with warnings.catch_warnings():  # said once already, when the file was denoised
+            warnings.simplefilter("ignore")
+            _, info = read_image(path, mmap=True)
     except (InputError, OSError, ValueError):
         return None
     return None if info.voxel_size_is_placeholder else float(info.pixel_size)
