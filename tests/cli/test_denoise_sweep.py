@@ -160,3 +160,12 @@ def test_a_colour_tiff_is_warned_about_once(tmp_path, affine):
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count("colour (RGB) TIFF") == 1, proc.stderr
     assert (tmp_path / "out" / "denoised_micrographs.star").is_file()
+
+
+def test_cluster_with_a_2d_and_a_3d_model_names_the_options(tmp_path, affine):
+    three_d = models.save_model(models.build_model("unet-3d"), tmp_path / "u3.pt")
+    _mics(tmp_path / "in", 1)
+    args = ("in", "-o", "out", "-m", affine, "-m", str(three_d), "--cluster", "local:1")
+    proc = cryodenoise("denoise", *args, cwd=tmp_path)
+    error_line(proc, "-m", "--cluster", "2D", "3D", code=2)
+    assert not (tmp_path / "out").exists()

@@ -119,7 +119,13 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError(str(err)) from None
     try:
         if clustered:
-            load_models(names)  # a bad name or file fails now, once
+            loaded = [load_models(name)[0] for name in names]  # a bad name fails now, once
+            if len({int(m.ndim) for m in loaded}) > 1:
+                raise CLIError(
+                    "-m: --cluster/--scheduler runs take only 2D or only 3D models; denoise "
+                    "micrographs (2D models) and volumes (3D models) in separate runs"
+                )
+            load_models(names)
             return _run_on_cluster(args, inputs, outdir, names, settings, star_plan)
         # 2D models for micrographs and stacks, 3D ones for volumes: -m 2d.pt -m 3d.pt
         loaded = [load_models(name)[0] for name in names]
