@@ -169,3 +169,15 @@ def test_cluster_with_a_2d_and_a_3d_model_names_the_options(tmp_path, affine):
     proc = cryodenoise("denoise", *args, cwd=tmp_path)
     error_line(proc, "-m", "--cluster", "2D", "3D", code=2)
     assert not (tmp_path / "out").exists()
+
+
+def test_out_star_that_is_not_a_star_file_is_refused_before_it_replaces_a_micrograph(
+    tmp_path, affine
+):
+    _mics(tmp_path / "in", 2)
+    before = (tmp_path / "in" / "mic1.mrc").read_bytes()
+    args = ("in/mic0.mrc", "-o", "out", "--out-star", "in/mic1.mrc", "-m", affine, "-d", "cpu")
+    proc = cryodenoise("denoise", *args, cwd=tmp_path)
+    error_line(proc, "--out-star in/mic1.mrc", ".star", code=2)
+    assert (tmp_path / "in" / "mic1.mrc").read_bytes() == before
+    assert not (tmp_path / "out").exists()

@@ -37,6 +37,8 @@ def guard_denoise(
     OutputPathError
         An output that would overwrite an input (image, STAR list, model file), another
         output, or a folder; or ``-o`` is a file or a symlink loop.
+    CLIError
+        ``--out-star`` does not end in ``.star``.
 
     """
     from ..pipeline import output_path
@@ -56,6 +58,14 @@ def guard_denoise(
     ins += [("input list", p) for p in lists]
     ins += [("model", m) for m in models if os.path.isfile(m)]
     guard_outputs(args, outputs, ins)
+    if args.out_star is not None and Path(args.out_star).suffix.lower() != ".star":
+        # a slip such as --out-star mic_0002.mrc would replace that micrograph by the list
+        from . import CLIError
+
+        raise CLIError(
+            f"--out-star {args.out_star}: the RELION list must be a .star file "
+            "(e.g. --out-star denoised/micrographs.star)"
+        )
     return pairs
 
 
