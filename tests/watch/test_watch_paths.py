@@ -329,3 +329,16 @@ def test_watch_help_offers_only_what_watch_does():
     assert proc.returncode == 0
     assert "--stack" not in proc.stdout and "--volume" not in proc.stdout
     assert "unet-3d" not in proc.stdout and "(default: unet)" in proc.stdout
+
+
+def test_an_out_star_that_is_no_star_file_is_refused(tmp_path, affine):
+    """--out-star in/mic_0.mrc would replace that micrograph by the STAR list."""
+    indir, outdir = tmp_path / "in", tmp_path / "out"
+    (mic,) = _micrographs(indir, 1)
+    before = mic.read_bytes()
+    proc = cryodenoise(
+        "watch", str(indir), "-o", str(outdir), "-m", affine, "--out-star", str(mic),
+        "--stop-after-idle", "1",
+    )  # fmt: skip
+    error_line(proc, "--out-star", "must be a .star file", code=2)
+    assert mic.read_bytes() == before and not outdir.exists()

@@ -27,6 +27,7 @@ __all__ = [
     "add_allow_pickle",
     "allow_pickle_scope",
     "check_folder",
+    "check_out_star",
     "cleanup",
     "guard_outputs",
     "ignore_further_interrupts",
@@ -145,3 +146,23 @@ def ignore_further_interrupts() -> None:
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def check_out_star(value: str | os.PathLike | None) -> None:
+    """Refuse an ``--out-star`` that is not a ``.star`` file.
+
+    A slip such as ``--out-star mic_0002.mrc`` would replace that micrograph by the list.
+
+    Raises
+    ------
+    CLIError
+        One line naming the option.
+
+    """
+    if value is not None and Path(value).suffix.lower() != ".star":
+        from . import CLIError
+
+        raise CLIError(
+            f"--out-star {value}: the RELION list must be a .star file "
+            "(e.g. --out-star denoised/micrographs.star)"
+        )

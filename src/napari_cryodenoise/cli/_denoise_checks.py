@@ -42,7 +42,7 @@ def guard_denoise(
 
     """
     from ..pipeline import output_path
-    from ._common import check_folder, guard_outputs
+    from ._common import check_folder, check_out_star, guard_outputs
 
     check_folder("-o", outdir)
     pairs = [(path, output_path(path, outdir, fmt)) for path in inputs]
@@ -58,14 +58,7 @@ def guard_denoise(
     ins += [("input list", p) for p in lists]
     ins += [("model", m) for m in models if os.path.isfile(m)]
     guard_outputs(args, outputs, ins)
-    if args.out_star is not None and Path(args.out_star).suffix.lower() != ".star":
-        # a slip such as --out-star mic_0002.mrc would replace that micrograph by the list
-        from . import CLIError
-
-        raise CLIError(
-            f"--out-star {args.out_star}: the RELION list must be a .star file "
-            "(e.g. --out-star denoised/micrographs.star)"
-        )
+    check_out_star(args.out_star)
     return pairs
 
 

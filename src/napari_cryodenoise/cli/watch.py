@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     from ..training.config import default_checkpoint
     from ..watch import STATE_NAME, StatusLine, WatchConfig, run_watch
     from . import CLIError
-    from ._common import check_folder, guard_outputs
+    from ._common import check_folder, check_out_star, guard_outputs
 
     folder, outdir = Path(args.folder), Path(args.output)
     check_folder("-o", outdir)
@@ -221,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
         outputs += [("--train-output", train.output), ("its checkpoint", checkpoint)]
     models = [("model", m) for m in names if os.path.isfile(m)]
     guard_outputs(args, outputs, [("INDIR", folder), *models])
+    check_out_star(args.out_star)
     from ..engine import load_models, resolve_device, set_threads
 
     set_threads(settings.threads)
