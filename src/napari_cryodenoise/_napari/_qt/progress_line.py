@@ -68,7 +68,13 @@ class ProgressLine(QObject):
         self.redraw()
 
     def update(self, done: int, total: int, suffix: str = "", steps: int | None = None) -> None:
-        """Record progress (main thread) and redraw; ``steps``: how many are still planned."""
+        """Record progress (main thread) and redraw; ``steps``: how many are still planned.
+
+        Ignored once stopped: a worker's late progress must not replace what the status
+        says now (cancelled, the input removed, failed).
+        """
+        if not self.running:
+            return
         self.eta.update(done, total)
         self.suffix, self.steps = suffix, steps
         self.redraw()

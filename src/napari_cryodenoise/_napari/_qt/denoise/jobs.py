@@ -155,7 +155,7 @@ class JobRunner:
 
         def progressed(done: int, total: int) -> None:
             bar(done, total)
-            if self.worker is worker:
+            if self.worker is worker and not cancel.is_set():  # late ones are not news
                 line.update(done, total)
 
         relay = Relay(progressed)
