@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from widget_models import use_model
 
 from napari_cryodenoise._napari.settings import MODE_LIVE, MODE_WHOLE
 from napari_cryodenoise._napari.tiles import TileStore
@@ -17,13 +18,6 @@ def _tiny_unet():
     return build_model("unet-custom", ndim=2, depth=2, first_kernel=3, last_kernel=3, nf=4)
 
 
-def _use(w, name, model):
-    w.models.put(name, model)
-    if name not in w.model.choices:
-        w.model.choices = [*w.model.choices, name]
-    w.model.value = name
-
-
 def test_checkbox_settings_command_and_whole_run(open_widget, qtbot):
     viewer, w = open_widget("Denoise")
     assert w.ensemble.value is False and "8x" in w.ensemble.label
@@ -31,7 +25,7 @@ def test_checkbox_settings_command_and_whole_run(open_widget, qtbot):
     image = np.random.default_rng(0).normal(size=(90, 70)).astype(np.float32)
     viewer.add_image(image, name="mic")
     model = _tiny_unet()
-    _use(w, "tiny", model)
+    use_model(w, "tiny", model)
     w.mode.value = MODE_WHOLE
     plain_key = w.state.settings.result_key()
     w.ensemble.value = True
@@ -59,7 +53,7 @@ def test_live_tiles_use_the_ensemble(open_widget, qtbot):
     image = np.random.default_rng(1).normal(size=(150, 130)).astype(np.float32)
     viewer.add_image(image, name="mic")
     model = _tiny_unet()
-    _use(w, "tiny", model)
+    use_model(w, "tiny", model)
     w.mode.value = MODE_LIVE
     w.ensemble.value = True
     w.patch_size.value = 64

@@ -5,14 +5,11 @@ the plugin's reader."""
 from __future__ import annotations
 
 import textwrap
-import time
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 from subprocess_runs import assert_script_closes_cleanly
-from torch import nn
+from widget_models import SlowNet, use_model
 
 from napari_cryodenoise._napari._qt.denoise import notify
 from napari_cryodenoise._napari.settings import MODE_WHOLE
@@ -20,28 +17,6 @@ from napari_cryodenoise._napari.writer import WriterError
 from napari_cryodenoise.io import write_mrc
 
 PLUGIN = "napari-cryodenoise"
-
-
-class SlowNet(nn.Module):
-    """3x3 mean filter that takes ``delay`` seconds per call."""
-
-    ndim, grid, halo = 2, 4, 4
-
-    def __init__(self, delay: float = 0.2, name: str = "slow"):
-        super().__init__()
-        self.delay, self.name = delay, name
-        self.w = nn.Parameter(torch.ones(1))
-
-    def forward(self, x):
-        time.sleep(self.delay)
-        return F.avg_pool2d(x, 3, 1, 1) * self.w
-
-
-def _use(w, name, model):
-    w.models.put(name, model)
-    if name not in w.model.choices:
-        w.model.choices = [*w.model.choices, name]
-    w.model.value = name
 
 
 def _micrograph(tmp_path, name="mic.mrc", shape=(128, 128)):
@@ -57,7 +32,7 @@ def test_removing_the_input_while_a_whole_image_job_runs(
     monkeypatch.setattr(notify, "show_error", errors.append)
     viewer, w = open_widget("Denoise")
     (raw,) = viewer.open(str(_micrograph(tmp_path)), plugin=PLUGIN)
-    _use(w, "slow", SlowNet())
+    use_model(w, "slow", SlowNet(delay=0.2))
     w.mode.value = MODE_WHOLE
     for patch in (32, 0):  # many tiles (stopped between them), then one (result arrives late)
         w.patch_size.value = patch
@@ -79,7 +54,7 @@ def test_file_save_of_an_unfinished_live_result_is_refused(open_widget, qtbot, t
     write that coarse preview as if it were the result: refused in one line, nothing written."""
     viewer, w = open_widget("Denoise")
     (raw,) = viewer.open(str(_micrograph(tmp_path, shape=(800, 800))), plugin=PLUGIN)
-    _use(w, "slow", SlowNet(delay=0.3))
+    use_model(w, "slow", SlowNet(delay=0.3))
     w.patch_size.value = 128  # 49 tiles; the 384-px preview is not exact
     w.fill.value = False
     w.run()
@@ -109,7 +84,7 @@ def test_file_save_of_an_unfinished_live_result_above_2048_px_is_refused(
     coarse preview, the full-size pixel size)."""
     viewer, w = open_widget("Denoise")
     viewer.open(str(_micrograph(tmp_path, shape=(2100, 2100))), plugin=PLUGIN)
-    _use(w, "slow", SlowNet(delay=0.3))
+    use_model(w, "slow", SlowNet(delay=0.3))
     w.patch_size.value = 512
     w.fill.value = False
     w.run()
@@ -173,7 +148,7 @@ def test_closing_napari_during_a_whole_image_job_is_clean(tmp_path):
 def test_cancel_in_live_mode_stops_the_progress_line(open_widget, qtbot, tmp_path):
     viewer, w = open_widget("Denoise")
     viewer.open(str(_micrograph(tmp_path, shape=(800, 800))), plugin=PLUGIN)
-    _use(w, "slow", SlowNet(delay=0.3))
+    use_model(w, "slow", SlowNet(delay=0.3))
     w.patch_size.value = 128
     w.run()
     qtbot.waitUntil(lambda: w.status.value.startswith("live: "), timeout=20000)
@@ -195,7 +170,7 @@ def test_a_failed_live_view_keeps_its_error_on_the_status_line(
     data[50, 60] = np.nan
     path = write_mrc(tmp_path / "holes.mrc", data, voxel_size=2.0)
     viewer.open(str(path), plugin=PLUGIN)
-    _use(w, "slow", SlowNet(delay=0.05))
+    use_model(w, "slow", SlowNet(delay=0.05))
     w.run()
     qtbot.waitUntil(lambda: bool(errors), timeout=20000)
     assert len(errors) == 1 and "NaN" in errors[0]
@@ -208,7 +183,7 @@ def test_removing_the_input_while_the_live_view_runs_says_so(open_widget, qtbot,
     """The live view stops; the status said its last count ('live: 3/49 tiles ...')."""
     viewer, w = open_widget("Denoise")
     (raw,) = viewer.open(str(_micrograph(tmp_path, shape=(800, 800))), plugin=PLUGIN)
-    _use(w, "slow", SlowNet(delay=0.3))
+    use_model(w, "slow", SlowNet(delay=0.3))
     w.patch_size.value = 128
     w.run()
     qtbot.waitUntil(lambda: w.live is not None and w.live.t_first_view is not None, timeout=20000)

@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
+from widget_models import SlowNet, use_model
 
 from napari_cryodenoise._napari._qt.denoise import DenoiseWidget, notify
 from napari_cryodenoise._napari._qt.denoise import widget as dw
@@ -34,21 +33,6 @@ def _bench_live():
     return module
 
 
-class SlowNet(nn.Module):
-    """3x3 mean filter that takes ``delay`` seconds per call (for scheduling tests)."""
-
-    ndim, grid, halo = 2, 4, 4
-
-    def __init__(self, delay: float = 0.15, name: str = "slow"):
-        super().__init__()
-        self.delay, self.name = delay, name
-        self.w = nn.Parameter(torch.ones(1))
-
-    def forward(self, x):
-        time.sleep(self.delay)
-        return F.avg_pool2d(x, 3, 1, 1) * self.w
-
-
 def tiny_unet():
     torch.manual_seed(0)
     return build_model("unet-custom", ndim=2, depth=2, first_kernel=3, last_kernel=3, nf=4)
@@ -60,13 +44,6 @@ def widget(open_widget):
     _viewer, w = open_widget("Denoise")
     assert isinstance(w, DenoiseWidget)
     return w
-
-
-def use_model(w, name, model):
-    """Register an in-memory model under ``name`` and select it."""
-    w.models.put(name, model)
-    w.model.choices = [*w.model.choices, name] if name not in w.model.choices else w.model.choices
-    w.model.value = name
 
 
 def wait_idle(w, qtbot, timeout=30000):

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from subprocess_runs import assert_script_closes_cleanly
 from torch import nn
+from widget_models import use_model
 
 from napari_cryodenoise._napari._qt.live import camera_of
 from napari_cryodenoise._napari.settings import MODE_LIVE, MODE_WHOLE
@@ -36,13 +37,6 @@ class Identity(nn.Module):
 def open_widget(viewer):
     _dock, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Denoise")
     return w
-
-
-def use_model(w, name, model):
-    w.models.put(name, model)
-    if name not in w.model.choices:
-        w.model.choices = [*w.model.choices, name]
-    w.model.value = name
 
 
 def noisy_image(shape=(1024, 1024), seed=0):
