@@ -31,7 +31,14 @@ from .frc import (
     frc_threshold,
 )
 from .noise import estimate_noise_sigma
-from .reference import affine_fit, holdout_nmse, psnr_db, snr_vs_truth_db, ssim
+from .reference import (
+    affine_fit,
+    check_truth,
+    holdout_nmse,
+    psnr_db,
+    snr_vs_truth_db,
+    ssim,
+)
 from .regions import (
     Region,
     region_from_box,
@@ -50,6 +57,7 @@ __all__ = [
     "dependence_warning",
     "Region",
     "affine_fit",
+    "check_truth",
     "estimate_noise_sigma",
     "fourier_ring_correlation",
     "fourier_shell_correlation",

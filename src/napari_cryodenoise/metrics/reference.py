@@ -11,7 +11,10 @@ from scipy import ndimage as ndi
 from ..errors import InputError
 from ._common import _CHUNK, Fit, _as_array, _f64, _same_shape
 
-__all__ = ["affine_fit", "holdout_nmse", "psnr_db", "snr_vs_truth_db", "ssim"]
+__all__ = ["affine_fit", "check_truth", "holdout_nmse", "psnr_db", "snr_vs_truth_db", "ssim"]
+
+#: The SSIM window is truncated at this many sigma.
+SSIM_TRUNCATE = 3.5
 
 
 def affine_fit(image: ArrayLike, reference: ArrayLike) -> tuple[float, float]:
@@ -122,6 +125,29 @@ def snr_vs_truth_db(image: ArrayLike, truth: ArrayLike, *, fit: Fit = "affine") 
     return math.inf if mse == 0 else 10.0 * math.log10(var_t / mse)
 
 
+def check_truth(truth: ArrayLike, *, sigma: float = 1.5) -> None:
+    """Raise what :func:`psnr_db` and :func:`ssim` raise for ``truth``, computing neither.
+
+    Raises
+    ------
+    InputError
+        ``truth`` is constant, or too small for the SSIM window of ``sigma``.
+
+    """
+    t = _as_array(truth, "truth")
+    if not float(t.max() - t.min()) > 0:
+        raise InputError("truth is constant: PSNR and SSIM need a data_range > 0")
+    _ssim_border(t.shape, sigma)
+
+
+def _ssim_border(shape: tuple[int, ...], sigma: float) -> int:
+    """Half the SSIM window (the border left out of the mean); too small a shape raises."""
+    pad = int(SSIM_TRUNCATE * sigma + 0.5)
+    if min(shape) <= 2 * pad:
+        raise InputError(f"image {shape} is too small for an SSIM window of sigma {sigma}")
+    return pad
+
+
 def ssim(
     image: ArrayLike,
     truth: ArrayLike,
@@ -171,10 +197,8 @@ def ssim(
     peak = float(t.max() - t.min()) if data_range is None else float(data_range)
     if not peak > 0:
         raise InputError("truth is constant: SSIM needs a data_range > 0")
-    truncate = 3.5
-    pad = int(truncate * sigma + 0.5)
-    if min(x.shape) <= 2 * pad:
-        raise InputError(f"image {x.shape} is too small for an SSIM window of sigma {sigma}")
+    truncate = SSIM_TRUNCATE
+    pad = _ssim_border(x.shape, sigma)
 
     def blur(v: np.ndarray) -> np.ndarray:
         return ndi.gaussian_filter(v, sigma, mode="reflect", truncate=truncate)
