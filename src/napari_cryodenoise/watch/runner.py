@@ -208,7 +208,10 @@ class _Watch:
 
     def folder_changed(self) -> bool:
         """Whether the watched folder went away, came back or was replaced (one stat)."""
-        now = _identity(self.c.folder)
+        return self._differs(_identity(self.c.folder))
+
+    def _differs(self, now: tuple[int, int] | None) -> bool:
+        """Whether the folder's identity ``now`` (None: gone) differs from the one seen."""
         return (now is not None) != self.folder_there or (
             now is not None and now != self.folder_id
         )
@@ -219,10 +222,10 @@ class _Watch:
         True when its change events must be followed anew (another folder by that name).
         """
         now = _identity(self.c.folder)
-        there = now is not None
-        replaced = there and self.folder_there and now != self.folder_id
-        if there == self.folder_there and not replaced:
+        if not self._differs(now):
             return False
+        there = now is not None
+        replaced = there and self.folder_there
         self.folder_there = there
         self.folder_id = now if there else self.folder_id
         if replaced:
