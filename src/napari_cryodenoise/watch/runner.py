@@ -24,8 +24,8 @@ from typing import Any
 from .config import EARLIER, WatchConfig, WatchSummary, model_label, model_labels
 from .executors import DaskExecutor, Done, Item, LocalExecutor
 from .micrograph import not_a_micrograph
-from .scanner import Scanner
-from .session import WatchState, fingerprint, signature
+from .scanner import Scanner, signature
+from .session import WatchState, fingerprint
 from .status import WatchStatus
 from .trainer import TrainFirst
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["STALL_FACTOR", "Scanner", "mrc_state"]
+__all__ = ["STALL_FACTOR", "Scanner", "mrc_state", "signature"]
 
 #: An MRC file that stays shorter than its header says for this many settle times is taken.
 STALL_FACTOR = 10.0
@@ -39,6 +39,15 @@ STALL_FACTOR = 10.0
 FRESH_SECONDS = 1.0
 
 Signature = tuple[int, int]  # size, mtime_ns
+
+
+def signature(path: str | os.PathLike) -> Signature | None:
+    """``(size, mtime_ns)`` of a file, None if it cannot be read."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return int(st.st_size), int(st.st_mtime_ns)
 
 
 def mrc_state(path: str | os.PathLike) -> str:
@@ -213,8 +222,6 @@ class Scanner:
 
     def mark_taken(self, path: str | os.PathLike) -> None:
         """Never offer ``path`` (as it is now)."""
-        try:
-            st = os.stat(path)
-        except OSError:
-            return
-        self._taken[str(path)] = (int(st.st_size), int(st.st_mtime_ns))
+        sig = signature(path)
+        if sig is not None:
+            self._taken[str(path)] = sig

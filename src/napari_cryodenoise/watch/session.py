@@ -16,20 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STATE_NAME", "WatchState", "fingerprint", "signature"]
+from .scanner import signature
+
+__all__ = ["STATE_NAME", "WatchState", "fingerprint"]
 
 #: The record's file name in the output folder.
 STATE_NAME = ".cryodenoise-watch.json"
 _VERSION = 1
-
-
-def signature(path: str | os.PathLike) -> tuple[int, int] | None:
-    """``(size, mtime_ns)`` of a file, None if it cannot be read."""
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return int(st.st_size), int(st.st_mtime_ns)
 
 
 def fingerprint(settings: Any, models: tuple[str, ...]) -> str:
