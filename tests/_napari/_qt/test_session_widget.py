@@ -264,3 +264,28 @@ def test_raw_and_denoised_keep_their_cells_across_a_large_micrograph(browser, tm
     _denoised_shown(w, qtbot, 1)
     assert w.display.raw_layer.multiscale and len(layers) == 2
     assert cells() == first
+
+
+def test_watch_output_of_another_kind_keeps_the_users_layer_order(browser, tmp_path, qtbot):
+    """A watch output above 2048 px is shown multiscale in a new layer, which must take the
+    old denoised layer's place, also when the user put it first or added layers above."""
+    viewer, w = browser
+    folder = tmp_path / "mixed"
+    outdir = folder / "denoised"
+    outdir.mkdir(parents=True)
+    _mic(folder / "a.mrc", 0, 10**18)
+    wide = np.random.default_rng(3).normal(size=(64, 2100)).astype(np.float32)
+    write_mrc(folder / "b.mrc", wide, voxel_size=2.4)
+    os.utime(folder / "b.mrc", ns=(10**18 + 10**9,) * 2)
+    write_mrc(outdir / "a.mrc", np.full(SHAPE, 7.0, np.float32), voxel_size=2.4)
+    write_mrc(outdir / "b.mrc", np.full((64, 2100), 5.0, np.float32), voxel_size=2.4)
+    w.open(str(folder))
+    qtbot.waitUntil(lambda: w.display.out_layer is not None)
+    layers = viewer.layers
+    layers.move(list(layers).index(w.display.out_layer), 0)  # the user: denoised first
+    viewer.add_points(np.zeros((1, 2)), name="picks")  # and a layer of their own on top
+    assert [x.name for x in layers] == ["a [watch output]", "a", "picks"]
+    w.step(1)
+    out = w.display.out_layer
+    assert out.multiscale and out.name == "b [watch output]"
+    assert [x.name for x in layers] == ["b [watch output]", "b", "picks"]
