@@ -63,6 +63,17 @@ def _denoised_shown(w, qtbot, index):
     qtbot.waitUntil(lambda: store is None or store.tiles_done(0) > 0, timeout=30000)
 
 
+def test_first_micrograph_fills_both_cells(browser, folder, qtbot):
+    """Opening a session fits the view to raw | denoised, not to the raw layer alone."""
+    viewer, w = browser
+    w.open(str(folder))
+    _denoised_shown(w, qtbot, 0)
+    assert w.display.side_by_side.active
+    shown = (viewer.camera.zoom, *viewer.camera.center)
+    viewer.reset_view()
+    assert shown == pytest.approx((viewer.camera.zoom, *viewer.camera.center))
+
+
 def test_dock_opens_steps_with_keys_and_prefetches(browser, folder, qtbot):
     viewer, w = browser
     session = w.open(str(folder))
@@ -124,6 +135,9 @@ def test_watch_outputs_are_shown_instead_of_recomputed(browser, folder, qtbot):
     out = w.display.out_layer
     assert out.name == "m1 [watch output]" and w.display.view is None
     np.testing.assert_array_equal(np.asarray(out.data), done)
+    # in the raw layer's units (napari warned "Inconsistent units across layers" without)
+    assert tuple(out.units) == tuple(w.display.raw_layer.units)
+    assert tuple(out.axis_labels) == tuple(w.display.raw_layer.axis_labels)
     w.step(1)
     _denoised_shown(w, qtbot, 2)  # m2: not there, computed live
 
@@ -289,3 +303,4 @@ def test_watch_output_of_another_kind_keeps_the_users_layer_order(browser, tmp_p
     out = w.display.out_layer
     assert out.multiscale and out.name == "b [watch output]"
     assert [x.name for x in layers] == ["b [watch output]", "b", "picks"]
+    assert tuple(out.units) == tuple(w.display.raw_layer.units)  # no "Inconsistent units"

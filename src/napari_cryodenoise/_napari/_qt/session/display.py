@@ -144,8 +144,10 @@ class SessionDisplay(QObject):
         before = self._raw_extent()
         raw = self._show_raw(display)
         after = self._raw_extent()
-        if before is not None and (before.shape != after.shape or not np.allclose(before, after)):
-            self._refit = True  # another size or pixel size: the old view may miss it all
+        if before is None or before.shape != after.shape or not np.allclose(before, after):
+            # the first micrograph (the camera fits the raw layer alone, not two cells), or
+            # another size or pixel size: the old view may miss it all
+            self._refit = True
         out = self.out_layer
         if not display.is_micrograph:  # a stack or a tomogram: shown raw, not denoised
             if out is not None:
@@ -310,10 +312,12 @@ def output_layer(viewer: Any, raw: Any, out: Any, display: Display) -> Any:
     multiscale = isinstance(display.levels, list)
     px = display.pixel_size or float(raw.scale[-1]) * raw.data.shape[-1] / display.data.shape[-1]
     geometry = {"scale": (px, px), "translate": tuple(raw.translate)}
+    geometry.update({name: getattr(raw, name) for name in ("units", "axis_labels")})
     name = f"{raw.name} [watch output]"
     if out is not None and bool(out.multiscale) == multiscale:
         out.data = display.levels
-        out.scale, out.translate = geometry["scale"], geometry["translate"]
+        for key, value in geometry.items():
+            setattr(out, key, value)
         out.name, out.metadata = name, kwargs["metadata"]
         out.contrast_limits = kwargs["contrast_limits"]
         return out
