@@ -121,3 +121,16 @@ def layer_kwargs(data: np.ndarray, info: ImageInfo, **extra: Any) -> dict[str, A
     }
     kwargs.update(extra)
     return kwargs
+
+
+def replace_layer(layers: Any, old: Any, new: Any) -> None:
+    """Put ``new`` (just added, on top) in ``old``'s place in ``layers`` and remove ``old``.
+
+    A no-op when ``old`` is None or gone. Taking the old one's place keeps raw | denoised
+    in their grid cells however the user ordered the layers or added their own.
+    """
+    if old is None or old is new or old not in layers:
+        return
+    index = list(layers).index(old)
+    layers.remove(old)
+    layers.move(list(layers).index(new), index)

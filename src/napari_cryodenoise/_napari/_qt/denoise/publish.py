@@ -14,6 +14,7 @@ import numpy as np
 
 from ....types import DenoiserModel
 from ...contrast import LiveContrast, apply_preview, union
+from ...layers import replace_layer
 from ...measure import full_resolution
 from ...results import contrast_limits_for, result_geometry, result_metadata, result_name
 from ...settings import DenoiseSettings
@@ -104,14 +105,13 @@ class ResultPublisher:
             and bool(target.multiscale) == multiscale
         ):
             target.data = shown
-            target.scale = geometry["scale"]
-            target.translate = geometry["translate"]
+            for key, value in geometry.items():  # scale, translate, units, axis labels
+                setattr(target, key, value)
             target.metadata = metadata
             target.name = name
             target.contrast_limits = limits
         else:
-            old = target if target is not None and target in layers else None
-            index = list(layers).index(old) if old is not None else None
+            old = target  # a layer that cannot take the new data in place is replaced
             target = self.viewer.add_image(
                 shown,
                 name=name,
@@ -120,9 +120,7 @@ class ResultPublisher:
                 multiscale=multiscale,
                 **geometry,
             )
-            if old is not None:  # replace a layer that cannot take the new data in place
-                layers.remove(old)
-                layers.move(list(layers).index(target), index)
+            replace_layer(layers, old, target)
         if live:
             policy = self._contrast.setdefault(id(target), LiveContrast())
             policy.new_result()

@@ -24,6 +24,7 @@ from qtpy.QtCore import QObject, Signal
 from ....options import auto_bin
 from ...compare import SideBySide
 from ...compute import LiveContext, ModelCache, PreparedCache, output_shape, overview_of
+from ...layers import replace_layer
 from ...session import Session, SessionItem, find_output
 from ...session_data import Display, DisplayCache, load_display
 from ...settings import DenoiseSettings
@@ -182,7 +183,7 @@ class SessionDisplay(QObject):
         if layer is None or layer not in layers or bool(layer.multiscale) != multiscale:
             old = layer if layer is not None and layer in layers else None
             layer = self.viewer.add_image(display.levels, multiscale=multiscale, **kwargs)
-            take_place(layers, old, layer)
+            replace_layer(layers, old, layer)
             self.raw_layer = layer
             return layer
         lo, hi = display.kwargs["metadata"]["cryodenoise"].get("data_range", (0.0, 1.0))
@@ -329,18 +330,5 @@ def output_layer(viewer: Any, raw: Any, out: Any, display: Display) -> Any:
         metadata=kwargs["metadata"],
         **geometry,
     )
-    take_place(viewer.layers, out, new)
+    replace_layer(viewer.layers, out, new)
     return new
-
-
-def take_place(layers: Any, old: Any, new: Any) -> None:
-    """Put ``new`` where ``old`` is in ``layers`` and remove ``old`` (a no-op for None).
-
-    A new layer is added on top; put in the old one's place, raw | denoised keep their
-    grid cells however the user ordered the layers or added their own.
-    """
-    if old is None or old not in layers:
-        return
-    index = list(layers).index(old)
-    layers.remove(old)
-    layers.move(list(layers).index(new), index)
