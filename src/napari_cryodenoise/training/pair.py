@@ -38,6 +38,12 @@ class ImagePair:
         ``i`` in group ``i % G``; ``G`` even, so ``even`` is the sum of the even groups),
         for pairs made from movies; lets training draw a fresh partition of the frames
         into two halves for every crop (``TrainConfig.pairing``). None otherwise.
+    shared_stats : bool
+        False (default): each half is normalised with its own mean and standard deviation
+        (:meth:`stats`). True: both are normalised with the ``even`` half's, e.g. for a
+        supervised pair whose ``odd`` is a noise-free target at the input's scale
+        (``ImagePair(noisy, clean, shared_stats=True)``), so the normalised target is
+        exactly the signal part of the normalised input.
 
     """
 
@@ -47,6 +53,7 @@ class ImagePair:
     shifts: np.ndarray | None = None
     files: tuple[str, ...] = ()
     groups: np.ndarray | None = None
+    shared_stats: bool = False
     _stats: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -84,8 +91,11 @@ class ImagePair:
         """Mean and standard deviation of ``"even"`` or ``"odd"`` (cached).
 
         Computed by the engine's :func:`~napari_cryodenoise.engine.image_stats` (float64,
-        streamed in blocks), as inference normalises an image.
+        streamed in blocks), as inference normalises an image. With ``shared_stats``,
+        ``"odd"`` gives the ``"even"`` half's.
         """
+        if which == "odd" and self.shared_stats and self.odd is not None:
+            which = "even"
         if which not in self._stats:
             arr = self.even if which == "even" else self.odd
             if arr is None:
