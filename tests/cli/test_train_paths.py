@@ -75,6 +75,18 @@ def test_an_earlier_model_is_not_replaced_unasked(data, tmp_path):
     assert "trained 2 steps" in fresh.stdout
 
 
+def test_an_existing_topaz_export_or_checkpoint_file_is_not_replaced_unasked(data, tmp_path):
+    """The rule of the training core (the Train widget's too), for every output option."""
+    (tmp_path / "old.sav").write_bytes(b"an earlier export")
+    proc = _train(data, tmp_path, "-o", "m.pt", "--steps", "2", "--export-topaz", "old.sav")
+    line = _refused(proc, "--export-topaz old.sav: already exists (an earlier run's?)")
+    assert "choose another --export-topaz or add --overwrite" in line
+    (tmp_path / "run.ckpt").write_bytes(b"resumable")
+    proc = _train(data, tmp_path, "-o", "m.pt", "--steps", "2", "--checkpoint", "run.ckpt")
+    line = _refused(proc, "--checkpoint run.ckpt: already exists", "--resume run.ckpt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.sav", "run.ckpt"]
+
+
 def test_resume_refuses_settings_that_contradict_the_checkpoint(data, tmp_path):
     first = _train(data, tmp_path, "-o", "sgd.pt", "--steps", "2", "--optimizer", "sgd")
     assert first.returncode == 0, first.stderr
