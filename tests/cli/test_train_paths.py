@@ -125,6 +125,35 @@ def test_resume_says_which_settings_it_changes(data, tmp_path):
     assert "--batch-size" not in out  # taken from the checkpoint: unchanged
 
 
+def test_resume_on_other_data_says_so_in_one_line(tmp_path):
+    """Allowed (fine-tuning), but a note names how the data differ from the checkpoint's."""
+    for name, side, apix, seed in (("a", 64, 1.2, 0), ("b", 64, 1.2, 1), ("c", 48, 0.9, 2)):
+        frames = simulate_movie((side, side), n_frames=4, seed=seed).frames
+        write_mrc(tmp_path / f"{name}.mrcs", frames, voxel_size=apix)
+    base = ("train", *TINY, "-o", "m.pt", "--val-fraction", "0")
+    first = cryodenoise(*base, "--movies", "a.mrcs", "b.mrcs", "--steps", "1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "other data" not in first.stderr
+    same = ("--movies", "b.mrcs", "a.mrcs")
+    again = cryodenoise(*base, *same, "--steps", "2", "--resume", "m.ckpt.pt", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "other data" not in again.stderr
+    other = cryodenoise(
+        *base, "--movies", "c.mrcs", "--steps", "3", "--resume", "m.ckpt.pt", cwd=tmp_path
+    )
+    assert other.returncode == 0, other.stderr
+    assert "trained 3 steps" in other.stdout
+    notes = [ln for ln in other.stderr.splitlines() if "other data" in ln]
+    assert len(notes) == 1, other.stderr
+    for part in (
+        "resuming m.ckpt.pt on other data than it was trained on: 1 image (was 2)",
+        "1 of 1 image new (c)",
+        "48 x 48 px (was 64 x 64 px)",
+        "pixel size 0.9 A (was 1.2 A)",
+    ):
+        assert part in notes[0], notes[0]
+
+
 def test_a_file_that_is_no_checkpoint_is_one_line(data, tmp_path):
     (tmp_path / "junk.ckpt.pt").write_text("not a checkpoint\n")
     proc = _train(data, tmp_path, "-o", "m.pt", "--steps", "2", "--resume", "junk.ckpt.pt")

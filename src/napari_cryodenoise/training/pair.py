@@ -38,6 +38,10 @@ class ImagePair:
         ``i`` in group ``i % G``; ``G`` even, so ``even`` is the sum of the even groups),
         for pairs made from movies; lets training draw a fresh partition of the frames
         into two halves for every crop (``TrainConfig.pairing``). None otherwise.
+    pixel_size : float or None
+        In-plane pixel size in Angstrom from the file header; None when unknown (arrays,
+        a placeholder value, formats read without it). Recorded with the training data
+        in checkpoints (:mod:`.data_print`).
     shared_stats : bool
         False (default): each half is normalised with its own mean and standard deviation
         (:meth:`stats`). True: both are normalised with the ``even`` half's, e.g. for a
@@ -53,6 +57,7 @@ class ImagePair:
     shifts: np.ndarray | None = None
     files: tuple[str, ...] = ()
     groups: np.ndarray | None = None
+    pixel_size: float | None = None
     shared_stats: bool = False
     _stats: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)
 
