@@ -166,9 +166,8 @@ def supervised_pairs(movies, share: float) -> list:
         keep = [f for f in range(m.n_frames) if f % 8 < round(8 * share)]
         source = m.frames[keep].sum(axis=0, dtype=np.float32)
         target = (m.clean * (len(keep) / m.n_frames)).astype(np.float32)
-        pair = ImagePair(source, target, name=f"train{i}")
-        pair._stats["odd"] = pair.stats("even")  # the input's normalisation for both
-        pairs.append(pair)
+        # the input's normalisation for both
+        pairs.append(ImagePair(source, target, name=f"train{i}", shared_stats=True))
     return pairs
 
 

@@ -75,6 +75,18 @@ def test_an_earlier_model_is_not_replaced_unasked(data, tmp_path):
     assert "trained 2 steps" in fresh.stdout
 
 
+def test_an_existing_topaz_export_or_checkpoint_file_is_not_replaced_unasked(data, tmp_path):
+    """The rule of the training core (the Train widget's too), for every output option."""
+    (tmp_path / "old.sav").write_bytes(b"an earlier export")
+    proc = _train(data, tmp_path, "-o", "m.pt", "--steps", "2", "--export-topaz", "old.sav")
+    line = _refused(proc, "--export-topaz old.sav: already exists (an earlier run's?)")
+    assert "choose another --export-topaz or add --overwrite" in line
+    (tmp_path / "run.ckpt").write_bytes(b"resumable")
+    proc = _train(data, tmp_path, "-o", "m.pt", "--steps", "2", "--checkpoint", "run.ckpt")
+    line = _refused(proc, "--checkpoint run.ckpt: already exists", "--resume run.ckpt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.sav", "run.ckpt"]
+
+
 def test_resume_refuses_settings_that_contradict_the_checkpoint(data, tmp_path):
     first = _train(data, tmp_path, "-o", "sgd.pt", "--steps", "2", "--optimizer", "sgd")
     assert first.returncode == 0, first.stderr
@@ -111,6 +123,35 @@ def test_resume_says_which_settings_it_changes(data, tmp_path):
     out = proc.stdout + proc.stderr
     assert "resuming m.ckpt.pt with --crop 48 px (was 32 px), --lr 0.0005 (was 0.001)" in out
     assert "--batch-size" not in out  # taken from the checkpoint: unchanged
+
+
+def test_resume_on_other_data_says_so_in_one_line(tmp_path):
+    """Allowed (fine-tuning), but a note names how the data differ from the checkpoint's."""
+    for name, side, apix, seed in (("a", 64, 1.2, 0), ("b", 64, 1.2, 1), ("c", 48, 0.9, 2)):
+        frames = simulate_movie((side, side), n_frames=4, seed=seed).frames
+        write_mrc(tmp_path / f"{name}.mrcs", frames, voxel_size=apix)
+    base = ("train", *TINY, "-o", "m.pt", "--val-fraction", "0")
+    first = cryodenoise(*base, "--movies", "a.mrcs", "b.mrcs", "--steps", "1", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "other data" not in first.stderr
+    same = ("--movies", "b.mrcs", "a.mrcs")
+    again = cryodenoise(*base, *same, "--steps", "2", "--resume", "m.ckpt.pt", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "other data" not in again.stderr
+    other = cryodenoise(
+        *base, "--movies", "c.mrcs", "--steps", "3", "--resume", "m.ckpt.pt", cwd=tmp_path
+    )
+    assert other.returncode == 0, other.stderr
+    assert "trained 3 steps" in other.stdout
+    notes = [ln for ln in other.stderr.splitlines() if "other data" in ln]
+    assert len(notes) == 1, other.stderr
+    for part in (
+        "resuming m.ckpt.pt on other data than it was trained on: 1 image (was 2)",
+        "1 of 1 image new (c)",
+        "48 x 48 px (was 64 x 64 px)",
+        "pixel size 0.9 A (was 1.2 A)",
+    ):
+        assert part in notes[0], notes[0]
 
 
 def test_a_file_that_is_no_checkpoint_is_one_line(data, tmp_path):

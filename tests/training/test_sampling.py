@@ -94,6 +94,22 @@ def test_no_augment_no_swap_keeps_crops_in_place():
     torch.testing.assert_close(tgt, -src)
 
 
+def test_shared_stats_normalise_the_target_with_the_input_statistics():
+    """A supervised pair: the clean target at the input's scale stays its signal part."""
+    rng = np.random.default_rng(3)
+    clean = rng.normal(5.0, 1.0, size=(32, 32)).astype(np.float32)
+    noisy = clean + rng.normal(0.0, 3.0, size=clean.shape).astype(np.float32)
+    own = ImagePair(noisy, clean)
+    shared = ImagePair(noisy, clean, shared_stats=True)
+    assert own.stats("odd") != own.stats("even")
+    assert shared.stats("odd") == shared.stats("even") == own.stats("even")
+    args = split_validation([shared], 0.0, 32)
+    src, tgt = CropSampler(*args, crop=32, augment=False, swap=False).sample(1)
+    mean, std = own.stats("even")
+    np.testing.assert_allclose(tgt[0, 0].numpy(), (clean - mean) / std, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(src[0, 0].numpy(), (noisy - mean) / std, rtol=1e-5, atol=1e-5)
+
+
 def test_masked_sampler_targets_are_the_sources():
     single = [ImagePair(p.even, None, name=p.name) for p in _pairs(2)]
     args = split_validation(single, 0.25, 16)

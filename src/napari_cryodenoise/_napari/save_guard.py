@@ -135,9 +135,10 @@ def check_training_outputs(config: Any, data: Any, layers: Iterable[Any] = ()) -
 def refuse_existing_models(config: Any) -> None:
     """Refuse a training run whose model, checkpoint or Topaz export file exists already.
 
-    The Train widget's counterpart of ``cryodenoise train``'s rule: a model can be hours
-    of training and its checkpoint the only way to continue it, so neither is replaced
-    unasked (the widget has no ``--overwrite``: choose another name or delete the file).
+    The training core's rule (:func:`~napari_cryodenoise.training.existing.existing_output`),
+    as ``cryodenoise train`` applies it: a model can be hours of training and its
+    checkpoint the only way to continue it, so neither is replaced unasked (the widget
+    has no ``--overwrite``: choose another name or delete the file).
 
     Raises
     ------
@@ -146,15 +147,21 @@ def refuse_existing_models(config: Any) -> None:
 
     """
     from ..errors import InputError
-    from ..training.config import default_checkpoint
+    from ..training.existing import existing_output
 
-    for what, path in (
-        ("save model as", config.output),
-        ("checkpoint", default_checkpoint(config)),
-        ("Topaz export", config.export_topaz),
-    ):
-        if path and os.path.lexists(Path(path).expanduser()):
-            raise InputError(
-                f"{what} {path}: already exists (an earlier run's?); nothing was written: "
-                "choose another file name in 'save model as', or delete that file to replace it"
-            )
+    found = existing_output(config)
+    if found is not None:
+        raise InputError(found.message(TRAIN_OUTPUT_LABELS[found.kind], TRAIN_OUTPUT_WAYS))
+
+
+#: What the Train widget calls each output of a training run.
+TRAIN_OUTPUT_LABELS = {
+    "model": "save model as",
+    "checkpoint": "checkpoint",
+    "topaz": "Topaz export",
+}
+#: What a user of the widget can do about an existing one.
+TRAIN_OUTPUT_WAYS = (
+    "choose another file name in 'save model as'",
+    "delete that file to replace it",
+)

@@ -35,7 +35,7 @@ from ..training import (
     parse_frame_range,
     train,
 )
-from ..training.config import default_checkpoint
+from ..training.existing import existing_output
 from ..types import CancelFn, ProgressFn
 from .compute import Prepared
 
@@ -286,7 +286,7 @@ def default_model_path(name: str, folder: Path | None = None) -> Path:
     folder = Path(folder) if folder is not None else MODELS_DIR
     stem = f"{safe_name(name)}_n2n"
     path, k = folder / f"{stem}.pt", 2
-    while path.exists() or default_checkpoint(TrainConfig(output=str(path))).exists():
+    while existing_output(TrainConfig(output=str(path))) is not None:
         path = folder / f"{stem}_{k}.pt"
         k += 1
     return path

@@ -10,30 +10,25 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = ["check_train_outputs", "refuse_existing_outputs"]
 
-#: Outputs that the existence check covers (``--save-pairs`` half sums are rewritten).
-_CHECKED = ("-o", "--checkpoint", "the default --checkpoint", "--export-topaz")
+#: What ``cryodenoise train`` calls each output (see :mod:`..training.existing`).
+_LABELS = {"model": "-o", "topaz": "--export-topaz"}
 
 
-def refuse_existing_outputs(
-    args: argparse.Namespace,
-    outputs: Sequence[tuple[str, str | os.PathLike]],
-    checkpoint: Path | None,
-) -> None:
+def refuse_existing_outputs(args: argparse.Namespace) -> None:
     """Stop with one line when an output of ``cryodenoise train`` exists already.
+
+    The rule is the training core's (:func:`~napari_cryodenoise.training.existing.
+    existing_output`, also the Train widget's); ``--overwrite`` lifts it.
 
     Parameters
     ----------
     args : argparse.Namespace
-        The parsed command line (``overwrite``, ``resume``, ``output``).
-    outputs : sequence of (str, path)
-        The outputs as the output guard named them.
-    checkpoint : Path or None
-        The checkpoint this run writes.
+        The parsed command line (``overwrite``, ``resume``, ``output``, ``checkpoint``,
+        ``export_topaz``).
 
     Raises
     ------
@@ -41,27 +36,30 @@ def refuse_existing_outputs(
         Naming the option, the existing file and the ways on.
 
     """
-    from ..io.output_guard import same_file
+    from ..training.config import TrainConfig
+    from ..training.existing import existing_output
     from . import CLIError
 
     if args.overwrite:
         return
-    resume = args.resume if args.resume and os.path.isfile(args.resume) else None
-    for option, path in outputs:
-        if option not in _CHECKED or path is None or not os.path.lexists(path):
-            continue
-        if resume and (option == "-o" or same_file(path, resume)):
-            continue  # the resumed run's own model and checkpoint
-        ways = [
-            f"choose another {'-o' if option.endswith('default --checkpoint') else option}",
-            "add --overwrite to replace it",
-        ]
-        if checkpoint is not None and os.path.isfile(checkpoint) and not resume:
-            ways.append(f"--resume {checkpoint} --steps N to continue that run")
-        raise CLIError(
-            f"{option} {path}: already exists (an earlier run's?); nothing was written: "
-            f"{', '.join(ways[:-1])} or {ways[-1]}"
+    found = existing_output(
+        TrainConfig(
+            output=args.output,
+            checkpoint=args.checkpoint,
+            export_topaz=args.export_topaz,
+            resume=args.resume,
         )
+    )
+    if found is None:
+        return
+    option = _LABELS.get(found.kind) or (
+        "--checkpoint" if args.checkpoint else "the default --checkpoint"
+    )
+    ways = [f"choose another {option if option != 'the default --checkpoint' else '-o'}"]
+    ways.append("add --overwrite to replace it")
+    if found.checkpoint is not None:
+        ways.append(f"--resume {found.checkpoint} --steps N to continue that run")
+    raise CLIError(found.message(option, ways))
 
 
 def _folder_files(items: list[str]) -> list[Path]:
@@ -109,7 +107,7 @@ def check_train_outputs(args: argparse.Namespace) -> None:
             for half in ("even", "odd"):
                 outputs.append(("--save-pairs", Path(args.save_pairs) / f"{stem}_{half}.mrc"))
     guard_outputs(args, outputs, inputs)
-    refuse_existing_outputs(args, outputs, checkpoint)
+    refuse_existing_outputs(args)
     if args.resume and os.path.exists(args.resume):
         # the checkpoint resumed from is rewritten as training goes on; nothing else may be
         others = [(what, path) for what, path in outputs if path != checkpoint]

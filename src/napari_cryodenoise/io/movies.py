@@ -94,6 +94,8 @@ class MovieReader:
     ) -> None:
         self.eer_grouping = int(eer_grouping)
         self._gain_name = gain_name or "gain reference"
+        #: In-plane pixel size (A) from an MRC movie's header; None when not known.
+        self.pixel_size: float | None = None
         if isinstance(source, np.ndarray):
             self.name = "array"
             self.path: Path | None = None
@@ -127,7 +129,9 @@ class MovieReader:
             return np.squeeze(data) if data.ndim > 3 else data
         from . import read_image  # the package's reader (defined in io/__init__)
 
-        data, _ = read_image(path, mmap=True)
+        data, info = read_image(path, mmap=True)
+        if not info.voxel_size_is_placeholder:
+            self.pixel_size = float(info.pixel_size)
         return data
 
     def _load_gain(self, gain) -> np.ndarray:

@@ -120,7 +120,7 @@ def train_masked(
     singles = [
         ImagePair(im, None, name=f"image{i}")
         if isinstance(im, np.ndarray)
-        else ImagePair(im.even, None, name=im.name, files=im.files[:1])
+        else ImagePair(im.even, None, name=im.name, files=im.files[:1], pixel_size=im.pixel_size)
         for i, im in enumerate(images)
     ]
     return Trainer(

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .config import TrainConfig
+from .data_print import DATA_KEY, data_notes
 from .pair import ImagePair
 from .sampling import CropSampler
 
@@ -71,27 +72,34 @@ RESUME_CHANGEABLE = (
 )
 
 
-def resume_notes(config: TrainConfig, before: Mapping[str, Any]) -> list[str]:
-    """One line listing the settings a resumed run changes from its checkpoint's.
+def resume_notes(
+    config: TrainConfig, state: Mapping[str, Any], data: Mapping[str, Any]
+) -> list[str]:
+    """Lines on what a resumed run changes: its settings, and the data it trains on.
 
     Parameters
     ----------
     config : TrainConfig
         The resumed run's complete settings.
-    before : mapping
-        The checkpoint's settings (``TrainConfig.to_dict`` of the earlier run).
+    state : mapping
+        The checkpoint's training state (its ``"config"``, ``TrainConfig.to_dict`` of
+        the earlier run, and its data fingerprint where it has one).
+    data : mapping
+        :func:`~.data_print.data_fingerprint` of the resumed run's data.
 
     Returns
     -------
     list of str
-        Empty when the run continues with the checkpoint's crop, batch size and lr.
+        One line listing the crop, batch size and lr that differ from the checkpoint's,
+        one line when the data differ (:func:`~.data_print.data_notes`); empty when the
+        run continues as it was.
 
     """
+    before = state.get("config") or {}
     changes = [
         f"{option} {getattr(config, key):g}{unit} (was {before[key]:g}{unit})"
         for key, option, unit in RESUME_CHANGEABLE
         if before.get(key) is not None and getattr(config, key) != before[key]
     ]
-    if not changes:
-        return []
-    return [f"resuming {config.resume} with " + ", ".join(changes)]
+    notes = [f"resuming {config.resume} with " + ", ".join(changes)] if changes else []
+    return notes + data_notes(str(config.resume), state.get(DATA_KEY), data)

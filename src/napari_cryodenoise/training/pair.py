@@ -38,6 +38,16 @@ class ImagePair:
         ``i`` in group ``i % G``; ``G`` even, so ``even`` is the sum of the even groups),
         for pairs made from movies; lets training draw a fresh partition of the frames
         into two halves for every crop (``TrainConfig.pairing``). None otherwise.
+    pixel_size : float or None
+        In-plane pixel size in Angstrom from the file header; None when unknown (arrays,
+        a placeholder value, formats read without it). Recorded with the training data
+        in checkpoints (:mod:`.data_print`).
+    shared_stats : bool
+        False (default): each half is normalised with its own mean and standard deviation
+        (:meth:`stats`). True: both are normalised with the ``even`` half's, e.g. for a
+        supervised pair whose ``odd`` is a noise-free target at the input's scale
+        (``ImagePair(noisy, clean, shared_stats=True)``), so the normalised target is
+        exactly the signal part of the normalised input.
 
     """
 
@@ -47,6 +57,8 @@ class ImagePair:
     shifts: np.ndarray | None = None
     files: tuple[str, ...] = ()
     groups: np.ndarray | None = None
+    pixel_size: float | None = None
+    shared_stats: bool = False
     _stats: dict[str, tuple[float, float]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -84,8 +96,11 @@ class ImagePair:
         """Mean and standard deviation of ``"even"`` or ``"odd"`` (cached).
 
         Computed by the engine's :func:`~napari_cryodenoise.engine.image_stats` (float64,
-        streamed in blocks), as inference normalises an image.
+        streamed in blocks), as inference normalises an image. With ``shared_stats``,
+        ``"odd"`` gives the ``"even"`` half's.
         """
+        if which == "odd" and self.shared_stats and self.odd is not None:
+            which = "even"
         if which not in self._stats:
             arr = self.even if which == "even" else self.odd
             if arr is None:

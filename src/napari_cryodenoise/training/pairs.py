@@ -152,6 +152,7 @@ def pair_from_movie(
         shifts=shifts,
         files=files,
         groups=groups,
+        pixel_size=reader.pixel_size,
     )
 
 
@@ -248,6 +249,7 @@ def _save_pair(pair: ImagePair, folder: Path, *, protect: set[Path]) -> ImagePai
         shifts=pair.shifts,
         files=pair.files,
         groups=pair.groups,
+        pixel_size=pair.pixel_size,
     )
 
 
@@ -271,7 +273,13 @@ def _check_real(arr: np.ndarray, label: str) -> None:
         raise InputError(f"{label}: unsupported pixel type {arr.dtype}")
 
 
-def _read_half(path: Path) -> np.ndarray:
+def _known_pixel_size(info) -> float | None:
+    """The header's in-plane pixel size (A); None for a placeholder."""
+    return None if info.voxel_size_is_placeholder else float(info.pixel_size)
+
+
+def _read_half(path: Path) -> tuple[np.ndarray, float | None]:
+    """A half sum (memory-mapped) and its pixel size."""
     data, info = read_image(path, mmap=True)
     if data.ndim == 3 and info.kind in ("stack", "movie"):
         raise InputError(
@@ -279,7 +287,7 @@ def _read_half(path: Path) -> np.ndarray:
             "--movies, or sum the halves first"
         )
     _check_real(data, str(path))
-    return data
+    return data, _known_pixel_size(info)
 
 
 def pairs_from_files(
@@ -302,10 +310,10 @@ def pairs_from_files(
     for e, o in zip(even, odd, strict=True):
         if e.resolve() == o.resolve():
             raise InputError(f"{e}: the same file is given as even and odd half")
-        a, b = _read_half(e), _read_half(o)
+        (a, apix), (b, _) = _read_half(e), _read_half(o)
         if a.shape != b.shape:
             raise InputError(f"{e} is {a.shape} but {o} is {b.shape}; halves must match")
-        pairs.append(ImagePair(a, b, name=e.stem, files=(str(e), str(o))))
+        pairs.append(ImagePair(a, b, name=e.stem, files=(str(e), str(o)), pixel_size=apix))
     return pairs
 
 
@@ -332,13 +340,20 @@ def read_single_images(paths: Sequence[str | os.PathLike | np.ndarray]) -> list[
             continue
         data, info = read_image(p, mmap=True)
         _check_real(data, str(p))
+        apix = _known_pixel_size(info)
         if data.ndim == 3 and info.kind in ("stack", "movie"):
             out.extend(
-                ImagePair(data[i], None, name=f"{Path(p).stem}_{i}", files=(f"{p} (slice {i})",))
+                ImagePair(
+                    data[i],
+                    None,
+                    name=f"{Path(p).stem}_{i}",
+                    files=(f"{p} (slice {i})",),
+                    pixel_size=apix,
+                )
                 for i in range(data.shape[0])
             )
         else:
-            out.append(ImagePair(data, None, name=Path(p).stem, files=(str(p),)))
+            out.append(ImagePair(data, None, name=Path(p).stem, files=(str(p),), pixel_size=apix))
     if not out:
         raise InputError("no images given")
     return out

@@ -28,6 +28,7 @@ from ..types import CancelFn, ProgressFn
 from .checkpoints import export_topaz, save_network, save_training_checkpoint
 from .clock import TrainClock
 from .config import TrainConfig, check_config, default_checkpoint
+from .data_print import DATA_KEY, data_fingerprint
 from .ema import WeightAverage
 from .mixed import training_dtype
 from .network import cpu_copy, resolve_device, setup_network, state_copy
@@ -131,9 +132,10 @@ class Trainer:
         self.best_val: float | None = None
         self.prior_elapsed = 0.0
         self.messages: list[str] = setup_notes(config, pairs, self.sampler)
+        self.data_print = data_fingerprint(pairs)  # recorded in checkpoints
         if resume_state is not None:
             self._restore(resume_state)
-            self.messages += resume_notes(config, resume_state.get("config") or {})
+            self.messages += resume_notes(config, resume_state, self.data_print)
         self.loss = loss_fn(config.loss)
         self.mask_gen = torch.Generator().manual_seed(config.seed + 1)
         if resume_state is not None and resume_state.get("rng_mask") is not None:
@@ -317,6 +319,7 @@ class Trainer:
             "best_val_loss": self.best_val,
             "elapsed": self.prior_elapsed + self.elapsed(),
             "config": self.config.to_dict(),
+            DATA_KEY: self.data_print,
             "rng_torch": torch.get_rng_state(),
             "rng_sampler": self.sampler.get_state(),
             "rng_mask": self.mask_gen.get_state(),

@@ -23,6 +23,7 @@ from typing import Any
 
 from .config import EARLIER, WatchConfig, WatchSummary, model_label, model_labels
 from .executors import DaskExecutor, Done, Item, LocalExecutor
+from .ledger import FileStates
 from .micrograph import not_a_micrograph
 from .scanner import Scanner, signature
 from .session import WatchState, fingerprint
@@ -75,6 +76,7 @@ class _Watch:
         self.summary = WatchSummary()
         self.queue: deque[Item] = deque()
         self.redo: deque[Item] = deque()
+        self.files = FileStates()  # one state per input: what the status line counts
         self.claimed: dict[str, Path] = {}
         self.failing: set[str] = set()  # inputs counted as failed (until one is done)
         self.folder_id = _identity(config.folder)  # (device, inode): a new folder differs
@@ -130,7 +132,7 @@ class _Watch:
             waiting = {str(i.out) for i in self.queue}
             for inp, out in self.state.pairs():
                 if self.state.model_of(out) != current and str(out) not in waiting:
-                    self.redo.append(Item(inp, out, redo=True, sig=signature(inp)))
+                    self.add(Item(inp, out, redo=True, sig=signature(inp)))
             if self.redo and not quiet:
                 self.log(f"redoing {len(self.redo)} earlier outputs with the trained model")
 
@@ -179,10 +181,10 @@ class _Watch:
         if output_is_complete(out):
             made_by = self.state.model_of(out)
             if made_by in (None, EARLIER) and self.c.overwrite:
-                self.queue.append(Item(inp, out, sig=sig))
+                self.add(Item(inp, out, sig=sig))
                 return
             if made_by not in (None, EARLIER) and self.state.input_changed(out):
-                self.queue.append(Item(inp, out, sig=sig))  # a new version of the input
+                self.add(Item(inp, out, sig=sig))  # a new version of the input
                 return
             if made_by is None:
                 self.state.record(inp, out, EARLIER)
@@ -190,9 +192,20 @@ class _Watch:
             self.summary.skipped += 1
             self.status.skipped += 1
             if self.c.redo and self.trained_on is not None and made_by != self.label:
-                self.redo.append(Item(inp, out, redo=True))
+                self.add(Item(inp, out, redo=True))
             return
-        self.queue.append(Item(inp, out, sig=sig))
+        self.add(Item(inp, out, sig=sig))
+
+    def add(self, item: Item) -> None:
+        """Queue ``item`` (a redo after the new arrivals)."""
+        (self.redo if item.redo else self.queue).append(item)
+        self.files.set(item.inp, "queued")
+
+    def counts(self) -> None:
+        """Set the status line's queued, running and settling counts: each file once."""
+        self.status.queued = self.files.count("queued", "stopped")
+        self.status.running = self.files.count("running")
+        self.status.settling = self.files.settling(self.scanner.settling())
 
     def _count_failed(self, inp: Path, failed: bool = True) -> None:
         """Count ``inp`` as failed once (``failed=False``: not any more, it was done)."""
@@ -252,6 +265,8 @@ class _Watch:
     def finished(self, done: Done) -> None:
         """Record an output (or a failure); rewrite the record and the STAR list."""
         item = done.item
+        again = any(i.inp == item.inp for i in (*self.queue, *self.redo))
+        self.files.set(item.inp, "queued" if again else "done" if done.ok else "failed")
         if not done.ok:
             self._failed(item.inp, done.reason or f"{item.inp}: failed")
             self.state.save()
@@ -386,6 +401,7 @@ def run_watch(
                 w.finished(done)
             while executor.busy < executor.capacity and (w.queue or w.redo):
                 item = w.queue.popleft() if w.queue else w.redo.popleft()
+                w.files.set(item.inp, "running")
                 in_flight = [item]
                 labels = model_labels(w.specs, w.trained_on)
                 executor.submit(item, w.specs, w.label, labels)
@@ -395,9 +411,7 @@ def run_watch(
                 idle_since = time.monotonic()  # files may have arrived meanwhile: look again
                 if isinstance(executor, LocalExecutor):
                     break  # look at the folder between files
-            status.queued = len(w.queue) + len(w.redo)
-            status.settling = w.scanner.pending()
-            status.running = executor.busy
+            w.counts()
             status.model = w.label
             status.training = trainer.describe() if trainer is not None else ""
             if show is not None:
@@ -441,9 +455,9 @@ def run_watch(
             remove_partials(outputs)
         w.state.save()
         w.summary.elapsed = time.monotonic() - t0
-        # what is left for the next run (0 when the watch ran dry)
-        status.queued = len(w.queue) + len(w.redo) + len(leftovers)
-        status.settling, status.running = w.scanner.pending(), 0
+        # what is left for the next run (0 when the watch ran dry): each file once
+        w.files.stop()
+        w.counts()
         if show is not None:
             show(status)
     return w.summary

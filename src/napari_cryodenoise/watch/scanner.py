@@ -220,6 +220,10 @@ class Scanner:
         """Files seen but not ready yet (being written, or settling)."""
         return len(self._seen)
 
+    def settling(self) -> list[str]:
+        """The paths of the files seen but not ready yet (see :meth:`pending`)."""
+        return list(self._seen)
+
     def mark_taken(self, path: str | os.PathLike) -> None:
         """Never offer ``path`` (as it is now)."""
         sig = signature(path)

@@ -369,6 +369,12 @@ def test_an_existing_model_or_checkpoint_is_never_replaced(widget, qtbot, tmp_pa
         w.status.value.startswith("failed: save model as") and "already exists" in w.status.value
     )
     assert any("already exists" in m and "\n" not in m for m in messages()), messages()
+    # the same line as cryodenoise train's (one rule in the training core), with its own ways
+    line = (
+        f"save model as {out}: already exists (an earlier run's?); nothing was written: "
+        "choose another file name in 'save model as' or delete that file to replace it"
+    )
+    assert any(m.endswith(line) for m in messages()), messages()
     assert out.read_bytes() == b"a week of training"
     assert not (tmp_path / "mine.ckpt.pt").exists()
     # a checkpoint left next to the chosen name (its model deleted) is kept too
