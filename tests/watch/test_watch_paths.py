@@ -342,3 +342,30 @@ def test_an_out_star_that_is_no_star_file_is_refused(tmp_path, affine):
     )  # fmt: skip
     error_line(proc, "--out-star", "must be a .star file", code=2)
     assert mic.read_bytes() == before and not outdir.exists()
+
+
+def test_ctrl_c_between_an_output_and_its_star_row_still_lists_it(tmp_path, affine, monkeypatch):
+    """Ctrl-C after a micrograph was written but during the STAR list's rewrite left no
+    STAR at all (its partial was removed and nothing wrote it again)."""
+    from napari_cryodenoise.watch import WatchConfig, run_watch, runner
+
+    indir, outdir = tmp_path / "in", tmp_path / "out"
+    _micrographs(indir, 1)
+    original, calls = runner._Watch.write_star, []
+
+    def interrupted_once(self):  # noqa: ANN001, ANN202
+        calls.append(len(self.state.pairs()))
+        if calls[-1] and calls.count(calls[-1]) == 1:  # the first rewrite with an output
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(runner._Watch, "write_star", interrupted_once)
+    config = WatchConfig(
+        folder=indir, outdir=outdir, models=(affine,), settle=0.5, poll=0.2, events=False,
+        stop_after_idle=5, out_star=outdir / "denoised_micrographs.star",
+    )  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        run_watch(config)
+    star = (outdir / "denoised_micrographs.star").read_text()
+    assert "mic_0.mrc" in star
+    assert not [p for p in outdir.rglob("*") if "partial" in p.name]

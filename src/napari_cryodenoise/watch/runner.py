@@ -441,6 +441,10 @@ def run_watch(
     finally:
         from ..batch.outputs import remove_partials
 
+        try:  # finished before the stop but not recorded yet (Ctrl-C between the two)
+            finished = executor.collect()
+        except Exception:  # noqa: BLE001 - a lost cluster: those are redone next time
+            finished = []
         stopped = executor.close() if hasattr(executor, "close") else []
         if observer is not None:
             observer.stop()
@@ -453,7 +457,10 @@ def run_watch(
         if w.trainer is not None and w.trainer.state == "training":
             outputs = [Path(p) for p in (config.train.output,) if p]  # type: ignore[union-attr]
             remove_partials(outputs)
+        for done in finished:
+            w.finished(done)
         w.state.save()
+        w.write_star()  # an interrupt may have cut its last rewrite short (removed above)
         w.summary.elapsed = time.monotonic() - t0
         # what is left for the next run (0 when the watch ran dry): each file once
         w.files.stop()
