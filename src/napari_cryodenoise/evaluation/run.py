@@ -119,6 +119,17 @@ def _pixel_size(pixel_size: float | None, info: ImageInfo | None) -> tuple[float
     return 1.0, "px"
 
 
+def _read_halves(even: Path, odd: Path) -> tuple[np.ndarray, np.ndarray, ImageInfo]:
+    """Read an even/odd pair that has an FRC: same shape, neither constant nor too small."""
+    even_img, info = read_single(even)
+    odd_img, _ = read_single(odd)
+    if even_img.shape != odd_img.shape:
+        raise InputError(f"{even} {even_img.shape} and {odd} {odd_img.shape} differ in shape")
+    metrics.check_frc_image(even_img, f"--even {even}")
+    metrics.check_frc_image(odd_img, f"--odd {odd}")
+    return even_img, odd_img, info
+
+
 def evaluate(
     methods: Sequence[Method],
     *,
@@ -189,13 +200,10 @@ def evaluate(
                 row.values["region_snr_db"] = metrics.snr_db(out, sig, bg)
                 row.values["n_pairs"] = float(len(sig))
             rows.append(row)
-    for even_path, odd_path in zip(even, odd, strict=True):
-        even_img, info = read_single(even_path)
-        odd_img, _ = read_single(odd_path)
-        if even_img.shape != odd_img.shape:
-            raise InputError(
-                f"{even_path} {even_img.shape} and {odd_path} {odd_img.shape} differ in shape"
-            )
+    halves = [_read_halves(e, o) for e, o in zip(even, odd, strict=True)]  # before any method
+    for (even_path, odd_path), (even_img, odd_img, info) in zip(
+        zip(even, odd, strict=True), halves, strict=True
+    ):
         px, unit = _pixel_size(pixel_size, info)
         frc_kw = {"pixel_size": px, "taper": taper}
         odd_f = np.asarray(odd_img, dtype=np.float32)
