@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mrcfile
 import numpy as np
 import pytest
 from scipy import ndimage as ndi
@@ -74,3 +75,19 @@ def test_images_too_small_for_an_frc_say_so(tmp_path):
     ]
     done = cryodenoise("evaluate", "--even", str(files[0]), "--odd", str(files[1]), "-m", "raw")
     error_line(done, f"--even {files[0]} (3, 3) is too small for an FRC", "16 pixels", code=2)
+
+
+def test_halves_with_different_pixel_sizes_are_refused(halves, tmp_path):
+    """Headers of 2 and 4 A/px: one line naming both (an FRC in pixels would pair different
+    frequencies); --pixel-size uses one size for both, with that line as a warning."""
+    odd = tmp_path / "odd_binned_header.mrc"
+    odd.write_bytes(halves["odd"].read_bytes())
+    with mrcfile.open(odd, mode="r+") as mrc:
+        mrc.voxel_size = 4.0
+    args = ["evaluate", "--even", str(halves["even"]), "--odd", str(odd), "-m", "raw"]
+    line = f"--even {halves['even']} has 2 A/px and --odd {odd} 4 A/px"
+    error_line(cryodenoise(*args), line, "different pixel sizes", "--pixel-size", code=2)
+    done = cryodenoise(*args, "--pixel-size", "2")
+    assert done.returncode == 0, done.stderr
+    assert f"warning: {line}" in done.stderr and "using --pixel-size 2 for both" in done.stderr
+    assert "| raw" in done.stdout
