@@ -90,6 +90,29 @@ def test_file_save_of_a_large_micrograph_writes_full_resolution(make_napari_view
     assert info.pixel_size == pytest.approx(0.83)
 
 
+def test_file_save_keeps_the_mrc_start_and_origin(make_napari_viewer, tmp_path):
+    """An MRC with nonzero nxstart/nystart/nzstart and origin, opened and saved from
+    File > Save Selected Layers: the saved header has the same start and origin."""
+    import mrcfile
+
+    path = tmp_path / "mic.mrc"
+    with mrcfile.new(path) as mrc:
+        mrc.set_data(np.random.default_rng(4).normal(size=(48, 64)).astype(np.float32))
+        mrc.voxel_size = 1.34
+        mrc.header.nxstart, mrc.header.nystart, mrc.header.nzstart = 12, -7, 2
+        mrc.header.origin.x, mrc.header.origin.y, mrc.header.origin.z = 16.08, -9.38, 0.0
+    viewer = make_napari_viewer()
+    (layer,) = viewer.open(str(path), plugin="napari-cryodenoise")
+    viewer.layers.selection.active = layer
+    target = tmp_path / "saved.mrc"
+    viewer.layers.save(str(target), selected=True, plugin="napari-cryodenoise")
+    with mrcfile.open(target, header_only=True) as mrc:
+        h = mrc.header
+        assert (int(h.nxstart), int(h.nystart), int(h.nzstart)) == (12, -7, 2)
+        assert float(h.origin.x) == pytest.approx(16.08)
+        assert float(h.origin.y) == pytest.approx(-9.38)
+
+
 # ----------------------------------------------------------------- opened as a user opens them
 
 

@@ -6,6 +6,7 @@ import mrcfile
 import numpy as np
 import pytest
 import torch
+from subprocess_runs import cryodenoise
 
 from napari_cryodenoise.cli import main
 from napari_cryodenoise.options import FileOptions
@@ -248,3 +249,46 @@ def test_bad_inputs_exit_nonzero_with_one_line(tmp_path, model_files, capsys):
         )
         == 2
     )
+
+
+def _with_start(path, data, start=(3, -20, 10), origin=(7.5, -12.0, 30.0), stack=False):
+    """An MRC (mrcfile) with nonzero (nzstart, nystart, nxstart) and origin (z, y, x)."""
+    _write(path, data, voxel=1.25, stack=stack)
+    with mrcfile.open(path, mode="r+") as mrc:
+        mrc.header.nzstart, mrc.header.nystart, mrc.header.nxstart = start
+        mrc.header.origin.z, mrc.header.origin.y, mrc.header.origin.x = origin
+    return path
+
+
+def _start_and_origin(path):
+    with mrcfile.open(path, permissive=True, header_only=True) as mrc:
+        h = mrc.header
+        start = (int(h.nzstart), int(h.nystart), int(h.nxstart))
+        return start, (float(h.origin.z), float(h.origin.y), float(h.origin.x))
+
+
+def test_cli_output_keeps_the_input_start_and_origin(tmp_path, model_files):
+    """nxstart/nystart/nzstart and the origin of an input reach the denoised MRC (run as a
+    user does, in a subprocess); binning scales the start when it stays on the grid, and
+    drops it with a note on the file's line when it would fall between output pixels."""
+    rng = _rng()
+    mic = _with_start(tmp_path / "mic.mrc", rng.normal(0, 1, (64, 80)).astype(np.float32))
+    stack = rng.normal(0, 1, (3, 40, 36)).astype(np.float32)
+    stk = _with_start(tmp_path / "stk.mrcs", stack, stack=True)
+    model = ["-m", str(model_files[0]), "-d", "cpu"]
+    run = cryodenoise("denoise", str(mic), str(stk), "-o", str(tmp_path / "same"), *model)
+    assert run.returncode == 0, run.stderr
+    for name in ("mic.mrc", "stk.mrcs"):
+        assert _start_and_origin(tmp_path / "same" / name) == ((3, -20, 10), (7.5, -12.0, 30.0))
+    run = cryodenoise("denoise", str(mic), "-o", str(tmp_path / "bin2"), "--bin", "2", *model)
+    assert run.returncode == 0, run.stderr
+    assert _start_and_origin(tmp_path / "bin2/mic.mrc") == ((3, -10, 5), (7.5, -12.0, 30.0))
+    run = cryodenoise("denoise", str(mic), "-o", str(tmp_path / "bin4"), "--bin", "4", *model)
+    assert run.returncode == 0, run.stderr
+    assert _start_and_origin(tmp_path / "bin4/mic.mrc") == ((0, 0, 0), (7.5, -12.0, 30.0))
+    note = "header start (nxstart, nystart, nzstart) = (10, -20, 3) not carried: on the 16x20"
+    assert note in run.stderr
+    args = ["--bin", "4", "--restore-size"]
+    run = cryodenoise("denoise", str(mic), "-o", str(tmp_path / "restored"), *args, *model)
+    assert run.returncode == 0, run.stderr
+    assert _start_and_origin(tmp_path / "restored/mic.mrc") == ((3, -20, 10), (7.5, -12.0, 30.0))

@@ -447,3 +447,34 @@ def test_written_star_is_laid_out_as_relion_writes_it(tmp_path):
     table = starfile.read(path)
     assert list(table["rlnMicrographName"]) == ["MotionCorr/job002/mic_0001.mrc", "m2.mrc"]
     assert list(table["rlnOpticsGroup"]) == [1, 12]
+
+
+def test_cli_denoise_files_some_without_pixel_size_keep_the_known_one(tmp_path, affine_model):
+    """Files with and without a header pixel size: the known one stays in its own optics
+    group; the others get their own group (pixel size 0 = unknown) and one note says so."""
+    folder = tmp_path / "mics"
+    folder.mkdir()
+    image = np.random.default_rng(1).normal(size=(40, 48)).astype(np.float32)
+    write_mrc(folder / "a.mrc", image, voxel_size=1.06)
+    write_mrc(folder / "b.mrc", image, voxel_size=0.0)
+    run = cryodenoise(
+        "denoise", "mics", "-o", "Denoised", "-m", str(affine_model), "-d", "cpu", cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    out = tmp_path / "Denoised/denoised_micrographs.star"
+    blocks = read_star(out)
+    assert blocks["optics"].records() == [
+        {"rlnOpticsGroupName": "opticsGroup1", "rlnOpticsGroup": "1",
+         "rlnMicrographPixelSize": "1.060000"},
+        {"rlnOpticsGroupName": "opticsGroup2", "rlnOpticsGroup": "2",
+         "rlnMicrographPixelSize": "0.000000"},
+    ]  # fmt: skip
+    assert blocks["micrographs"].records() == [
+        {"rlnMicrographName": "Denoised/a.mrc", "rlnOpticsGroup": "1"},
+        {"rlnMicrographName": "Denoised/b.mrc", "rlnOpticsGroup": "2"},
+    ]
+    note = "optics group 2: 1 of 2 micrographs have no pixel size in the header"
+    assert note in run.stdout + run.stderr
+    assert note in out.read_text()  # a comment line before data_optics, for who opens it
+    starfile = pytest.importorskip("starfile")
+    assert starfile.read(out)["optics"]["rlnMicrographPixelSize"].tolist() == [1.06, 0.0]

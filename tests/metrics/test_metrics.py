@@ -232,6 +232,11 @@ def test_frc_with_mask_and_errors():
         m.fourier_ring_correlation(a, bad)
     with pytest.raises(InputError, match="zero everywhere"):
         m.fourier_ring_correlation(a, a, mask=np.zeros_like(a), taper=0)
+    # no FRC at all: a constant image (no ring has power), or too few rings to Nyquist
+    with pytest.raises(InputError, match="image_b is constant: a constant image has no FRC"):
+        m.fourier_ring_correlation(a, np.full_like(a, 2.0))
+    with pytest.raises(InputError, match=r"image_a \(3, 3\) is too small for an FRC"):
+        m.fourier_ring_correlation(a[:3, :3], a[3:6, :3])
 
 
 # ----------------------------------------------------------------------------- ground truth

@@ -45,6 +45,8 @@ class FrcJob:
     b: ImagePlane
     pixel_size: float
     in_angstrom: bool
+    #: A warning to show with the result (the layers' pixel sizes differ), else "".
+    note: str = ""
 
 
 @dataclass
@@ -65,7 +67,8 @@ def frc_job(a: ImagePlane, b: ImagePlane, pixel_size: float | None = None) -> Fr
     Raises
     ------
     InputError
-        Shapes differ or the same image is given twice.
+        Shapes differ, the same image is given twice, or the layers' pixel sizes
+        differ and none is given (given, the job's ``note`` says they differ).
 
     """
     if a.shape != b.shape:
@@ -75,14 +78,32 @@ def frc_job(a: ImagePlane, b: ImagePlane, pixel_size: float | None = None) -> Fr
         )
     if a.key and a.key == b.key:
         raise InputError("choose two different layers for the FRC")
+    differ = m.pixel_size_mismatch(
+        a.pixel_size if a.pixel_size_known else None,
+        b.pixel_size if b.pixel_size_known else None,
+        repr(a.name),
+        repr(b.name),
+    )
     if pixel_size and pixel_size > 0:
-        return FrcJob(a, b, float(pixel_size), True)
+        note = f"{differ}; using {pixel_size:g} Å/px for both" if differ else ""
+        return FrcJob(a, b, float(pixel_size), True, note)
+    if differ:
+        raise InputError(f"{differ}; resample one, or set Pixel size to use one for both")
     known = a if a.pixel_size_known or not b.pixel_size_known else b
     return FrcJob(a, b, known.pixel_size, known.pixel_size_known)
 
 
 def run_frc(job: FrcJob, *, workers: int | None = None) -> FrcCurve:
-    """Compute the FRC (FSC for volumes) of a job; may take seconds on 4k images."""
+    """Compute the FRC (FSC for volumes) of a job; may take seconds on 4k images.
+
+    Raises
+    ------
+    InputError
+        A layer has no FRC (too small or constant), named.
+
+    """
+    m.check_frc_image(job.a.data, f"layer {job.a.name!r}")
+    m.check_frc_image(job.b.data, f"layer {job.b.name!r}")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         result = m.fourier_ring_correlation(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import numpy as np
 
 from ..errors import CryoDenoiseError
 from ..io import write_mrc
+from ..io.image_info import ImageInfo
 from ..provenance import mrc_labels
 from .layers import METADATA_KEY
 from .save_guard import check_save, layer_inputs
@@ -44,9 +46,11 @@ def _write(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     """Write one image layer to ``path`` as float32 MRC.
 
     The voxel size comes from the layer's scale (Angstrom), the origin from
-    its translate. The files the layer was read or made from are never
-    overwritten: a ``path`` that is one of them (also through a symlink or a
-    hard link) is refused before anything is written.
+    its translate, the MRC start (``nxstart``...) from the file the layer was
+    read or made from (:meth:`~napari_cryodenoise.io.ImageInfo.start_for`).
+    The files the layer was read or made from are never overwritten: a
+    ``path`` that is one of them (also through a symlink or a hard link) is
+    refused before anything is written.
 
     Parameters
     ----------
@@ -95,6 +99,7 @@ def _write(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
     else:
         voxel = scale if array.ndim == 3 else (scale[0], scale[0], scale[1])
     origin = translate if array.ndim == 3 else (0.0, *translate)
+    start = _grid_start(facts, array.shape, kind)
     protect = [p for _, p in layer_inputs(meta)]
     labels = mrc_labels(facts)  # a result's provenance (input, model, settings, version)
     out = write_mrc(
@@ -102,8 +107,21 @@ def _write(path: str, data: Any, meta: dict[str, Any]) -> list[str]:
         array,
         voxel_size=voxel,
         origin=origin,
+        start=start,
         kind=kind,
         labels=labels,
         protect=protect,
     )
     return [str(out)]
+
+
+def _grid_start(facts: dict[str, Any], shape: tuple[int, ...], kind: Any) -> tuple[int, ...]:
+    """The source file's MRC start on the grid of ``shape``; a warning when dropped."""
+    start, source = facts.get("start"), facts.get("shape")
+    if not start or not source:
+        return (0, 0, 0)
+    info = ImageInfo(None, "image", tuple(source), start=tuple(int(v) for v in start))
+    out, note = info.start_for(shape, keep_z=kind in ("stack", "movie"))
+    if note:
+        warnings.warn(note, stacklevel=2)
+    return out

@@ -119,6 +119,29 @@ def _pixel_size(pixel_size: float | None, info: ImageInfo | None) -> tuple[float
     return 1.0, "px"
 
 
+def _read_halves(
+    even: Path, odd: Path, pixel_size: float | None, log: Callable[[str], None]
+) -> tuple[np.ndarray, np.ndarray, ImageInfo]:
+    """Read an even/odd pair that has an FRC (same shape and pixel size, not constant or tiny).
+
+    Header pixel sizes that differ stop the run, or, with ``pixel_size`` given for
+    both, give a warning through ``log``.
+    """
+    even_img, info = read_single(even)
+    odd_img, odd_info = read_single(odd)
+    if even_img.shape != odd_img.shape:
+        raise InputError(f"{even} {even_img.shape} and {odd} {odd_img.shape} differ in shape")
+    metrics.check_frc_image(even_img, f"--even {even}")
+    metrics.check_frc_image(odd_img, f"--odd {odd}")
+    sizes = [None if i.voxel_size_is_placeholder else i.pixel_size for i in (info, odd_info)]
+    differ = metrics.pixel_size_mismatch(*sizes, f"--even {even}", f"--odd {odd}")
+    if differ and pixel_size is None:
+        raise InputError(f"{differ}; resample one of them, or give --pixel-size to use one")
+    if differ:
+        log(f"warning: {differ}; using --pixel-size {pixel_size:g} for both")
+    return even_img, odd_img, info
+
+
 def evaluate(
     methods: Sequence[Method],
     *,
@@ -145,6 +168,8 @@ def evaluate(
     curves: list[FRCCurve] = []
     unit = "A"
     kw = {"device": device, "precision": precision}
+    # every even/odd pair is checked before any method runs
+    halves = [_read_halves(e, o, pixel_size, log) for e, o in zip(even, odd, strict=True)]
     for i, path in enumerate(images):
         noisy, _ = read_single(path)
         truth = None
@@ -189,13 +214,9 @@ def evaluate(
                 row.values["region_snr_db"] = metrics.snr_db(out, sig, bg)
                 row.values["n_pairs"] = float(len(sig))
             rows.append(row)
-    for even_path, odd_path in zip(even, odd, strict=True):
-        even_img, info = read_single(even_path)
-        odd_img, _ = read_single(odd_path)
-        if even_img.shape != odd_img.shape:
-            raise InputError(
-                f"{even_path} {even_img.shape} and {odd_path} {odd_img.shape} differ in shape"
-            )
+    for (even_path, odd_path), (even_img, odd_img, info) in zip(
+        zip(even, odd, strict=True), halves, strict=True
+    ):
         px, unit = _pixel_size(pixel_size, info)
         frc_kw = {"pixel_size": px, "taper": taper}
         odd_f = np.asarray(odd_img, dtype=np.float32)

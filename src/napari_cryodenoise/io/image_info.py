@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -33,6 +34,8 @@ class ImageInfo:
         and 1.0 is used instead of a known value.
     origin : tuple of float
         ``(z, y, x)`` origin in Angstrom.
+    start : tuple of int
+        MRC ``(nzstart, nystart, nxstart)``: grid index of the first voxel.
     mode : int or None
         MRC mode of the file (None for other formats).
     dtype : str
@@ -50,6 +53,7 @@ class ImageInfo:
     voxel_size: tuple[float, float, float] = (1.0, 1.0, 1.0)
     voxel_size_is_placeholder: bool = True
     origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    start: tuple[int, int, int] = (0, 0, 0)
     mode: int | None = None
     dtype: str = "float32"
     labels: tuple[str, ...] = field(default_factory=tuple)
@@ -85,6 +89,35 @@ class ImageInfo:
         if Path(self.path).suffix.lower() in (".gz", ".bz2") and Path(stem).suffix:
             stem = Path(stem).stem
         return stem
+
+    def start_for(
+        self, out_shape: Sequence[int], *, keep_z: bool = False
+    ) -> tuple[tuple[int, int, int], str]:
+        """The MRC start ``(nzstart, nystart, nxstart)`` of a grid of ``out_shape``, and a note.
+
+        The same start when the grid is the same; scaled when the grid was
+        resampled (binned) and the start stays a whole grid index; else
+        ``(0, 0, 0)`` and a one-line note saying why (the origin, in Angstrom,
+        needs no change). ``keep_z``: z is not resampled (a stack binned slice
+        by slice); a 2D image's z never is.
+        """
+        start, shape = tuple(int(v) for v in self.start), tuple(self.shape)
+        if not any(start) or tuple(out_shape) == shape:
+            return (start[0], start[1], start[2]), ""
+        if len(out_shape) != len(shape):
+            scale = [math.nan] * 3
+        else:
+            scale = [b / a for a, b in zip(shape, out_shape, strict=True)]
+        if keep_z or len(scale) == 2:
+            scale = [1.0, *scale[-2:]]
+        scaled = [s * f for s, f in zip(start, scale, strict=True)]
+        if all(math.isfinite(v) and abs(v - round(v)) < 1e-6 for v in scaled):
+            return (round(scaled[0]), round(scaled[1]), round(scaled[2])), ""
+        nz, ny, nx = start
+        return (0, 0, 0), (
+            f"header start (nxstart, nystart, nzstart) = ({nx}, {ny}, {nz}) not carried: "
+            f"on the {'x'.join(map(str, out_shape))} output grid it falls between pixels"
+        )
 
     def as_metadata(self) -> dict[str, Any]:
         """Plain-Python dict for napari layer metadata and JSON."""

@@ -286,6 +286,7 @@ def read_mrc(path: str | os.PathLike, *, mmap: bool = True) -> tuple[np.ndarray,
         shape=data.shape,
         raw_voxel_size=voxel_size,
         origin=origin,
+        start=(int(header.nzstart), int(header.nystart), int(header.nxstart)),
         mode=mode,
         dtype=str(dtype.newbyteorder("=")),
         labels=labels,
@@ -329,6 +330,7 @@ def write_mrc(
     *,
     voxel_size: float | Sequence[float] = 1.0,
     origin: Sequence[float] | None = None,
+    start: Sequence[int] | None = None,
     kind: ImageKind | None = None,
     dtype: np.dtype | str = np.float32,
     labels: Sequence[str] = (),
@@ -347,6 +349,8 @@ def write_mrc(
         Pixel/voxel size in Angstrom, one value or ``(z, y, x)``.
     origin : sequence of float, optional
         Origin ``(z, y, x)`` in Angstrom.
+    start : sequence of int, optional
+        ``(nzstart, nystart, nxstart)``, the grid index of the first voxel.
     kind : {"image", "stack", "movie", "volume"}, optional
         Sets the space group (0 for stacks, 1 for volumes). Inferred from the
         suffix (``.mrcs`` = stack) or the shape if omitted.
@@ -381,20 +385,20 @@ def write_mrc(
     with atomic_path(path) as tmp, mrcfile.new(tmp, overwrite=True, compression=packing) as mrc:
         mrc.set_data(out)
         origin_zyx = None if origin is None else _zyx(origin, fill=0.0)
-        _describe(mrc, kind=kind, voxel_size=(vz, vy, vx), origin=origin_zyx, labels=labels)
+        _describe(mrc, kind, (vz, vy, vx), origin_zyx, start, labels)
         mrc.update_header_stats()
     return path
 
 
 def _describe(
     mrc: mrcfile.mrcfile.MrcFile,
-    *,
     kind: ImageKind | None,
     voxel_size: tuple[float, float, float],
     origin: tuple[float, float, float] | None,
+    start: Sequence[int] | None,
     labels: Sequence[str],
 ) -> None:
-    """Space group, voxel size ``(z, y, x)``, origin and labels of a file being written."""
+    """Space group, voxel size, origin, start (all ``(z, y, x)``), labels of a file written."""
     if mrc.data.ndim == 3:
         if kind in ("stack", "movie"):
             mrc.set_image_stack()
@@ -405,6 +409,8 @@ def _describe(
     if origin is not None:
         oz, oy, ox = origin
         mrc.header.origin.x, mrc.header.origin.y, mrc.header.origin.z = ox, oy, oz
+    if start is not None:
+        mrc.header.nzstart, mrc.header.nystart, mrc.header.nxstart = (int(v) for v in start)
     for label in [*labels][:9]:
         mrc.add_label(str(label)[:80])
     mrc.add_label("written by napari-cryodenoise")
@@ -421,7 +427,7 @@ def concatenate_mrc(
     """Join 3D MRC files along z into one float32 MRC file, atomically and streaming.
 
     Only one plane is in memory at a time; the header statistics are those of
-    the whole result, and the voxel size and origin are the first part's.
+    the whole result, and the voxel size, origin and start are the first part's.
 
     Parameters
     ----------
@@ -479,13 +485,7 @@ def concatenate_mrc(
                 m2 += pm2 + delta * delta * n * k / total
                 n = total
                 lo, hi = min(lo, float(values.min())), max(hi, float(values.max()))
-        _describe(
-            mrc,
-            kind=kind or first.kind,
-            voxel_size=first.voxel_size,
-            origin=first.origin,
-            labels=labels,
-        )
+        _describe(mrc, kind or first.kind, first.voxel_size, first.origin, first.start, labels)
         mrc.header.dmin, mrc.header.dmax = lo, hi
         mrc.header.dmean = mean
         mrc.header.rms = float(np.sqrt(m2 / n))

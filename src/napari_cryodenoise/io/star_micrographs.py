@@ -14,8 +14,8 @@ same way, with ``rlnTomoReconstructedTomogram`` pointing at the denoised
 tomograms (and ``rlnTomoTomogramBinning`` scaled when the voxel size changed).
 
 Inputs given as files, folders or globs get a RELION 3.1+ STAR: ``data_optics``
-(one optics group per pixel size, from the headers; voltage, Cs and amplitude
-contrast when given) and ``data_micrographs`` (``rlnMicrographName``,
+(one optics group per pixel size, from the headers, and one with pixel size 0 for
+headers without one; voltage, Cs and amplitude contrast when given) and ``data_micrographs`` (``rlnMicrographName``,
 ``rlnOpticsGroup``), which RELION 4/5 import accepts.
 """
 
@@ -56,6 +56,8 @@ GROUP = "rlnOpticsGroup"
 PIXEL = "rlnMicrographPixelSize"
 BINNING = "rlnTomoTomogramBinning"
 Pair = tuple[Path, Path]
+#: rlnMicrographPixelSize of the optics group of micrographs whose header has none.
+UNKNOWN_PIXEL = 0.0
 
 
 @dataclass(frozen=True)
@@ -364,29 +366,36 @@ class OutputStarPlan:
 
     def _new(self, pairs: Sequence[Pair], notes: list[str]) -> list[StarBlock]:
         sizes = [(_pixel_size(Path(inp)), _pixel_size(Path(out))) for inp, out in pairs]
-        known = all(b is not None for _, b in sizes)
-        if not known and pairs:
-            notes.append(
-                "pixel size unknown in some headers: the optics block has no "
-                "rlnMicrographPixelSize (set it when importing into RELION)"
-            )
-        original = known and all(a is not None for a, _ in sizes)
+        original = all(a is not None for a, _ in sizes)
         keys = [
-            (round(a, 6) if original else None, round(b, 6) if known else None) for a, b in sizes
+            (round(a, 6) if original else None, None if b is None else round(b, 6))
+            for a, b in sizes
         ]
         groups = list(dict.fromkeys(keys)) or [(None, None)]
         columns = ["rlnOpticsGroupName", GROUP]
         columns += ["rlnMicrographOriginalPixelSize"] if original else []
         columns += [label for label, _ in self.optics.columns()]
-        columns += [PIXEL] if known else []
+        columns += [PIXEL]
         rows = []
         for g, (orig, pixel) in enumerate(groups, 1):
             row = [f"opticsGroup{g}", str(g)]
             row += [_fmt(orig)] if original else []
             row += [_fmt(v) for _, v in self.optics.columns()]
-            row += [_fmt(pixel)] if known else []
+            row += [_fmt(pixel if pixel is not None else UNKNOWN_PIXEL)]
             rows.append(row)
-        optics = StarBlock.from_rows("optics", columns, rows, comments=(RELION_VERSION,))
+        comments: tuple[str, ...] = (RELION_VERSION,)
+        unknown = [g for g, (_, pixel) in enumerate(groups, 1) if pixel is None]
+        if unknown and pairs:
+            which = ", ".join(map(str, unknown))
+            missing = [out for (_, out), (_, b) in zip(pairs, sizes, strict=True) if b is None]
+            note = (
+                f"optics group {which}: {len(missing)} of {len(pairs)} micrographs have no "
+                f"pixel size in the header (e.g. {missing[0]}): its rlnMicrographPixelSize "
+                f"is {_fmt(UNKNOWN_PIXEL)} (unknown); set it before RELION uses them"
+            )
+            notes.append(note)
+            comments = (f"# {note}", RELION_VERSION)
+        optics = StarBlock.from_rows("optics", columns, rows, comments=comments)
         mics = StarBlock.from_rows(
             "micrographs",
             [MIC, GROUP],

@@ -24,11 +24,14 @@ reference or ground truth), ``noise`` (noise level). Import from the package.
 
 from .frc import (
     CROSSING_RULE,
+    MIN_FRC_SIDE,
     FRCResult,
+    check_frc_image,
     dependence_warning,
     fourier_ring_correlation,
     fourier_shell_correlation,
     frc_threshold,
+    pixel_size_mismatch,
 )
 from .noise import estimate_noise_sigma
 from .reference import (
@@ -53,10 +56,12 @@ from .snr import pair_snr_db, snr_db
 
 __all__ = [
     "CROSSING_RULE",
+    "MIN_FRC_SIDE",
     "FRCResult",
     "dependence_warning",
     "Region",
     "affine_fit",
+    "check_frc_image",
     "check_truth",
     "estimate_noise_sigma",
     "fourier_ring_correlation",
@@ -64,6 +69,7 @@ __all__ = [
     "frc_threshold",
     "holdout_nmse",
     "pair_snr_db",
+    "pixel_size_mismatch",
     "psnr_db",
     "region_from_box",
     "region_from_disc",

@@ -14,11 +14,14 @@ from ._common import Criterion, _as_array, _f64, _same_shape
 
 __all__ = [
     "CROSSING_RULE",
+    "MIN_FRC_SIDE",
     "FRCResult",
+    "check_frc_image",
     "dependence_warning",
     "fourier_ring_correlation",
     "fourier_shell_correlation",
     "frc_threshold",
+    "pixel_size_mismatch",
 ]
 
 #: A crossing stays below the threshold for this many rings (see ``crossing_frequency``).
@@ -27,6 +30,10 @@ SUSTAIN_RINGS = 3
 LOW_FRACTION = 0.02
 #: A curve above 0.143 beyond this fraction of Nyquist suggests dependent images.
 NEAR_NYQUIST = 0.8
+#: Shortest side (pixels) of an image with an FRC: 8 rings up to Nyquist.
+MIN_FRC_SIDE = 16
+#: Pixel sizes closer than this (relative) are the same.
+PIXEL_SIZE_RTOL = 1e-3
 #: The crossing rule in words (for tables, plots and the README).
 CROSSING_RULE = (
     f"first frequency where the FRC falls below the threshold and stays below for "
@@ -173,6 +180,43 @@ class FRCResult:
         return float(np.sum(w * self.correlation[sel]) / np.sum(w)) if w.sum() else math.nan
 
 
+def check_frc_image(image: ArrayLike, name: str = "image") -> None:
+    """Raise when ``image`` has no FRC: too small for a curve, or constant.
+
+    Raises
+    ------
+    InputError
+        One line naming ``name``: fewer than :data:`MIN_FRC_SIDE` pixels on a
+        side, no variation at all, or not a finite numeric array of 2 or more
+        dimensions.
+
+    """
+    a = _as_array(image, name, min_ndim=2)
+    if min(a.shape) < MIN_FRC_SIDE:
+        raise InputError(
+            f"{name} {a.shape} is too small for an FRC: it needs at least {MIN_FRC_SIDE} "
+            f"pixels on each side ({MIN_FRC_SIDE // 2} rings up to Nyquist)"
+        )
+    if not float(a.max()) > float(a.min()):
+        raise InputError(f"{name} is constant: a constant image has no FRC")
+
+
+def pixel_size_mismatch(
+    size_a: float | None, size_b: float | None, name_a: str = "A", name_b: str = "B"
+) -> str | None:
+    """One line when two images' pixel sizes (Angstrom, None: unknown) differ, else None.
+
+    An FRC pairs frequencies by ring index: of images with different pixel
+    sizes it correlates different physical frequencies.
+    """
+    if not size_a or not size_b or math.isclose(size_a, size_b, rel_tol=PIXEL_SIZE_RTOL):
+        return None
+    return (
+        f"{name_a} has {size_a:g} A/px and {name_b} {size_b:g} A/px: an FRC of images with "
+        "different pixel sizes compares different frequencies"
+    )
+
+
 def _taper_window(shape: tuple[int, ...], taper: float) -> np.ndarray | None:
     """Separable raised-cosine edge window; ``taper`` = fall-off as a fraction of each axis."""
     if taper <= 0:
@@ -265,10 +309,18 @@ def fourier_ring_correlation(
         Rings from 0 to the Nyquist frequency of the shortest axis (corner
         frequencies beyond it are left out).
 
+    Raises
+    ------
+    InputError
+        Shapes differ, or an image has no FRC (:func:`check_frc_image`: too
+        small, constant, not finite).
+
     """
     a = _as_array(image_a, "image_a", min_ndim=2)
     b = _as_array(image_b, "image_b", min_ndim=2)
     _same_shape(a, b, "image_a", "image_b")
+    check_frc_image(a, "image_a")
+    check_frc_image(b, "image_b")
     if not pixel_size > 0:
         raise InputError(f"pixel_size must be > 0, got {pixel_size}")
     if not bin_width > 0:

@@ -116,19 +116,22 @@ def denoise_file(
         else:
             out = denoise(data, mods, **kw)
         del data
+        grid_start, dropped = plan.output_start(out.shape)
         write_output(
             out_path,
             out,
             settings.fmt,
             voxel_size=plan.output_voxel_size(out.shape),
             origin=info.origin,
+            start=grid_start,
             kind=info.kind,
             protect=[in_path],
             labels=[*labels, *option_labels(settings)],
         )
         result.status = "done"
         result.shape = tuple(out.shape)
-        result.message = plan.note
+        notes = [plan.note, dropped if settings.fmt == "mrc" else ""]
+        result.message = "; ".join(n for n in notes if n)
     except (Cancelled, KeyboardInterrupt):
         raise
     except (CryoDenoiseError, OSError, ValueError, MemoryError) as err:
@@ -208,6 +211,7 @@ def denoise_planes(
         out,
         voxel_size=plan.output_voxel_size(plane_shape),
         origin=plan.info.origin,
+        start=plan.output_start(plane_shape)[0],
         kind=plan.info.kind,
         protect=[in_path],
     )

@@ -84,6 +84,14 @@ class Plan:
                 vz, vy, vx = vz * scale[0], vy * scale[1], vx * scale[2]
         return vz, vy, vx
 
+    def output_start(self, out_shape: tuple[int, ...]) -> tuple[tuple[int, int, int], str]:
+        """MRC ``(nzstart, nystart, nxstart)`` of the written grid, and a note if dropped.
+
+        See :meth:`~napari_cryodenoise.io.image_info.ImageInfo.start_for`; a stack
+        denoised slice by slice keeps its z.
+        """
+        return self.info.start_for(out_shape, keep_z=self.per_slice)
+
 
 def plan_file(
     in_path: Path, models: object, settings: FileOptions, models_3d: object = None

@@ -29,13 +29,15 @@ def write_output(
     voxel_size: Sequence[float],
     origin: Sequence[float] | None,
     kind: str,
+    start: Sequence[int] | None = None,
     protect: Collection[str | os.PathLike],
     labels: Sequence[str] = (),
 ) -> None:
     """Write ``data`` to ``out_path`` in format ``fmt`` ("mrc", "tiff" or "png").
 
-    MRC keeps the voxel size, origin and kind, and ``labels`` (up to 8 header labels of
-    80 characters, e.g. the model used) after "denoised with napari-cryodenoise"; TIFF
+    MRC keeps the voxel size, origin, start (``nxstart``...) and kind, and ``labels`` (up
+    to 8 header labels of 80 characters, e.g. the model used) after "denoised with
+    napari-cryodenoise"; TIFF
     the pixel size (as a resolution in pixels per cm); PNG is 8-bit, scaled between the
     0.5 and 99.5 percentiles, and only for 2D images
     (:class:`~napari_cryodenoise.errors.InputError` otherwise).
@@ -49,6 +51,7 @@ def write_output(
             data,
             voxel_size=voxel_size,
             origin=origin,
+            start=start,
             kind=kind,  # type: ignore[arg-type]
             protect=protect,
             overwrite=True,

@@ -159,3 +159,43 @@ def test_frc_low_frequency_trough_is_not_the_resolution(measure, qtbot):
     # the trough (rings 2-3, ~100 px) would have been read as the half-bit resolution
     assert curve.res_halfbit < 10 and curve.res_0143 < 10
     assert w.frc_warning is None
+
+
+def test_frc_of_layers_with_different_pixel_sizes_is_refused(measure, qtbot, tmp_path):
+    """Two files opened with 1.5 and 3 A/px: one line naming both sizes, no curve; with
+    the Pixel size box set, the FRC is computed and the same line is shown as a warning."""
+    viewer, w = measure
+    rng = np.random.default_rng(3)
+    signal = ndi.gaussian_filter(rng.normal(size=SHAPE), 3) * 20
+    for name, px in (("even", 1.5), ("odd", 3.0)):
+        half = (signal + rng.normal(size=SHAPE)).astype(np.float32)
+        viewer.open(str(write_mrc(tmp_path / f"{name}.mrc", half, voxel_size=px)), plugin=PLUGIN)
+    assert frc(w, qtbot, "even", "odd") is None
+    line = "'even' has 1.5 A/px and 'odd' 3 A/px: an FRC of images with different pixel sizes"
+    assert line in w.frc_label.text()
+    assert any(line in str(n.message) for n in notification_manager.records)
+    w.pixel_size.setValue(1.5)
+    assert frc(w, qtbot, "even", "odd") is not None
+    assert line in w.frc_label.text() and "using 1.5 Å/px for both" in w.frc_label.text()
+    assert any(line in s for s in warnings_shown())
+
+
+@pytest.mark.parametrize(
+    ("shape", "fill", "message"),
+    [
+        ((3, 3), None, "layer 'a' (3, 3) is too small for an FRC: it needs at least 16 pixels"),
+        ((64, 64), 2.0, "layer 'b' is constant: a constant image has no FRC"),
+    ],
+)
+def test_frc_of_a_tiny_or_constant_layer_says_why(measure, qtbot, tmp_path, shape, fill, message):
+    """Not 'resolution none': the reason, naming the layer, and no curve."""
+    viewer, w = measure
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=shape).astype(np.float32)
+    b = np.full(shape, fill, np.float32) if fill is not None else rng.normal(size=shape)
+    for name, data in (("a", a), ("b", b.astype(np.float32))):
+        viewer.open(str(write_mrc(tmp_path / f"{name}.mrc", data, voxel_size=2.0)), plugin=PLUGIN)
+    assert frc(w, qtbot, "a", "b") is None
+    assert w.frc_label.text().startswith(message) and "\n" not in w.frc_label.text()
+    assert "none" not in w.frc_label.text()
+    assert any(message in str(n.message) for n in notification_manager.records)

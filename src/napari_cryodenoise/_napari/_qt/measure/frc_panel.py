@@ -49,6 +49,7 @@ class FrcPanel(QGroupBox):
         #: Why the last FRC's two layers are not independent (None when they seem to be).
         self.frc_warning: str | None = None
         self._layers: tuple[Layer | None, Layer | None] = (None, None)
+        self._note = ""  # the running job's note (its layers' pixel sizes differ)
         self._worker: FunctionWorker | None = None
         outer = QVBoxLayout(self)
         form = QFormLayout()
@@ -121,6 +122,7 @@ class FrcPanel(QGroupBox):
             show_warning(str(err))
             self.frc_label.setText(str(err))
             return
+        self._note = job.note
         threads = max(1, (os.cpu_count() or 2) - 1)
         worker = create_worker(run_frc, job, workers=threads, _ignore_errors=True)
         worker.returned.connect(self._on_done)
@@ -142,6 +144,9 @@ class FrcPanel(QGroupBox):
             + ("" if curve.unit == "Å" else " (no pixel size: in pixels)")
         )
         a, b = self._layers
+        if self._note:
+            text += f"\n⚠ {self._note}"
+            show_warning(f"FRC: {self._note}")
         self.frc_warning = frc_warning(curve, a, b) if a is not None else None
         if self.frc_warning:
             text += f"\n⚠ {self.frc_warning}"
