@@ -478,3 +478,21 @@ def test_cli_denoise_files_some_without_pixel_size_keep_the_known_one(tmp_path, 
     assert note in out.read_text()  # a comment line before data_optics, for who opens it
     starfile = pytest.importorskip("starfile")
     assert starfile.read(out)["optics"]["rlnMicrographPixelSize"].tolist() == [1.06, 0.0]
+
+
+def test_cli_denoise_files_none_with_a_pixel_size_leave_the_column_out(tmp_path, affine_model):
+    """No header has a pixel size: no rlnMicrographPixelSize (not a column of zeros that
+    RELION would take for a value); one note says to set it on import."""
+    folder = tmp_path / "mics"
+    folder.mkdir()
+    image = np.random.default_rng(1).normal(size=(40, 48)).astype(np.float32)
+    write_mrc(folder / "a.mrc", image, voxel_size=0.0)
+    run = cryodenoise(
+        "denoise", "mics", "-o", "Denoised", "-m", str(affine_model), "-d", "cpu", cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    blocks = read_star(tmp_path / "Denoised/denoised_micrographs.star")
+    assert blocks["optics"].records() == [
+        {"rlnOpticsGroupName": "opticsGroup1", "rlnOpticsGroup": "1"}
+    ]
+    assert "pixel size unknown in every header" in run.stdout + run.stderr

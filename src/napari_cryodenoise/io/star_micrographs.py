@@ -375,17 +375,24 @@ class OutputStarPlan:
         columns = ["rlnOpticsGroupName", GROUP]
         columns += ["rlnMicrographOriginalPixelSize"] if original else []
         columns += [label for label, _ in self.optics.columns()]
-        columns += [PIXEL]
+        # no header has one: no column (RELION asks for it on import) rather than 0s
+        some = any(b is not None for _, b in sizes)
+        columns += [PIXEL] if some else []
         rows = []
         for g, (orig, pixel) in enumerate(groups, 1):
             row = [f"opticsGroup{g}", str(g)]
             row += [_fmt(orig)] if original else []
             row += [_fmt(v) for _, v in self.optics.columns()]
-            row += [_fmt(pixel if pixel is not None else UNKNOWN_PIXEL)]
+            row += [_fmt(pixel if pixel is not None else UNKNOWN_PIXEL)] if some else []
             rows.append(row)
         comments: tuple[str, ...] = (RELION_VERSION,)
         unknown = [g for g, (_, pixel) in enumerate(groups, 1) if pixel is None]
-        if unknown and pairs:
+        if pairs and not some:
+            notes.append(
+                "pixel size unknown in every header: the optics block has no "
+                "rlnMicrographPixelSize (set it when importing into RELION)"
+            )
+        elif unknown and pairs:
             which = ", ".join(map(str, unknown))
             missing = [out for (_, out), (_, b) in zip(pairs, sizes, strict=True) if b is None]
             note = (
