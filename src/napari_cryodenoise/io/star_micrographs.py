@@ -15,8 +15,9 @@ tomograms (and ``rlnTomoTomogramBinning`` scaled when the voxel size changed).
 
 Inputs given as files, folders or globs get a RELION 3.1+ STAR: ``data_optics``
 (one optics group per pixel size, from the headers, and one with pixel size 0 for
-headers without one; voltage, Cs and amplitude contrast when given) and ``data_micrographs`` (``rlnMicrographName``,
-``rlnOpticsGroup``), which RELION 4/5 import accepts.
+headers without one, beside known ones; voltage, Cs and amplitude contrast when
+given) and ``data_micrographs`` (``rlnMicrographName``, ``rlnOpticsGroup``), which
+RELION 4/5 import accepts.
 """
 
 from __future__ import annotations
