@@ -221,6 +221,33 @@ def test_unknown_parameter_fails_with_the_reason_in_stderr(tmp_path):
     assert "Traceback" not in run.stderr
 
 
+@pytest.mark.parametrize(
+    ("out", "holds"),
+    [
+        ("MotionCorr/job002/", f"--in_mics {IN_MICS}"),
+        ("MotionCorr/", f"--in_mics {IN_MICS}"),
+        ("./", f"--in_mics {IN_MICS}"),
+        ("MotionCorr/job002/Movies/", "the input micrograph MotionCorr/job002/Movies/mic_0000"),
+    ],
+)
+def test_output_folder_of_the_input_job_is_refused_and_left_untouched(tmp_path, out, holds):
+    """--o at the input's job folder (or above it) would replace that job's exit file and
+    write beside its micrographs: the job refuses before writing anything."""
+    project = make_project(tmp_path)
+    motioncorr = project / "MotionCorr/job002"
+    (motioncorr / "RELION_JOB_EXIT_SUCCESS").touch()
+    before = sorted(p.relative_to(project) for p in project.rglob("*"))
+    command = job_command("--model", "affine.pt", "--device", "cpu")
+    command[command.index("--o") + 1] = out
+    run = subprocess.run(command, cwd=project, env=job_env(), **_captured(120))
+    assert run.returncode == 1
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith(f"cryodenoise-relion: error: --o {out} holds {holds}")
+    assert "another job's folder" in line and line.endswith("nothing was written")
+    assert sorted(p.relative_to(project) for p in project.rglob("*")) == before
+    assert exit_files(motioncorr) == ["RELION_JOB_EXIT_SUCCESS"]
+
+
 def test_failed_micrograph_gives_failure_with_reason(tmp_path, capsys):
     project = make_project(tmp_path)
     (project / "MotionCorr/job002/Movies/mic_0001.mrc").unlink()

@@ -127,6 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return 1
     job = Path(args.outdir)
+    clash = _foreign_folder(args.outdir, args.in_mics)
+    if clash:  # another job's folder: leave its files (exit files included) alone
+        print(f"{PROG}: error: {clash}", file=sys.stderr)
+        return 1
     rp.prepare(job)
     for note in args.notes:
         print(f"{PROG}: note: {note}", file=sys.stderr)
@@ -168,6 +172,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     rp.finish(job, rp.SUCCESS)
     print(f"{PROG}: done: {rp.node_name(job / OUT_STAR)}", flush=True)
     return 0
+
+
+def _foreign_folder(outdir: str, in_mics: str) -> str | None:
+    """Why ``--o`` must not be used (it holds the input STAR or micrographs), or None."""
+    from ..io.star import find_star_table
+
+    folder = os.path.realpath(outdir)
+    inputs = [in_mics]
+    with contextlib.suppress(CryoDenoiseError, OSError, ValueError):  # _run reports those
+        inputs += [
+            row["rlnMicrographName"] for row in find_star_table(in_mics, "rlnMicrographName")
+        ]
+    for path in inputs:
+        if os.path.commonpath([folder, os.path.realpath(path)]) == folder:
+            what = "--in_mics" if path == in_mics else "the input micrograph"
+            return (
+                f"--o {outdir} holds {what} {path}: it is another job's folder (or above "
+                "one), and this job writes into its own folder only (RELION passes "
+                "--o External/jobNNN/); nothing was written"
+            )
+    return None
 
 
 def _safe_split(argv: Sequence[str]) -> list[tuple[str, str | None]]:
