@@ -248,6 +248,43 @@ def test_output_folder_of_the_input_job_is_refused_and_left_untouched(tmp_path, 
     assert exit_files(motioncorr) == ["RELION_JOB_EXIT_SUCCESS"]
 
 
+def test_continue_with_other_binning_is_refused_not_mixed_in_one_star(tmp_path, capsys):
+    """Finished micrographs are kept on Continue; with --bin changed the STAR would list
+    binned and unbinned files at one pixel size. The job refuses and changes nothing."""
+    project = make_project(tmp_path)
+    job = project / JOB
+    run = relion(project, "--model", "affine.pt", "--device", "cpu", "--bin", "2")
+    assert run.returncode == 0, run.stderr
+    (job / "Movies/mic_0002.mrc").unlink()  # e.g. aborted before the last one
+    star = (job / "denoised_micrographs.star").read_text()
+    stamps = {p: p.stat().st_mtime_ns for p in (job / "Movies").iterdir()}
+
+    run = relion(project, "--model", "affine.pt", "--device", "cpu")  # bin left out
+    assert run.returncode == 1
+    assert exit_files(job) == ["RELION_JOB_EXIT_FAILURE"]
+    assert run.stderr.strip().splitlines()[-1] == (
+        f"cryodenoise-relion: error: the micrographs in {JOB}Movies/ were denoised with "
+        "--bin 2, this run asks for no binning: one STAR would list both at one pixel size. "
+        f"Run these settings as a new job, or delete the .mrc files in {JOB}Movies/ to "
+        "redo them all"
+    )
+    assert {p: p.stat().st_mtime_ns for p in (job / "Movies").iterdir()} == stamps
+    assert (job / "denoised_micrographs.star").read_text() == star
+
+    # the same binning (written another way) continues; --bin 1 is no binning
+    code, out, err = relion_in_process(project, capsys, "--model", "affine.pt", "--bin", "2.0")
+    assert code == 0, err
+    assert "denoised 1, skipped 2" in out
+    optics = read_star(job / "denoised_micrographs.star")["optics"].records()
+    assert optics[0]["rlnMicrographPixelSize"] == "1.770000"
+    for name in ("mic_0000.mrc", "mic_0001.mrc", "mic_0002.mrc"):
+        (job / "Movies" / name).unlink()
+    code, _, err = relion_in_process(project, capsys, "--model", "affine.pt", "--bin", "1")
+    assert code == 0, err
+    code, _, err = relion_in_process(project, capsys, "--model", "affine.pt")
+    assert code == 0, err
+
+
 def test_failed_micrograph_gives_failure_with_reason(tmp_path, capsys):
     project = make_project(tmp_path)
     (project / "MotionCorr/job002/Movies/mic_0001.mrc").unlink()

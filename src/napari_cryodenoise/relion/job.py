@@ -26,6 +26,8 @@ __all__ = ["OUT_STAR", "TRAINED_MODEL", "main"]
 
 OUT_STAR = "denoised_micrographs.star"
 TRAINED_MODEL = "denoise_model.pt"
+#: The binning options of the job's micrographs (hidden), compared on Continue.
+SCALE_RECORD = ".cryodenoise_binning"
 
 
 def _cli(argv: list[str]) -> int:
@@ -62,6 +64,7 @@ def _run(args: JobArgs, job: Path) -> None:
     sub = output_subfolder(names)
     outdir = job / sub if sub else job
     _refuse_shared_names(names, args.in_mics, outdir)  # before any work, training included
+    _keep_one_scale(job, outdir, _scale_options(args.denoise))
     threads = ["--threads", str(args.threads)] if args.threads else []
     device = ["--device", args.device] if args.device else []
     model = args.model
@@ -87,6 +90,42 @@ def _refuse_shared_names(names: Sequence[str], star: str, outdir: Path) -> None:
                 f"micrographs all go to {outdir}/, so their names must be unique"
             )
         seen[base] = name
+
+
+def _scale_options(denoise: Sequence[str]) -> str:
+    """The options that set the pixel size of the outputs, as one text ('' for none)."""
+    out = []
+    for i, option in enumerate(denoise):
+        if option in ("--bin", "--pixel-size"):
+            value = denoise[i + 1]
+            with contextlib.suppress(ValueError):
+                value = f"{float(value):g}"
+            if not (option == "--bin" and value == "1"):  # --bin 1: no binning
+                out.append(f"{option} {value}")
+        elif option == "--restore-size":
+            out.append(option)
+    return " ".join(out) if out != ["--restore-size"] else ""  # alone, it changes nothing
+
+
+def _keep_one_scale(job: Path, outdir: Path, scale: str) -> None:
+    """Refuse a Continue whose binning differs from the micrographs already there.
+
+    Finished micrographs are kept (``--skip-existing``), so a run with other binning
+    would list micrographs of two pixel sizes under one optics group's pixel size.
+    """
+    from ..io.atomic import atomic_write_text
+
+    record = job / SCALE_RECORD
+    before = record.read_text().strip() if record.is_file() else None
+    if before is not None and before != scale and any(outdir.glob("*.mrc")):
+        raise _Failed(
+            f"the micrographs in {outdir}/ were denoised with {before or 'no binning'}, this "
+            f"run asks for {scale or 'no binning'}: one STAR would list both at one pixel "
+            f"size. Run these settings as a new job, or delete the .mrc files in {outdir}/ to "
+            "redo them all"
+        )
+    if before != scale:
+        atomic_write_text(record, scale + "\n")
 
 
 def _train(args: JobArgs, job: Path, extra: list[str]) -> Path:
