@@ -18,7 +18,7 @@ from pathlib import Path
 import mrcfile
 import numpy as np
 import pytest
-from relion_star_files import motioncorr_optics
+from relion_star_files import RELION5_TOMOGRAMS, motioncorr_optics
 
 from napari_cryodenoise.io.star import read_star
 from napari_cryodenoise.models import build_model, save_model
@@ -283,6 +283,23 @@ def test_continue_with_other_binning_is_refused_not_mixed_in_one_star(tmp_path, 
     assert code == 0, err
     code, _, err = relion_in_process(project, capsys, "--model", "affine.pt")
     assert code == 0, err
+
+
+def test_tomograms_star_fails_with_one_line_saying_what_it_is(tmp_path):
+    project = make_project(tmp_path, n=1)
+    star = project / "Tomograms/job010/tomograms.star"
+    star.parent.mkdir(parents=True)
+    star.write_text(RELION5_TOMOGRAMS)
+    command = job_command("--model", "affine.pt", "--device", "cpu")
+    command[command.index("--in_mics") + 1] = "Tomograms/job010/tomograms.star"
+    run = subprocess.run(command, cwd=project, env=job_env(), **_captured(120))
+    assert run.returncode == 1
+    assert exit_files(project / JOB) == ["RELION_JOB_EXIT_FAILURE"]
+    assert run.stderr.strip().splitlines() == [
+        "cryodenoise-relion: error: --in_mics Tomograms/job010/tomograms.star is a RELION 5 "
+        "tomogram list (rlnTomoReconstructedTomogram): this job denoises micrographs; denoise "
+        "tomograms with: cryodenoise denoise Tomograms/job010/tomograms.star -o DIR -m unet-3d"
+    ]
 
 
 def test_failed_micrograph_gives_failure_with_reason(tmp_path, capsys):

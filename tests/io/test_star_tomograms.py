@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from relion_star_files import RELION5_TOMOGRAMS
 from subprocess_runs import cryodenoise
 
 from napari_cryodenoise.io import read_image, write_mrc
@@ -19,32 +20,6 @@ from napari_cryodenoise.io.star import image_column, read_star, read_star_microg
 from napari_cryodenoise.io.star_micrographs import OutputStarPlan, read_micrograph_star
 
 TOMO = "rlnTomoReconstructedTomogram"
-
-RELION5_TOMOGRAMS = """
-# version 50001
-
-data_global
-
-loop_ 
-_rlnTomoName #1 
-_rlnVoltage #2 
-_rlnSphericalAberration #3 
-_rlnAmplitudeContrast #4 
-_rlnMicrographOriginalPixelSize #5 
-_rlnTomoHand #6 
-_rlnTomoTiltSeriesPixelSize #7 
-_rlnTomoTiltSeriesStarFile #8 
-_rlnTomoTomogramBinning #9 
-_rlnTomoSizeX #10 
-_rlnTomoSizeY #11 
-_rlnTomoSizeZ #12 
-_rlnTomoReconstructedTomogram #13 
-_rlnTomoReconstructedTomogramHalf1 #14 
-_rlnTomoReconstructedTomogramHalf2 #15 
-TS_01   300.000000     2.700000     0.100000     0.675000    -1.000000     1.350000 AlignTiltSeries/job008/tilt_series/TS_01.star     7.407407        296        296        178 Tomograms/job010/tomograms/rec_TS_01.mrc Tomograms/job010/tomograms/rec_TS_01_half1.mrc Tomograms/job010/tomograms/rec_TS_01_half2.mrc 
-TS_02   300.000000     2.700000     0.100000     0.675000    -1.000000     1.350000 AlignTiltSeries/job008/tilt_series/TS_02.star     7.407407        296        296        178 Tomograms/job010/tomograms/rec_TS_02.mrc Tomograms/job010/tomograms/rec_TS_02_half1.mrc Tomograms/job010/tomograms/rec_TS_02_half2.mrc 
- 
-"""
 
 
 def _project(root: Path) -> Path:

@@ -58,6 +58,12 @@ def _run(args: JobArgs, job: Path) -> None:
             row["rlnMicrographName"] for row in find_star_table(args.in_mics, "rlnMicrographName")
         ]
     except (CryoDenoiseError, OSError, ValueError) as err:  # the reader's one-line message
+        if _is_tomogram_list(args.in_mics):
+            raise _Failed(
+                f"--in_mics {args.in_mics} is a RELION 5 tomogram list "
+                "(rlnTomoReconstructedTomogram): this job denoises micrographs; denoise "
+                f"tomograms with: cryodenoise denoise {args.in_mics} -o DIR -m unet-3d"
+            ) from None
         raise _Failed(
             str(err).strip().splitlines()[0] if str(err).strip() else repr(err)
         ) from None
@@ -77,6 +83,15 @@ def _run(args: JobArgs, job: Path) -> None:
     )
     if code != 0:
         raise _Failed(f"denoising failed (cryodenoise denoise exit code {code}, see above)")
+
+
+def _is_tomogram_list(star: str) -> bool:
+    from ..io.star import find_star_table
+
+    try:
+        return bool(find_star_table(star, "rlnTomoReconstructedTomogram"))
+    except (CryoDenoiseError, OSError, ValueError):
+        return False
 
 
 def _refuse_shared_names(names: Sequence[str], star: str, outdir: Path) -> None:
