@@ -71,6 +71,32 @@ def _start(*args: str) -> subprocess.Popen:
     )
 
 
+class _Lines:
+    """The lines a process writes to a pipe, read as they come (a thread), to wait on."""
+
+    def __init__(self, pipe) -> None:  # noqa: ANN001
+        import threading
+
+        self.lines: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _read(self, pipe) -> None:  # noqa: ANN001
+        for line in pipe:
+            self.lines.append(line)
+
+    def wait_for(self, text: str, proc: subprocess.Popen, seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while not any(text in line for line in self.lines):
+            assert proc.poll() is None, "".join(self.lines)
+            assert time.monotonic() < deadline, f"no line with {text!r}: {self.lines}"
+            time.sleep(0.05)
+
+    def text(self) -> str:
+        self._thread.join(timeout=30)
+        return "".join(self.lines)
+
+
 def test_overwrite_redoes_outputs_an_earlier_run_kept(tmp_path, affine):
     """Outputs kept by a run (made with other options, or not by a watch) are redone by
     the next run with --overwrite (was: kept for ever once a run had recorded them)."""
@@ -258,15 +284,17 @@ def test_watched_folder_that_disappears_and_comes_back_is_said_so(tmp_path, affi
     indir, outdir = tmp_path / "in", tmp_path / "out"
     _micrographs(indir, 1)
     proc = _start("watch", str(indir), "-o", str(outdir), "-m", affine, "--no-poll")
+    stderr = _Lines(proc.stderr)
     _wait_for(outdir / "mic_0.mrc", proc)
     for path in indir.iterdir():
         path.unlink()
     indir.rmdir()
-    time.sleep(2.0)
+    stderr.wait_for("no longer there", proc)  # however long a loaded machine takes
     _micrographs(indir, 2)
     _wait_for(outdir / "mic_1.mrc", proc)
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    proc.wait(timeout=30)
+    err = stderr.text()
     assert proc.returncode == 130 and "Traceback" not in err, err
     gone = [ln for ln in err.splitlines() if "no longer there" in ln]
     back = [ln for ln in err.splitlines() if "is back" in ln]
