@@ -191,3 +191,38 @@ def test_removing_the_input_while_the_live_view_runs_says_so(open_widget, qtbot,
     qtbot.wait(300)
     assert w.live is None
     assert w.status.value == "stopped: the layer 'mic' was removed from the viewer"
+
+
+def test_a_micrograph_opened_after_a_tomogram_gets_a_2d_model(open_widget, qtbot, tmp_path):
+    """unet-3d, chosen (and remembered) for a tomogram, can never denoise a micrograph:
+    opening one switches the model to the 2D default and says so (was: Denoise failed with
+    'choose a 2D model' and the status line said 'loading unet-3d...' for ever)."""
+    viewer, w = open_widget("Denoise")
+    volume = np.random.default_rng(1).normal(size=(8, 32, 32)).astype(np.float32)
+    viewer.open(str(write_mrc(tmp_path / "tomo.mrc", volume, voxel_size=10.0)), plugin=PLUGIN)
+    w.model.value = "unet-3d"
+    viewer.open(str(_micrograph(tmp_path)), plugin=PLUGIN)
+    assert w.input.value.name == "mic" and w.model.value == "unet"
+    assert w.state.status == "model unet: unet-3d is a 3D (tomogram) model and mic is 2D"
+    w.input.value = viewer.layers["tomo"]
+    w.model.value = "unet-3d"  # the tomogram again: the user's choice stays
+    assert w.model.value == "unet-3d"
+
+
+def test_a_model_that_does_not_fit_the_image_says_so_on_the_status_line(
+    open_widget, qtbot, tmp_path, monkeypatch
+):
+    """A 3D model picked for a 2D image: the error stays on the status line (it said
+    'loading ...' for ever)."""
+    from napari_cryodenoise.models import build_model
+
+    errors = []
+    monkeypatch.setattr(notify, "show_error", errors.append)
+    viewer, w = open_widget("Denoise")
+    viewer.open(str(_micrograph(tmp_path)), plugin=PLUGIN)
+    tiny3d = build_model("unet-custom", ndim=3, depth=2, first_kernel=3, last_kernel=3, nf=4)
+    use_model(w, "tiny3d", tiny3d)
+    w.run()
+    qtbot.waitUntil(lambda: bool(errors), timeout=10000)
+    assert w.state.status.startswith("not started: model ") and "2D" in w.state.status
+    assert "loading" not in w.state.status

@@ -103,6 +103,16 @@ def model_choices() -> list[tuple[str, Any]]:
     return out
 
 
+def pretrained_ndim(alias: object) -> int | None:
+    """2 or 3 for a pretrained model's alias; None for anything else (a file, a custom name)."""
+    from ...models import list_models
+
+    try:
+        return next((int(i.ndim) for i in list_models() if i.alias == alias), None)
+    except Exception:  # noqa: BLE001 - unknown: the run says what does not fit
+        return None
+
+
 def shutdown_quietly(widget: Any) -> None:
     """Call ``widget.shutdown()`` from Qt's ``destroyed`` signal.
 

@@ -24,7 +24,7 @@ from ...results import is_result
 from ...settings import MODE_LIVE, MODES, PRECISIONS, DenoiseSettings
 from ...tiles import TileStore
 from ..form_memory import FormMemory
-from ..workers import device_choices, model_choices
+from ..workers import device_choices, model_choices, pretrained_ndim
 from .state import DenoiseState
 
 if TYPE_CHECKING:
@@ -110,6 +110,7 @@ class DenoiseForm:
         for w in self.result_widgets():
             w.changed.connect(self._on_edit)
         self.input.changed.connect(self.bin_factor.reset_choices)
+        self.input.changed.connect(self._fit_model)
         self.input.changed.connect(self._sync)
         self.output.changed.connect(self._sync)
         self.mode.changed.connect(self._sync)
@@ -204,6 +205,21 @@ class DenoiseForm:
             "after the visible part, go on with the rest of the image"
             if live
             else "only for the live mode: whole-image mode always does the whole image"
+        )
+
+    def _fit_model(self, *_: object) -> None:
+        """A 2D image chosen while a 3D (tomogram) model is: the 2D default instead.
+
+        The remembered model of the last session (e.g. unet-3d, for a tomogram) can never
+        denoise a micrograph; the switch is said in the status line.
+        """
+        layer, chosen = self.input.value, self.model.value
+        if layer is None or full_resolution(layer).ndim != 2 or pretrained_ndim(chosen) != 3:
+            return
+        default = DenoiseSettings.model
+        self.model.value = default
+        self.state.status = (
+            f"model {default}: {chosen} is a 3D (tomogram) model and {layer.name} is 2D"
         )
 
     def _on_model_choice(self, value: object) -> None:

@@ -150,6 +150,7 @@ class RunPanel:
             stacked, volume = check_model_fits(model, data.ndim, data.shape)
         except InputError as err:
             notify.show_error(str(err))
+            self.state.status = f"not started: {err}"  # not "loading MODEL..." for ever
             return
         if settings.mode == MODE_WHOLE:
             self._start_whole(layer, settings, model, stacked=stacked, update=update)
