@@ -388,3 +388,28 @@ def test_an_existing_model_or_checkpoint_is_never_replaced(widget, qtbot, tmp_pa
     before = (tmp_path / "new.pt").read_bytes()
     assert w.start() is None and "already exists" in w.status.value
     assert (tmp_path / "new.pt").read_bytes() == before
+
+
+def test_motioncor_evn_odd_files_are_the_default_pair(make_napari_viewer, tmp_path, movie):
+    """MotionCor2 -SplitSum 1 halves (X_EVN / X_ODD) opened from files: the form chose
+    'movie files' and the model was named 'mic01_EVN'; now they are the even/odd pair, each
+    micrograph's halves together however the files were opened."""
+    from napari_cryodenoise.io.mrc import write_mrc
+
+    other = simulate_movie((96, 96), n_frames=4, seed=4)
+    files = {
+        "mic02_ODD": other.odd,
+        "mic01_EVN": movie.even,
+        "mic01_ODD": movie.odd,
+        "mic02_EVN": other.even,
+    }
+    viewer = make_napari_viewer()
+    for name, data in files.items():
+        path = write_mrc(tmp_path / f"{name}.mrc", data, voxel_size=1.5)
+        viewer.open(str(path), plugin=PLUGIN)
+    _dock, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Train (Noise2Noise)")
+    assert w.source.value == jobs.SOURCE_LAYERS
+    assert (w.even.value.name, w.odd.value.name) == ("mic01_EVN", "mic01_ODD")
+    assert w.preview.value is w.even.value
+    assert w.output.value.name == "mic01_n2n.pt"
+    w.shutdown()

@@ -58,7 +58,7 @@ def data_name(form: TrainForm) -> str:
     """A name for the data (the default model file is named after it)."""
     kind = form.source.value
     if kind == SOURCE_LAYERS and form.even.value is not None:
-        return re.sub(r"[\s_-]*even$", "", form.even.value.name, flags=re.I) or "pair"
+        return re.sub(r"[\s_-]*(even|evn)$", "", form.even.value.name, flags=re.I) or "pair"
     layer = {SOURCE_MOVIE: form.movie.value, SOURCE_SINGLE: form.single.value}.get(kind)
     if layer is not None:
         return layer.name
