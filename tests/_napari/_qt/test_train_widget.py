@@ -5,6 +5,8 @@ steps on the CPU: the whole file takes a few seconds.
 """
 
 import textwrap
+import threading
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -15,6 +17,7 @@ from subprocess_runs import assert_script_closes_cleanly
 from napari_cryodenoise._napari import train_jobs as jobs
 from napari_cryodenoise._napari._qt.denoise import widget as dw
 from napari_cryodenoise._napari._qt.train import TrainWidget
+from napari_cryodenoise._napari._qt.train.widget import REDRAW_MS
 from napari_cryodenoise.errors import InputError
 from napari_cryodenoise.models import load_model
 from napari_cryodenoise.simulate import simulate_movie
@@ -126,15 +129,30 @@ def test_train_two_layers_preview_and_use_in_denoise(widget, qtbot, tmp_path, mo
     denoise.shutdown()
 
 
-def test_cancel_keeps_checkpoint_and_best_model(widget, qtbot, tmp_path, movie):
+def test_cancel_keeps_checkpoint_and_best_model(widget, qtbot, tmp_path, movie, monkeypatch):
+    from napari_cryodenoise.training.trainer import Trainer
+
+    real_step, slow = Trainer.step, threading.Event()
+
+    def step(self, *args, **kw):  # the step under way when Cancel is pressed takes a while
+        out = real_step(self, *args, **kw)
+        if slow.is_set():
+            time.sleep(1.0)
+        return out
+
+    monkeypatch.setattr(Trainer, "step", step)
     w = widget
     add_pair(w.viewer, movie)
     out = quick(w, tmp_path, steps=10000)
     w.preview.value = None
     w.start()
     qtbot.waitUntil(lambda: w._status is not None and w._status.step >= 2, timeout=30000)
+    slow.set()
     w.cancel()
     assert "kept" in w.status.value and not w.cancel_button.enabled
+    # the step line (with its ETA of the whole budget) does not come back over it
+    qtbot.wait(3 * REDRAW_MS)
+    assert w.busy and w.status.value.startswith("cancelling after the current step")
     qtbot.waitUntil(lambda: not w.busy, timeout=30000)
     result = w.result
     assert result.cancelled and 2 <= result.steps < 10000

@@ -224,8 +224,13 @@ class TrainWidget(TrainForm):
         except RuntimeError:
             pass
 
+    @property
+    def _cancelling(self) -> bool:
+        return self._cancel is not None and self._cancel.is_set()
+
     def _on_stage(self, text: str) -> None:
-        self.status.value = text
+        if not self._cancelling:  # the "cancelling..." line stays until the run ends
+            self.status.value = text
 
     def _on_step(self, status: TrainStatus) -> None:
         self._status = status
@@ -245,7 +250,7 @@ class TrainWidget(TrainForm):
             return
         self._dirty = False
         self.plot.set_history(self._train_pts, self._val_pts)
-        if self._status is not None and self.busy:
+        if self._status is not None and self.busy and not self._cancelling:
             self.status.value = status_text(self._status)
 
     def _on_done(self, result: TrainResult) -> None:
