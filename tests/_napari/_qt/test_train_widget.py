@@ -393,6 +393,7 @@ def test_an_existing_model_or_checkpoint_is_never_replaced(widget, qtbot, tmp_pa
         "choose another file name in 'save model as' or delete that file to replace it"
     )
     assert any(m.endswith(line) for m in messages()), messages()
+    assert w.status.value == "failed: " + line  # all of it: the end says what to do
     assert out.read_bytes() == b"a week of training"
     assert not (tmp_path / "mine.ckpt.pt").exists()
     # a checkpoint left next to the chosen name (its model deleted) is kept too

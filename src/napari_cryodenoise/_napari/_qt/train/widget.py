@@ -41,6 +41,8 @@ from .preview import TrainingPreview
 from .step_time import COST_FIELDS, StepTimeLine, budget_of, estimate_inputs
 
 REDRAW_MS = 250
+#: Longest error line in the status label (it wraps; only a runaway message is cut).
+STATUS_MAX = 400
 CPU_WARNING = (
     "Training on the CPU: this is slow (a CUDA GPU is typically 20-100x faster). Fine-tuning "
     "for a few minutes already helps; the ETA appears after the first steps."
@@ -294,7 +296,10 @@ class TrainWidget(TrainForm):
         self._fail(message)
 
     def _fail(self, message: str) -> None:
-        self.status.value = "failed: " + message.splitlines()[0][:160]
+        line = (message.splitlines() or [""])[0]  # the whole line: its end says what to do
+        if len(line) > STATUS_MAX:
+            line = line[: STATUS_MAX - 1].rstrip() + "…"
+        self.status.value = "failed: " + line
         show_error(f"Training failed: {message}")
 
     # -- live preview --------------------------------------------------------------------
