@@ -432,3 +432,28 @@ def test_motioncor_evn_odd_files_are_the_default_pair(make_napari_viewer, tmp_pa
     assert w.preview.value is w.even.value
     assert w.output.value.name == "mic01_n2n.pt"
     w.shutdown()
+
+
+def test_halves_of_other_pixel_sizes_are_refused(widget, tmp_path, movie):
+    """An odd half of another exposure (same shape, other pixel size) trained silently."""
+    from napari_cryodenoise.io.mrc import write_mrc
+
+    w = widget
+    for name, data, apix in (("a_EVN", movie.even, 1.5), ("b_ODD", movie.odd, 3.0)):
+        w.viewer.open(
+            str(write_mrc(tmp_path / f"{name}.mrc", data, voxel_size=apix)), plugin=PLUGIN
+        )
+    quick(w, tmp_path, steps=2)
+    w.source.value = jobs.SOURCE_LAYERS
+    w.even.value, w.odd.value = w.viewer.layers["a_EVN"], w.viewer.layers["b_ODD"]
+    assert w.start() is None and not w.busy
+    line = (
+        "the even layer 'a_EVN' has 1.5 A pixels but the odd layer 'b_ODD' 3 A; the two halves "
+        "of one exposure have the same pixel size: choose its odd half"
+    )
+    assert w.status.value == "failed: " + line
+    assert messages()[-1] == "Training failed: " + line
+    assert not (tmp_path / "model.pt").exists()
+    # a layer without a known pixel size (added from Python, 1 A/pixel shown) is not refused
+    w.odd.value = w.viewer.add_image(movie.odd, name="odd from a script")
+    w.data()
