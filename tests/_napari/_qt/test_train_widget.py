@@ -457,3 +457,48 @@ def test_halves_of_other_pixel_sizes_are_refused(widget, tmp_path, movie):
     # a layer without a known pixel size (added from Python, 1 A/pixel shown) is not refused
     w.odd.value = w.viewer.add_image(movie.odd, name="odd from a script")
     w.data()
+
+
+CLOSE_TRAINING_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    import napari
+    from qtpy.QtWidgets import QApplication
+    from napari_cryodenoise.io.mrc import write_mrc
+    from napari_cryodenoise.simulate import simulate_movie
+
+    folder = sys.argv[1]
+    movie = simulate_movie((96, 96), n_frames=4, seed=3)
+    viewer = napari.Viewer()
+    for name, data in (("a_EVN", movie.even), ("a_ODD", movie.odd)):
+        viewer.open(write_mrc(f"{folder}/{name}.mrc", data, voxel_size=1.5),
+                    plugin="napari-cryodenoise")
+    _, w = viewer.window.add_plugin_dock_widget("napari-cryodenoise", "Train (Noise2Noise)")
+    w.network.value, w.device.value = "arch:unet-fast", "cpu"
+    w.budget_unit.value, w.budget.value = "steps", 100000
+    w.crop.value, w.batch.value, w.val_every.value = 32, 2, 2
+    w.preview_every.value, w.checkpoint_every.value = 2, 0
+    w.output.value = f"{folder}/m.pt"
+    w.start()
+    t0 = time.time()
+    while time.time() - t0 < 60 and (w._status is None or w._status.step < 3):
+        QApplication.processEvents()
+        time.sleep(0.01)
+    assert w.busy, "training should run when the viewer closes"
+    viewer.close()
+    for _ in range(50):  # the main loop goes on a little (late signals are delivered)
+        QApplication.processEvents()
+        time.sleep(0.01)
+    print("closed", flush=True)
+    """
+)
+
+
+def test_closing_napari_while_training_keeps_checkpoint(tmp_path):
+    """Closing the viewer mid-run raised 'wrapped C/C++ object of type QPushButton has been
+    deleted' from the finished training and aborted napari; the run stops after its step,
+    with its checkpoint and best model written, as on Cancel."""
+    script = CLOSE_TRAINING_SCRIPT.replace("sys.argv[1]", repr(str(tmp_path)))
+    assert_script_closes_cleanly(script, tmp_path, "close_training.py")
+    assert (tmp_path / "m.ckpt.pt").is_file()
+    assert load_model(tmp_path / "m.pt") is not None

@@ -33,7 +33,7 @@ from ...save_guard import check_training_outputs, refuse_existing_models
 from ...train_jobs import result_text, run_training, status_text
 from ..dock import fill_with_scroll_area
 from ..handover import open_denoise_dock, select_input
-from ..live import ensure_pool_threads
+from ..live import ensure_pool_threads, wait_for_workers
 from ..plot import make_loss_plot
 from ..workers import Relay, bar_updater, is_cpu, shutdown_quietly
 from .form import TrainForm
@@ -85,6 +85,7 @@ class TrainWidget(TrainForm):
         self._val_pts: list[tuple[int, float]] = []
         self._status: TrainStatus | None = None
         self._dirty = False
+        self._closed = False  # the widget (or the viewer) is closing: touch no widget
         ensure_pool_threads(6)
         self.plot = make_loss_plot(self.viewer)
         self.expected = Label(value="")
@@ -212,8 +213,14 @@ class TrainWidget(TrainForm):
             "are kept)..."
         )
 
-    def shutdown(self) -> None:
-        """Cancel everything (the viewer or the widget is closing); touches no widget."""
+    def shutdown(self, wait_ms: int = 30000) -> None:
+        """Cancel everything (the viewer or the widget is closing); touches no widget.
+
+        A running training stops after its current step and writes its
+        checkpoint and best model; this waits for it (at most ``wait_ms``) so
+        that they are on disk and no worker outlives the Qt objects it reports to.
+        """
+        self._closed = True
         self.disconnect_viewer()
         if self._cancel is not None:
             self._cancel.set()
@@ -225,16 +232,21 @@ class TrainWidget(TrainForm):
             self._redraw_timer.stop()
         except RuntimeError:
             pass
+        if self._worker is not None:
+            wait_for_workers(wait_ms)
 
     @property
     def _cancelling(self) -> bool:
         return self._cancel is not None and self._cancel.is_set()
 
     def _on_stage(self, text: str) -> None:
-        if not self._cancelling:  # the "cancelling..." line stays until the run ends
+        # the "cancelling..." line stays until the run ends
+        if not self._cancelling and not self._closed:
             self.status.value = text
 
     def _on_step(self, status: TrainStatus) -> None:
+        if self._closed:
+            return
         self._status = status
         self._train_pts.append((status.step, status.train_loss))
         if status.val_loss is not None:
@@ -248,7 +260,7 @@ class TrainWidget(TrainForm):
 
     def _flush(self) -> None:
         """Redraw the plot and the status line if steps arrived (timer, <= 4 per second)."""
-        if not self._dirty:
+        if not self._dirty or self._closed:
             return
         self._dirty = False
         self.plot.set_history(self._train_pts, self._val_pts)
@@ -256,6 +268,8 @@ class TrainWidget(TrainForm):
             self.status.value = status_text(self._status)
 
     def _on_done(self, result: TrainResult) -> None:
+        if self._closed:
+            return
         self._dirty = True
         self._flush()
         self.result = result
@@ -274,12 +288,16 @@ class TrainWidget(TrainForm):
         if pbar is not None:
             pbar.close()
         self._worker, self._cancel, self._keep = None, None, []
+        if self._closed:
+            return
         self._redraw_timer.stop()
         self._flush()
         self.start_button.enabled, self.cancel_button.enabled = True, False
         self.step_time.schedule()
 
     def _report(self, err: BaseException) -> None:
+        if self._closed:
+            return
         if isinstance(err, Cancelled):
             self.status.value = "cancelled before training started (nothing was written)"
             show_info(self.status.value)
@@ -310,6 +328,8 @@ class TrainWidget(TrainForm):
         return layer if layer is not None and layer in self.viewer.layers else None
 
     def _on_snapshot(self, model: Any) -> None:
+        if self._closed:
+            return
         self.live_preview.submit(model, self._status.step if self._status is not None else 0)
 
     # -- hand over -----------------------------------------------------------------------
