@@ -5,6 +5,8 @@ steps on the CPU: the whole file takes a few seconds.
 """
 
 import textwrap
+import threading
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -15,6 +17,7 @@ from subprocess_runs import assert_script_closes_cleanly
 from napari_cryodenoise._napari import train_jobs as jobs
 from napari_cryodenoise._napari._qt.denoise import widget as dw
 from napari_cryodenoise._napari._qt.train import TrainWidget
+from napari_cryodenoise._napari._qt.train.widget import REDRAW_MS
 from napari_cryodenoise.errors import InputError
 from napari_cryodenoise.models import load_model
 from napari_cryodenoise.simulate import simulate_movie
@@ -126,15 +129,30 @@ def test_train_two_layers_preview_and_use_in_denoise(widget, qtbot, tmp_path, mo
     denoise.shutdown()
 
 
-def test_cancel_keeps_checkpoint_and_best_model(widget, qtbot, tmp_path, movie):
+def test_cancel_keeps_checkpoint_and_best_model(widget, qtbot, tmp_path, movie, monkeypatch):
+    from napari_cryodenoise.training.trainer import Trainer
+
+    real_step, slow = Trainer.step, threading.Event()
+
+    def step(self, *args, **kw):  # the step under way when Cancel is pressed takes a while
+        out = real_step(self, *args, **kw)
+        if slow.is_set():
+            time.sleep(1.0)
+        return out
+
+    monkeypatch.setattr(Trainer, "step", step)
     w = widget
     add_pair(w.viewer, movie)
     out = quick(w, tmp_path, steps=10000)
     w.preview.value = None
     w.start()
     qtbot.waitUntil(lambda: w._status is not None and w._status.step >= 2, timeout=30000)
+    slow.set()
     w.cancel()
     assert "kept" in w.status.value and not w.cancel_button.enabled
+    # the step line (with its ETA of the whole budget) does not come back over it
+    qtbot.wait(3 * REDRAW_MS)
+    assert w.busy and w.status.value.startswith("cancelling after the current step")
     qtbot.waitUntil(lambda: not w.busy, timeout=30000)
     result = w.result
     assert result.cancelled and 2 <= result.steps < 10000
@@ -375,6 +393,7 @@ def test_an_existing_model_or_checkpoint_is_never_replaced(widget, qtbot, tmp_pa
         "choose another file name in 'save model as' or delete that file to replace it"
     )
     assert any(m.endswith(line) for m in messages()), messages()
+    assert w.status.value == "failed: " + line  # all of it: the end says what to do
     assert out.read_bytes() == b"a week of training"
     assert not (tmp_path / "mine.ckpt.pt").exists()
     # a checkpoint left next to the chosen name (its model deleted) is kept too
@@ -388,3 +407,98 @@ def test_an_existing_model_or_checkpoint_is_never_replaced(widget, qtbot, tmp_pa
     before = (tmp_path / "new.pt").read_bytes()
     assert w.start() is None and "already exists" in w.status.value
     assert (tmp_path / "new.pt").read_bytes() == before
+
+
+def test_motioncor_evn_odd_files_are_the_default_pair(make_napari_viewer, tmp_path, movie):
+    """MotionCor2 -SplitSum 1 halves (X_EVN / X_ODD) opened from files: the form chose
+    'movie files' and the model was named 'mic01_EVN'; now they are the even/odd pair, each
+    micrograph's halves together however the files were opened."""
+    from napari_cryodenoise.io.mrc import write_mrc
+
+    other = simulate_movie((96, 96), n_frames=4, seed=4)
+    files = {
+        "mic02_ODD": other.odd,
+        "mic01_EVN": movie.even,
+        "mic01_ODD": movie.odd,
+        "mic02_EVN": other.even,
+    }
+    viewer = make_napari_viewer()
+    for name, data in files.items():
+        path = write_mrc(tmp_path / f"{name}.mrc", data, voxel_size=1.5)
+        viewer.open(str(path), plugin=PLUGIN)
+    _dock, w = viewer.window.add_plugin_dock_widget(PLUGIN, "Train (Noise2Noise)")
+    assert w.source.value == jobs.SOURCE_LAYERS
+    assert (w.even.value.name, w.odd.value.name) == ("mic01_EVN", "mic01_ODD")
+    assert w.preview.value is w.even.value
+    assert w.output.value.name == "mic01_n2n.pt"
+    w.shutdown()
+
+
+def test_halves_of_other_pixel_sizes_are_refused(widget, tmp_path, movie):
+    """An odd half of another exposure (same shape, other pixel size) trained silently."""
+    from napari_cryodenoise.io.mrc import write_mrc
+
+    w = widget
+    for name, data, apix in (("a_EVN", movie.even, 1.5), ("b_ODD", movie.odd, 3.0)):
+        w.viewer.open(
+            str(write_mrc(tmp_path / f"{name}.mrc", data, voxel_size=apix)), plugin=PLUGIN
+        )
+    quick(w, tmp_path, steps=2)
+    w.source.value = jobs.SOURCE_LAYERS
+    w.even.value, w.odd.value = w.viewer.layers["a_EVN"], w.viewer.layers["b_ODD"]
+    assert w.start() is None and not w.busy
+    line = (
+        "the even layer 'a_EVN' has 1.5 A pixels but the odd layer 'b_ODD' 3 A; the two halves "
+        "of one exposure have the same pixel size: choose its odd half"
+    )
+    assert w.status.value == "failed: " + line
+    assert messages()[-1] == "Training failed: " + line
+    assert not (tmp_path / "model.pt").exists()
+    # a layer without a known pixel size (added from Python, 1 A/pixel shown) is not refused
+    w.odd.value = w.viewer.add_image(movie.odd, name="odd from a script")
+    w.data()
+
+
+CLOSE_TRAINING_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    import napari
+    from qtpy.QtWidgets import QApplication
+    from napari_cryodenoise.io.mrc import write_mrc
+    from napari_cryodenoise.simulate import simulate_movie
+
+    folder = sys.argv[1]
+    movie = simulate_movie((96, 96), n_frames=4, seed=3)
+    viewer = napari.Viewer()
+    for name, data in (("a_EVN", movie.even), ("a_ODD", movie.odd)):
+        viewer.open(write_mrc(f"{folder}/{name}.mrc", data, voxel_size=1.5),
+                    plugin="napari-cryodenoise")
+    _, w = viewer.window.add_plugin_dock_widget("napari-cryodenoise", "Train (Noise2Noise)")
+    w.network.value, w.device.value = "arch:unet-fast", "cpu"
+    w.budget_unit.value, w.budget.value = "steps", 100000
+    w.crop.value, w.batch.value, w.val_every.value = 32, 2, 2
+    w.preview_every.value, w.checkpoint_every.value = 2, 0
+    w.output.value = f"{folder}/m.pt"
+    w.start()
+    t0 = time.time()
+    while time.time() - t0 < 60 and (w._status is None or w._status.step < 3):
+        QApplication.processEvents()
+        time.sleep(0.01)
+    assert w.busy, "training should run when the viewer closes"
+    viewer.close()
+    for _ in range(50):  # the main loop goes on a little (late signals are delivered)
+        QApplication.processEvents()
+        time.sleep(0.01)
+    print("closed", flush=True)
+    """
+)
+
+
+def test_closing_napari_while_training_keeps_checkpoint(tmp_path):
+    """Closing the viewer mid-run raised 'wrapped C/C++ object of type QPushButton has been
+    deleted' from the finished training and aborted napari; the run stops after its step,
+    with its checkpoint and best model written, as on Cancel."""
+    script = CLOSE_TRAINING_SCRIPT.replace("sys.argv[1]", repr(str(tmp_path)))
+    assert_script_closes_cleanly(script, tmp_path, "close_training.py")
+    assert (tmp_path / "m.ckpt.pt").is_file()
+    assert load_model(tmp_path / "m.pt") is not None

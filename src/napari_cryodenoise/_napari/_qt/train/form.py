@@ -68,6 +68,15 @@ COMBOS = (
 ).split()
 #: How a movie (or stack) layer is previewed: the sum of its frames, or the frame shown.
 PREVIEW_SUM, PREVIEW_FRAME = "sum of frames", "current frame"
+#: Half tags in layer names (MotionCor2 -SplitSum 1 writes X_EVN / X_ODD).
+HALF_TAGS = {"even": "(?:even|evn)", "odd": "odd"}
+
+
+def _tag_pattern(word: str) -> str:
+    """A half tag as a word of a layer name (``sim even``, ``mic_EVN``, ``odd-1``)."""
+    return rf"(^|[\W_]){HALF_TAGS[word]}($|[\W_])"
+
+
 #: Which form rows each data source shows.
 SOURCE_ROWS = {
     SOURCE_LAYERS: ("even", "odd"),
@@ -249,8 +258,9 @@ class TrainForm(QWidget):
                 combo.reset_choices()
         layers = [v for _, v in self._image_choices()]
         if layers and not {"even", "odd"} & self._touched:
-            self._set(self.even, self._named(layers, "even") or layers[0])
-            self._set(self.odd, self._named(layers, "odd") or layers[-1])
+            even, odd = self._half_pair(layers)
+            self._set(self.even, even or layers[0])
+            self._set(self.odd, odd or layers[-1])
         if layers and "single" not in self._touched:
             self._set(self.single, layers[-1])
         if "source" not in self._touched:
@@ -258,12 +268,26 @@ class TrainForm(QWidget):
         self._on_data_changed()
 
     @staticmethod
-    def _named(layers: list[Any], word: str) -> Any:
-        hits = [v for v in layers if re.search(rf"(^|[\W_]){word}($|[\W_])", v.name, re.I)]
-        return hits[0] if hits else None
+    def _named(layers: list[Any], word: str) -> list[Any]:
+        """Layers whose name has the half tag ``word`` (even: also MotionCor2's ``EVN``)."""
+        return [v for v in layers if re.search(_tag_pattern(word), v.name, re.I)]
+
+    def _half_pair(self, layers: list[Any]) -> tuple[Any, Any]:
+        """The even and odd layer by name (``X_EVN``/``X_ODD``, ``... even``/``... odd``).
+
+        An odd layer with the same name up to the tag is preferred (several
+        micrographs' halves open at once).
+        """
+        evens, odds = self._named(layers, "even"), self._named(layers, "odd")
+        for even in evens:
+            base = re.sub(_tag_pattern("even"), r"\1\2", even.name, flags=re.I)
+            for odd in odds:
+                if re.sub(_tag_pattern("odd"), r"\1\2", odd.name, flags=re.I) == base:
+                    return even, odd
+        return (evens[0] if evens else None), (odds[0] if odds else None)
 
     def _default_source(self, layers: list[Any]) -> str:
-        even, odd = self._named(layers, "even"), self._named(layers, "odd")
+        even, odd = self._half_pair(layers)
         if even is not None and odd is not None and even.data.shape == odd.data.shape:
             return SOURCE_LAYERS
         if self._movie_choices():

@@ -6,6 +6,7 @@ bad choices raise :class:`~napari_cryodenoise.errors.InputError` with one line.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -16,7 +17,7 @@ from napari.layers import Image
 from ....errors import InputError
 from ....training import TrainConfig
 from ...compute import read_only
-from ...measure import full_resolution, is_volume
+from ...measure import full_resolution, is_volume, layer_pixel_size
 from ...train_jobs import (
     SOURCE_HALF_FILES,
     SOURCE_LAYERS,
@@ -58,7 +59,7 @@ def data_name(form: TrainForm) -> str:
     """A name for the data (the default model file is named after it)."""
     kind = form.source.value
     if kind == SOURCE_LAYERS and form.even.value is not None:
-        return re.sub(r"[\s_-]*even$", "", form.even.value.name, flags=re.I) or "pair"
+        return re.sub(r"[\s_-]*(even|evn)$", "", form.even.value.name, flags=re.I) or "pair"
     layer = {SOURCE_MOVIE: form.movie.value, SOURCE_SINGLE: form.single.value}.get(kind)
     if layer is not None:
         return layer.name
@@ -107,7 +108,20 @@ def read_data(form: TrainForm) -> TrainData:
             eer_grouping=int(form.eer_grouping.value),
         )
     data.check()
+    if kind == SOURCE_LAYERS:
+        _check_pixel_sizes(*source_layers(form))
     return data
+
+
+def _check_pixel_sizes(even: Image, odd: Image) -> None:
+    """Refuse halves whose known pixel sizes differ (not two halves of one exposure)."""
+    (a, a_known), (b, b_known) = layer_pixel_size(even), layer_pixel_size(odd)
+    if a_known and b_known and not math.isclose(a, b, rel_tol=0.01):
+        raise InputError(
+            f"the even layer {even.name!r} has {a:g} A pixels but the odd layer {odd.name!r} "
+            f"{b:g} A; the two halves of one exposure have the same pixel size: choose its "
+            "odd half"
+        )
 
 
 def read_config(form: TrainForm, data: TrainData) -> TrainConfig:

@@ -33,7 +33,7 @@ from ...save_guard import check_training_outputs, refuse_existing_models
 from ...train_jobs import result_text, run_training, status_text
 from ..dock import fill_with_scroll_area
 from ..handover import open_denoise_dock, select_input
-from ..live import ensure_pool_threads
+from ..live import ensure_pool_threads, wait_for_workers
 from ..plot import make_loss_plot
 from ..workers import Relay, bar_updater, is_cpu, shutdown_quietly
 from .form import TrainForm
@@ -41,6 +41,8 @@ from .preview import TrainingPreview
 from .step_time import COST_FIELDS, StepTimeLine, budget_of, estimate_inputs
 
 REDRAW_MS = 250
+#: Longest error line in the status label (it wraps; only a runaway message is cut).
+STATUS_MAX = 400
 CPU_WARNING = (
     "Training on the CPU: this is slow (a CUDA GPU is typically 20-100x faster). Fine-tuning "
     "for a few minutes already helps; the ETA appears after the first steps."
@@ -83,6 +85,7 @@ class TrainWidget(TrainForm):
         self._val_pts: list[tuple[int, float]] = []
         self._status: TrainStatus | None = None
         self._dirty = False
+        self._closed = False  # the widget (or the viewer) is closing: touch no widget
         ensure_pool_threads(6)
         self.plot = make_loss_plot(self.viewer)
         self.expected = Label(value="")
@@ -210,8 +213,14 @@ class TrainWidget(TrainForm):
             "are kept)..."
         )
 
-    def shutdown(self) -> None:
-        """Cancel everything (the viewer or the widget is closing); touches no widget."""
+    def shutdown(self, wait_ms: int = 30000) -> None:
+        """Cancel everything (the viewer or the widget is closing); touches no widget.
+
+        A running training stops after its current step and writes its
+        checkpoint and best model; this waits for it (at most ``wait_ms``) so
+        that they are on disk and no worker outlives the Qt objects it reports to.
+        """
+        self._closed = True
         self.disconnect_viewer()
         if self._cancel is not None:
             self._cancel.set()
@@ -223,11 +232,21 @@ class TrainWidget(TrainForm):
             self._redraw_timer.stop()
         except RuntimeError:
             pass
+        if self._worker is not None:
+            wait_for_workers(wait_ms)
+
+    @property
+    def _cancelling(self) -> bool:
+        return self._cancel is not None and self._cancel.is_set()
 
     def _on_stage(self, text: str) -> None:
-        self.status.value = text
+        # the "cancelling..." line stays until the run ends
+        if not self._cancelling and not self._closed:
+            self.status.value = text
 
     def _on_step(self, status: TrainStatus) -> None:
+        if self._closed:
+            return
         self._status = status
         self._train_pts.append((status.step, status.train_loss))
         if status.val_loss is not None:
@@ -241,14 +260,16 @@ class TrainWidget(TrainForm):
 
     def _flush(self) -> None:
         """Redraw the plot and the status line if steps arrived (timer, <= 4 per second)."""
-        if not self._dirty:
+        if not self._dirty or self._closed:
             return
         self._dirty = False
         self.plot.set_history(self._train_pts, self._val_pts)
-        if self._status is not None and self.busy:
+        if self._status is not None and self.busy and not self._cancelling:
             self.status.value = status_text(self._status)
 
     def _on_done(self, result: TrainResult) -> None:
+        if self._closed:
+            return
         self._dirty = True
         self._flush()
         self.result = result
@@ -267,12 +288,16 @@ class TrainWidget(TrainForm):
         if pbar is not None:
             pbar.close()
         self._worker, self._cancel, self._keep = None, None, []
+        if self._closed:
+            return
         self._redraw_timer.stop()
         self._flush()
         self.start_button.enabled, self.cancel_button.enabled = True, False
         self.step_time.schedule()
 
     def _report(self, err: BaseException) -> None:
+        if self._closed:
+            return
         if isinstance(err, Cancelled):
             self.status.value = "cancelled before training started (nothing was written)"
             show_info(self.status.value)
@@ -289,7 +314,10 @@ class TrainWidget(TrainForm):
         self._fail(message)
 
     def _fail(self, message: str) -> None:
-        self.status.value = "failed: " + message.splitlines()[0][:160]
+        line = (message.splitlines() or [""])[0]  # the whole line: its end says what to do
+        if len(line) > STATUS_MAX:
+            line = line[: STATUS_MAX - 1].rstrip() + "…"
+        self.status.value = "failed: " + line
         show_error(f"Training failed: {message}")
 
     # -- live preview --------------------------------------------------------------------
@@ -300,6 +328,8 @@ class TrainWidget(TrainForm):
         return layer if layer is not None and layer in self.viewer.layers else None
 
     def _on_snapshot(self, model: Any) -> None:
+        if self._closed:
+            return
         self.live_preview.submit(model, self._status.step if self._status is not None else 0)
 
     # -- hand over -----------------------------------------------------------------------
