@@ -364,6 +364,42 @@ def test_train_on_even_odd_sums_then_denoise(tmp_path, capsys):
     assert (job / "denoise_model.pt").is_file() and "trained by an earlier run" not in out
 
 
+def test_abort_during_training_speaks_relion_not_ctrl_c(tmp_path):
+    """RELION's Abort stops the training; run.err says so in RELION's words (abort,
+    Continue), not the terminal's Ctrl-C and --resume, which mean nothing there."""
+    project = make_project(tmp_path, n=2, size=64, halves=True)
+    job = project / JOB
+    proc = subprocess.Popen(
+        job_command("--model", "affine.pt", "--train", "5", "--device", "cpu"),
+        cwd=project,
+        env=job_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen = []
+        for line in proc.stderr:  # the first step is reported at once
+            seen.append(line)
+            if line.startswith("step "):
+                break
+        else:
+            pytest.fail("".join(seen))
+        (job / "RELION_JOB_ABORT_NOW").touch()  # the GUI's abort button
+        _, rest = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = "".join(seen) + rest
+    assert proc.returncode == 2, err
+    assert exit_files(job) == ["RELION_JOB_EXIT_ABORTED"]
+    assert "job aborted: training stops after this step" in err
+    stopped = next(line for line in err.splitlines() if line.startswith("training stopped"))
+    assert stopped.endswith("(job aborted); Continue the job to train again")
+    assert "Ctrl-C" not in err and "--resume" not in err and "Traceback" not in err
+    assert "aborted" in err.strip().splitlines()[-1]
+
+
 def test_train_without_half_sums_fails_and_leaves_no_empty_folder(tmp_path, capsys):
     project = make_project(tmp_path, n=2, size=64, halves=False)
     job = project / JOB

@@ -156,7 +156,10 @@ def _train(args: JobArgs, job: Path, extra: list[str]) -> Path:
     argv += ["--minutes", f"{args.train_minutes:g}", *extra]
     if args.model:
         argv += ["--init", args.model]
-    code = _cli(argv)
+    from ..cli._stop_words import relion_job
+
+    with relion_job():  # an abort is RELION's, and so is the way on (Continue)
+        code = _cli(argv)
     if code != 0:
         with contextlib.suppress(OSError):
             work.rmdir()  # only when empty: a failed start leaves no empty folder behind
