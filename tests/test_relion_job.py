@@ -285,6 +285,44 @@ def test_continue_with_other_binning_is_refused_not_mixed_in_one_star(tmp_path, 
     assert code == 0, err
 
 
+def test_failed_continue_removes_the_output_nodes_of_the_earlier_success(tmp_path):
+    """RELION reads RELION_OUTPUT_NODES.star of a job that succeeded (or that the user marks
+    as finished): a Continue that fails must not leave the earlier success's file, which
+    would declare a STAR that now lists only part of the input."""
+    project = make_project(tmp_path)
+    job = project / JOB
+    params = ("--model", "affine.pt", "--device", "cpu")
+    run = relion(project, *params)
+    assert run.returncode == 0, run.stderr
+    assert (job / "RELION_OUTPUT_NODES.star").is_file()
+    star = project / IN_MICS
+    good = star.read_text()
+    row = next(line for line in good.splitlines() if "mic_0002.mrc" in line)
+    star.write_text(good.replace(row, row + "\n" + row.replace("mic_0002", "mic_0003")))
+
+    run = relion(project, *params)  # Continue, with a micrograph that is not there
+    assert run.returncode == 1
+    assert "denoising failed" in run.stderr.strip().splitlines()[-1]
+    assert exit_files(job) == ["RELION_JOB_EXIT_FAILURE"]
+    assert not (job / "RELION_OUTPUT_NODES.star").exists()
+    assert len(list((job / "Movies").glob("*.mrc"))) == 3  # the finished ones are kept
+
+    (job / "RELION_JOB_ABORT_NOW").touch()  # an aborted Continue writes none either
+    run = relion(project, *params)
+    assert run.returncode == 2
+    assert sorted(p.name for p in job.glob("RELION_*")) == ["RELION_JOB_EXIT_ABORTED"]
+
+    star.write_text(good)  # a Continue that succeeds declares its STAR again
+    run = relion(project, *params)
+    assert run.returncode == 0, run.stderr
+    assert read_star(job / "RELION_OUTPUT_NODES.star")["output_nodes"].records() == [
+        {
+            "rlnPipeLineNodeName": "External/job003/denoised_micrographs.star",
+            "rlnPipeLineNodeTypeLabel": "MicrographGroupMetadata.star.relion",
+        }
+    ]
+
+
 def test_tomograms_star_fails_with_one_line_saying_what_it_is(tmp_path):
     project = make_project(tmp_path, n=1)
     star = project / "Tomograms/job010/tomograms.star"
