@@ -340,6 +340,20 @@ def test_tomograms_star_fails_with_one_line_saying_what_it_is(tmp_path):
     ]
 
 
+@pytest.mark.parametrize("folder", ["MotionCorr/job002/", "MotionCorr/job002/Movies"])
+def test_in_mics_folder_fails_saying_a_star_is_expected(tmp_path, folder):
+    project = make_project(tmp_path, n=1)
+    command = job_command("--model", "affine.pt", "--device", "cpu")
+    command[command.index("--in_mics") + 1] = folder
+    run = subprocess.run(command, cwd=project, env=job_env(), **_captured(120))
+    assert run.returncode == 1
+    assert exit_files(project / JOB) == ["RELION_JOB_EXIT_FAILURE"]
+    assert run.stderr.strip().splitlines() == [
+        f"cryodenoise-relion: error: --in_mics {folder} is a folder: this job takes a "
+        "micrographs STAR file (e.g. MotionCorr/job002/corrected_micrographs.star)"
+    ]
+
+
 def test_failed_micrograph_gives_failure_with_reason(tmp_path, capsys):
     project = make_project(tmp_path)
     (project / "MotionCorr/job002/Movies/mic_0001.mrc").unlink()

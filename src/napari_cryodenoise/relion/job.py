@@ -51,6 +51,11 @@ def _run(args: JobArgs, job: Path) -> None:
     """Train (optionally) and denoise; raise :class:`_Failed` with the reason."""
     from ..io.star import find_star_table
 
+    if os.path.isdir(args.in_mics):
+        raise _Failed(
+            f"--in_mics {args.in_mics} is a folder: this job takes a micrographs STAR file "
+            "(e.g. MotionCorr/job002/corrected_micrographs.star)"
+        )
     if not os.path.isfile(args.in_mics):
         raise _Failed(f"--in_mics {args.in_mics}: no such file (relative to {os.getcwd()})")
     try:
