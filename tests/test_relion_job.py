@@ -392,6 +392,40 @@ def test_micrographs_sharing_a_file_name_fail_at_once_naming_both(tmp_path):
     assert not (project / JOB / "Movies").exists()
 
 
+def test_micrograph_listed_twice_is_denoised_once_keeps_both_rows_with_a_note(tmp_path):
+    """A RELION step keeps every row of its input: a micrograph on two rows (e.g. two
+    imports joined) is denoised once, both rows point at it, and run.out says so."""
+    project = make_project(tmp_path)
+    star = project / IN_MICS
+    rows = [line for line in star.read_text().splitlines() if line.startswith("MotionCorr/")]
+    name = "MotionCorr/job002/Movies/mic_0001.mrc"
+    again = rows[1].replace("11.000000", "21.000000").replace(f" {name}", f" ./{name}")
+    star.write_text(star.read_text().replace(rows[2], again + "\n" + rows[2]))
+    job = project / JOB
+    run = relion(project, "--model", "affine.pt", "--device", "cpu")
+    assert run.returncode == 0, run.stderr
+    notes = [line for line in run.stdout.splitlines() if "note:" in line]
+    assert notes == [
+        f"cryodenoise-relion: note: {IN_MICS} lists MotionCorr/job002/Movies/mic_0001.mrc "
+        "(2 rows) more than once: each is denoised once, and denoised_micrographs.star keeps "
+        "every row, as the input has them"
+    ]
+    assert "denoised 3, skipped 0, failed 0" in run.stdout
+    assert sorted(p.name for p in (job / "Movies").iterdir()) == [
+        "mic_0000.mrc",
+        "mic_0001.mrc",
+        "mic_0002.mrc",
+    ]
+    mics_in = read_star(star)["micrographs"].table
+    mics_out = read_star(job / "denoised_micrographs.star")["micrographs"].table
+    assert mics_out["rlnMicrographName"].tolist() == [
+        f"External/job003/Movies/mic_{i:04d}.mrc" for i in (0, 1, 1, 2)
+    ]
+    others = [c for c in mics_in.columns if c != "rlnMicrographName"]
+    assert mics_out[others].equals(mics_in[others])  # every row, its own values, in order
+    assert mics_out["rlnAccumMotionTotal"].tolist()[1:3] == ["11.000000", "21.000000"]
+
+
 def test_train_on_even_odd_sums_then_denoise(tmp_path, capsys):
     project = make_project(tmp_path, n=2, size=64, halves=True)
     job = project / JOB
