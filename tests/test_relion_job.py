@@ -285,6 +285,44 @@ def test_continue_with_other_binning_is_refused_not_mixed_in_one_star(tmp_path, 
     assert code == 0, err
 
 
+def test_failed_continue_removes_the_output_nodes_of_the_earlier_success(tmp_path):
+    """RELION reads RELION_OUTPUT_NODES.star of a job that succeeded (or that the user marks
+    as finished): a Continue that fails must not leave the earlier success's file, which
+    would declare a STAR that now lists only part of the input."""
+    project = make_project(tmp_path)
+    job = project / JOB
+    params = ("--model", "affine.pt", "--device", "cpu")
+    run = relion(project, *params)
+    assert run.returncode == 0, run.stderr
+    assert (job / "RELION_OUTPUT_NODES.star").is_file()
+    star = project / IN_MICS
+    good = star.read_text()
+    row = next(line for line in good.splitlines() if "mic_0002.mrc" in line)
+    star.write_text(good.replace(row, row + "\n" + row.replace("mic_0002", "mic_0003")))
+
+    run = relion(project, *params)  # Continue, with a micrograph that is not there
+    assert run.returncode == 1
+    assert "denoising failed" in run.stderr.strip().splitlines()[-1]
+    assert exit_files(job) == ["RELION_JOB_EXIT_FAILURE"]
+    assert not (job / "RELION_OUTPUT_NODES.star").exists()
+    assert len(list((job / "Movies").glob("*.mrc"))) == 3  # the finished ones are kept
+
+    (job / "RELION_JOB_ABORT_NOW").touch()  # an aborted Continue writes none either
+    run = relion(project, *params)
+    assert run.returncode == 2
+    assert sorted(p.name for p in job.glob("RELION_*")) == ["RELION_JOB_EXIT_ABORTED"]
+
+    star.write_text(good)  # a Continue that succeeds declares its STAR again
+    run = relion(project, *params)
+    assert run.returncode == 0, run.stderr
+    assert read_star(job / "RELION_OUTPUT_NODES.star")["output_nodes"].records() == [
+        {
+            "rlnPipeLineNodeName": "External/job003/denoised_micrographs.star",
+            "rlnPipeLineNodeTypeLabel": "MicrographGroupMetadata.star.relion",
+        }
+    ]
+
+
 def test_tomograms_star_fails_with_one_line_saying_what_it_is(tmp_path):
     project = make_project(tmp_path, n=1)
     star = project / "Tomograms/job010/tomograms.star"
@@ -299,6 +337,20 @@ def test_tomograms_star_fails_with_one_line_saying_what_it_is(tmp_path):
         "cryodenoise-relion: error: --in_mics Tomograms/job010/tomograms.star is a RELION 5 "
         "tomogram list (rlnTomoReconstructedTomogram): this job denoises micrographs; denoise "
         "tomograms with: cryodenoise denoise Tomograms/job010/tomograms.star -o DIR -m unet-3d"
+    ]
+
+
+@pytest.mark.parametrize("folder", ["MotionCorr/job002/", "MotionCorr/job002/Movies"])
+def test_in_mics_folder_fails_saying_a_star_is_expected(tmp_path, folder):
+    project = make_project(tmp_path, n=1)
+    command = job_command("--model", "affine.pt", "--device", "cpu")
+    command[command.index("--in_mics") + 1] = folder
+    run = subprocess.run(command, cwd=project, env=job_env(), **_captured(120))
+    assert run.returncode == 1
+    assert exit_files(project / JOB) == ["RELION_JOB_EXIT_FAILURE"]
+    assert run.stderr.strip().splitlines() == [
+        f"cryodenoise-relion: error: --in_mics {folder} is a folder: this job takes a "
+        "micrographs STAR file (e.g. MotionCorr/job002/corrected_micrographs.star)"
     ]
 
 
@@ -340,6 +392,40 @@ def test_micrographs_sharing_a_file_name_fail_at_once_naming_both(tmp_path):
     assert not (project / JOB / "Movies").exists()
 
 
+def test_micrograph_listed_twice_is_denoised_once_keeps_both_rows_with_a_note(tmp_path):
+    """A RELION step keeps every row of its input: a micrograph on two rows (e.g. two
+    imports joined) is denoised once, both rows point at it, and run.out says so."""
+    project = make_project(tmp_path)
+    star = project / IN_MICS
+    rows = [line for line in star.read_text().splitlines() if line.startswith("MotionCorr/")]
+    name = "MotionCorr/job002/Movies/mic_0001.mrc"
+    again = rows[1].replace("11.000000", "21.000000").replace(f" {name}", f" ./{name}")
+    star.write_text(star.read_text().replace(rows[2], again + "\n" + rows[2]))
+    job = project / JOB
+    run = relion(project, "--model", "affine.pt", "--device", "cpu")
+    assert run.returncode == 0, run.stderr
+    notes = [line for line in run.stdout.splitlines() if "note:" in line]
+    assert notes == [
+        f"cryodenoise-relion: note: {IN_MICS} lists MotionCorr/job002/Movies/mic_0001.mrc "
+        "(2 rows) more than once: each is denoised once, and denoised_micrographs.star keeps "
+        "every row, as the input has them"
+    ]
+    assert "denoised 3, skipped 0, failed 0" in run.stdout
+    assert sorted(p.name for p in (job / "Movies").iterdir()) == [
+        "mic_0000.mrc",
+        "mic_0001.mrc",
+        "mic_0002.mrc",
+    ]
+    mics_in = read_star(star)["micrographs"].table
+    mics_out = read_star(job / "denoised_micrographs.star")["micrographs"].table
+    assert mics_out["rlnMicrographName"].tolist() == [
+        f"External/job003/Movies/mic_{i:04d}.mrc" for i in (0, 1, 1, 2)
+    ]
+    others = [c for c in mics_in.columns if c != "rlnMicrographName"]
+    assert mics_out[others].equals(mics_in[others])  # every row, its own values, in order
+    assert mics_out["rlnAccumMotionTotal"].tolist()[1:3] == ["11.000000", "21.000000"]
+
+
 def test_train_on_even_odd_sums_then_denoise(tmp_path, capsys):
     project = make_project(tmp_path, n=2, size=64, halves=True)
     job = project / JOB
@@ -362,6 +448,42 @@ def test_train_on_even_odd_sums_then_denoise(tmp_path, capsys):
     code, out, err = relion_in_process(project, capsys, *params)
     assert code == 0, err
     assert (job / "denoise_model.pt").is_file() and "trained by an earlier run" not in out
+
+
+def test_abort_during_training_speaks_relion_not_ctrl_c(tmp_path):
+    """RELION's Abort stops the training; run.err says so in RELION's words (abort,
+    Continue), not the terminal's Ctrl-C and --resume, which mean nothing there."""
+    project = make_project(tmp_path, n=2, size=64, halves=True)
+    job = project / JOB
+    proc = subprocess.Popen(
+        job_command("--model", "affine.pt", "--train", "5", "--device", "cpu"),
+        cwd=project,
+        env=job_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen = []
+        for line in proc.stderr:  # the first step is reported at once
+            seen.append(line)
+            if line.startswith("step "):
+                break
+        else:
+            pytest.fail("".join(seen))
+        (job / "RELION_JOB_ABORT_NOW").touch()  # the GUI's abort button
+        _, rest = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    err = "".join(seen) + rest
+    assert proc.returncode == 2, err
+    assert exit_files(job) == ["RELION_JOB_EXIT_ABORTED"]
+    assert "job aborted: training stops after this step" in err
+    stopped = next(line for line in err.splitlines() if line.startswith("training stopped"))
+    assert stopped.endswith("(job aborted); Continue the job to train again")
+    assert "Ctrl-C" not in err and "--resume" not in err and "Traceback" not in err
+    assert "aborted" in err.strip().splitlines()[-1]
 
 
 def test_train_without_half_sums_fails_and_leaves_no_empty_folder(tmp_path, capsys):

@@ -23,6 +23,7 @@ from pathlib import Path
 from ..errors import CryoDenoiseError
 from ..io.eer import DEFAULT_EER_GROUPING
 from ._common import add_allow_pickle, ignore_further_interrupts
+from ._stop_words import stopped_line, stopping_line
 from ._train_outputs import check_train_outputs
 from ._types import fraction, frame_groups, open_fraction, positive_float, positive_int
 
@@ -410,10 +411,7 @@ def run(args: argparse.Namespace) -> int:
         if stop[0]:
             raise KeyboardInterrupt
         stop[0] = True
-        print(
-            "\nstopping after this step (writing a checkpoint); Ctrl-C again to abort",
-            file=sys.stderr,
-        )
+        print(stopping_line(), file=sys.stderr)
 
     previous = None
     if threading.current_thread() is threading.main_thread():
@@ -424,15 +422,7 @@ def run(args: argparse.Namespace) -> int:
         ignore_further_interrupts()  # not the previous handler: the run is ending
         previous = None
         res = err.result
-        line = f"training stopped at step {res.steps}"
-        if res.checkpoint_path:
-            line += (
-                f"; checkpoint {res.checkpoint_path} (continue with --resume "
-                f"{res.checkpoint_path} --steps N)"
-            )
-        if res.model_path:
-            line += f"; best model so far {res.model_path}"
-        print(line, file=sys.stderr)
+        print(stopped_line(res.steps, res.checkpoint_path, res.model_path), file=sys.stderr)
         return 130
     except CryoDenoiseError as err:
         raise CLIError(str(err)) from None

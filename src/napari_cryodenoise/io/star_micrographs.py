@@ -267,21 +267,27 @@ class OutputStarPlan:
     def blocks(self, pairs: Sequence[Pair]) -> tuple[list[StarBlock], list[str]]:
         """The blocks of the output STAR listing ``pairs`` (input, output), and notes.
 
-        The notes say, one line each, what could not be carried over and why.
+        The notes say, one line each, what could not be carried over and why. A
+        micrograph on several rows of a STAR input (denoised once) keeps every row, in
+        the input's order, as a RELION step keeps every row of its input.
         """
         notes: list[str] = []
-        index: dict[str, tuple[int, int]] = {}
+        index: dict[str, list[tuple[int, int]]] = {}
         for s, source in enumerate(self.sources):
             for r, mic in enumerate(source.micrographs):
-                index.setdefault(os.path.abspath(mic), (s, r))
+                rows = index.setdefault(os.path.abspath(mic), [])
+                if not rows or rows[0][0] == s:  # the rows of the first STAR listing it
+                    rows.append((s, r))
         hits = [index.get(os.path.abspath(inp)) for inp, _ in pairs]
         if self.sources and pairs:
             if all(h is not None for h in hits):
-                used = sorted({h[0] for h in hits})
+                rows = sorted((h, pair) for pair, hs in zip(pairs, hits, strict=True) for h in hs)
+                used = sorted({h[0] for h, _ in rows})
                 base = self.sources[used[0]]
                 odd = [self.sources[i] for i in used[1:] if not _compatible(base, self.sources[i])]
                 if not odd:
-                    return self._carried(base, pairs, hits, notes), notes
+                    carried = [pair for _, pair in rows]
+                    return self._carried(base, carried, [h for h, _ in rows], notes), notes
                 notes.append(
                     f"{odd[0].path} has other blocks, columns or optics than {base.path}: "
                     "writing a new STAR without their columns"

@@ -7,6 +7,7 @@ import os
 import re
 import sys
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -51,6 +52,11 @@ def _run(args: JobArgs, job: Path) -> None:
     """Train (optionally) and denoise; raise :class:`_Failed` with the reason."""
     from ..io.star import find_star_table
 
+    if os.path.isdir(args.in_mics):
+        raise _Failed(
+            f"--in_mics {args.in_mics} is a folder: this job takes a micrographs STAR file "
+            "(e.g. MotionCorr/job002/corrected_micrographs.star)"
+        )
     if not os.path.isfile(args.in_mics):
         raise _Failed(f"--in_mics {args.in_mics}: no such file (relative to {os.getcwd()})")
     try:
@@ -70,6 +76,7 @@ def _run(args: JobArgs, job: Path) -> None:
     sub = output_subfolder(names)
     outdir = job / sub if sub else job
     _refuse_shared_names(names, args.in_mics, outdir)  # before any work, training included
+    _note_repeated(names, args.in_mics)
     _keep_one_scale(job, outdir, _scale_options(args.denoise))
     threads = ["--threads", str(args.threads)] if args.threads else []
     device = ["--device", args.device] if args.device else []
@@ -99,12 +106,27 @@ def _refuse_shared_names(names: Sequence[str], star: str, outdir: Path) -> None:
     seen: dict[str, str] = {}
     for name in names:
         base = Path(name).name
-        if base in seen and seen[base] != name:
+        if base in seen and os.path.normpath(seen[base]) != os.path.normpath(name):
             raise _Failed(
                 f"{star}: {seen[base]} and {name} have the same file name; the denoised "
                 f"micrographs all go to {outdir}/, so their names must be unique"
             )
         seen[base] = name
+
+
+def _note_repeated(names: Sequence[str], star: str) -> None:
+    """One note in run.out naming the micrographs listed on more than one row."""
+    counts = Counter(os.path.normpath(name) for name in names)
+    repeated = [f"{name} ({n} rows)" for name, n in counts.items() if n > 1]
+    if repeated:
+        shown = ", ".join(repeated[:3]) + (
+            f" and {len(repeated) - 3} more" if len(repeated) > 3 else ""
+        )
+        print(
+            f"{PROG}: note: {star} lists {shown} more than once: each is denoised once, and "
+            f"{OUT_STAR} keeps every row, as the input has them",
+            flush=True,
+        )
 
 
 def _scale_options(denoise: Sequence[str]) -> str:
@@ -156,7 +178,10 @@ def _train(args: JobArgs, job: Path, extra: list[str]) -> Path:
     argv += ["--minutes", f"{args.train_minutes:g}", *extra]
     if args.model:
         argv += ["--init", args.model]
-    code = _cli(argv)
+    from ..cli._stop_words import relion_job
+
+    with relion_job():  # an abort is RELION's, and so is the way on (Continue)
+        code = _cli(argv)
     if code != 0:
         with contextlib.suppress(OSError):
             work.rmdir()  # only when empty: a failed start leaves no empty folder behind

@@ -6,6 +6,9 @@
   every second and interrupts the main thread (a ``KeyboardInterrupt``, which the
   ``cryodenoise`` command line turns into a clean stop);
 * ``RELION_OUTPUT_NODES.star`` names the job's outputs for the pipeliner (:func:`nodes_star`).
+  RELION reads it when the job succeeds (or is marked as finished by hand), so it is
+  written only by a successful run and removed when a run starts (:func:`prepare`): a
+  failed or aborted Continue must not leave an earlier success's nodes behind.
 """
 
 from __future__ import annotations
@@ -108,9 +111,9 @@ def finish(job: Path, which: str) -> None:
 
 
 def prepare(job: Path) -> None:
-    """Create the job folder; remove the exit files of an earlier run."""
+    """Create the job folder; remove the exit files and output nodes of an earlier run."""
     job.mkdir(parents=True, exist_ok=True)
-    for name in (SUCCESS, FAILURE, ABORTED):
+    for name in (SUCCESS, FAILURE, ABORTED, NODES_FILE):
         (job / name).unlink(missing_ok=True)
 
 
