@@ -248,6 +248,19 @@ def test_output_folder_of_the_input_job_is_refused_and_left_untouched(tmp_path, 
     assert exit_files(motioncorr) == ["RELION_JOB_EXIT_SUCCESS"]
 
 
+def test_a_misspelt_parameter_with_o_at_the_input_job_leaves_that_job_alone(tmp_path):
+    """A parameter error writes RELION_JOB_EXIT_FAILURE into --o; when --o is the input's
+    job folder, that replaced the input job's RELION_JOB_EXIT_SUCCESS."""
+    project = make_project(tmp_path)
+    motioncorr = project / "MotionCorr/job002"
+    (motioncorr / "RELION_JOB_EXIT_SUCCESS").touch()
+    command = job_command("--modle", "affine.pt")
+    command[command.index("--o") + 1] = "MotionCorr/job002/"
+    run = subprocess.run(command, cwd=project, env=job_env(), **_captured(120))
+    assert run.returncode == 1 and "unknown parameter --modle" in run.stderr
+    assert exit_files(motioncorr) == ["RELION_JOB_EXIT_SUCCESS"]
+
+
 def test_continue_with_other_binning_is_refused_not_mixed_in_one_star(tmp_path, capsys):
     """Finished micrographs are kept on Continue; with --bin changed the STAR would list
     binned and unbinned files at one pixel size. The job refuses and changes nothing."""

@@ -199,8 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_job_args(argv)
     except RelionJobError as err:
-        out = next((v for n, v in _safe_split(argv) if n == "o" and v), None)
-        if out:
+        given = dict(_safe_split(argv))
+        out, in_mics = given.get("o"), given.get("in_mics")
+        if out and not (in_mics and _foreign_folder(out, in_mics)):  # not another job's
             rp.prepare(Path(out))
             rp.finish(Path(out), rp.FAILURE)
         print(f"{PROG}: error: {err}", file=sys.stderr)
