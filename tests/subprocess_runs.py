@@ -55,3 +55,18 @@ def assert_script_closes_cleanly(script: str, folder: Path, name: str = "close.p
     assert "closed" in proc.stdout
     for bad in ("RuntimeError", "excepthook", "Traceback"):
         assert bad not in proc.stderr, proc.stderr[-3000:]
+
+
+def read_until(proc: subprocess.Popen, prefix: str) -> list[str]:
+    """Read ``proc.stderr`` up to and including the first line starting with ``prefix``.
+
+    Fails the test with what was read when the process ends first.
+    """
+    import pytest
+
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.startswith(prefix):
+            return seen
+    pytest.fail("".join(seen))

@@ -19,6 +19,7 @@ import mrcfile
 import numpy as np
 import pytest
 from relion_star_files import RELION5_TOMOGRAMS, motioncorr_optics
+from subprocess_runs import read_until
 
 from napari_cryodenoise.io.star import read_star
 from napari_cryodenoise.models import build_model, save_model
@@ -103,6 +104,18 @@ def job_env() -> dict[str, str]:
     return env
 
 
+def _start_job(project, *args: str) -> subprocess.Popen:
+    """The job started as RELION starts it, from the project folder (output piped)."""
+    return subprocess.Popen(
+        job_command(*args),
+        cwd=project,
+        env=job_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def _captured(timeout: float) -> dict:
     return dict(capture_output=True, text=True, timeout=timeout)
 
@@ -163,14 +176,7 @@ def test_abort_file_stops_the_run_cleanly_and_continue_finishes(tmp_path, capsys
     project = make_project(tmp_path, n=n, size=96)
     save_model(build_model("unet"), project / "slow.pt")
     job = project / JOB
-    proc = subprocess.Popen(
-        job_command("--model", "slow.pt", "--device", "cpu"),
-        cwd=project,
-        env=job_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _start_job(project, "--model", "slow.pt", "--device", "cpu")
     try:
         deadline = time.monotonic() + 60
         while not (job / "Movies" / "mic_0001.mrc").exists():  # the run is under way
@@ -468,22 +474,9 @@ def test_abort_during_training_speaks_relion_not_ctrl_c(tmp_path):
     Continue), not the terminal's Ctrl-C and --resume, which mean nothing there."""
     project = make_project(tmp_path, n=2, size=64, halves=True)
     job = project / JOB
-    proc = subprocess.Popen(
-        job_command("--model", "affine.pt", "--train", "5", "--device", "cpu"),
-        cwd=project,
-        env=job_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _start_job(project, "--model", "affine.pt", "--train", "5", "--device", "cpu")
     try:
-        seen = []
-        for line in proc.stderr:  # the first step is reported at once
-            seen.append(line)
-            if line.startswith("step "):
-                break
-        else:
-            pytest.fail("".join(seen))
+        seen = read_until(proc, "step ")  # the first step is reported at once
         (job / "RELION_JOB_ABORT_NOW").touch()  # the GUI's abort button
         _, rest = proc.communicate(timeout=60)
     finally:

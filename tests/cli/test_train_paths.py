@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from subprocess_runs import SRC, cryodenoise, error_line
+from subprocess_runs import SRC, cryodenoise, error_line, read_until
 
 from napari_cryodenoise.io import write_mrc
 from napari_cryodenoise.simulate import simulate_movie
@@ -210,13 +210,7 @@ def test_ctrl_c_keeps_a_checkpoint_and_says_so_in_one_line(data, tmp_path):
         cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
-        seen = []
-        for line in proc.stderr:  # the first step is reported at once
-            seen.append(line)
-            if line.startswith("step 1/"):
-                break
-        else:
-            pytest.fail("".join(seen))
+        read_until(proc, "step 1/")  # the first step is reported at once
         proc.send_signal(signal.SIGINT)
         _, rest = proc.communicate(timeout=120)
     finally:
