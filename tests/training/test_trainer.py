@@ -176,3 +176,15 @@ def test_final_network_is_written_once_when_its_validation_was_the_best(
     result = Trainer(pairs, config).run()
     assert result.best_step == 4 and load_network(out).metadata["step"] == 4
     assert [m["step"] for m in writes] == [0, 4]  # the start, then the final network once
+
+
+def test_the_cpu_speed_note_says_seconds_left_in_words(pairs):
+    """A short run said 'about 0.0 min to go'; the note now says e.g. 'about 2 s to go'."""
+    from napari_cryodenoise.training.clock import format_duration
+
+    result = train_noise2noise(pairs, TrainConfig(steps=6, **FAST))
+    (note,) = [m for m in result.messages if m.startswith("CPU speed")]
+    assert "min to go" not in note and note.endswith(" s to go"), note
+    assert [format_duration(s) for s in (0.4, 45, 200, 7500, None)] == [
+        "0 s", "45 s", "3 min 20 s", "2 h 05 min", "?"
+    ]  # fmt: skip

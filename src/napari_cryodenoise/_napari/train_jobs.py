@@ -35,6 +35,7 @@ from ..training import (
     parse_frame_range,
     train,
 )
+from ..training.clock import format_duration
 from ..training.existing import existing_output
 from ..types import CancelFn, ProgressFn
 from .compute import Prepared
@@ -293,18 +294,6 @@ def default_model_path(name: str, folder: Path | None = None) -> Path:
 
 
 # -- status text -------------------------------------------------------------------------
-def format_duration(seconds: float | None) -> str:
-    """``"45 s"``, ``"3 min 20 s"``, ``"1 h 05 min"``."""
-    if seconds is None or not math.isfinite(seconds):
-        return "?"
-    s = int(round(max(seconds, 0.0)))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
-
-
 def status_text(status: TrainStatus) -> str:
     """One line: step, losses, speed and ETA."""
     total = f"/{status.total_steps}" if status.total_steps else ""

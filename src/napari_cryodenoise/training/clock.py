@@ -6,12 +6,13 @@ what the progress display shows.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Estimate", "TrainClock"]
+__all__ = ["Estimate", "TrainClock", "format_duration"]
 
 #: Steps whose median duration gives the current speed.
 RECENT = 20
@@ -89,3 +90,15 @@ class TrainClock:
             eta = max(self.budget_s - elapsed, 0.0)
             total = step + int(eta * recent_rate)
         return Estimate(total, eta, sps, recent_rate)
+
+
+def format_duration(seconds: float | None) -> str:
+    """``"45 s"``, ``"3 min 20 s"``, ``"1 h 05 min"`` (``"?"`` when unknown)."""
+    if seconds is None or not math.isfinite(seconds):
+        return "?"
+    s = int(round(max(seconds, 0.0)))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"

@@ -26,7 +26,7 @@ from torch import nn
 from ..errors import InputError
 from ..types import CancelFn, ProgressFn
 from .checkpoints import export_topaz, save_network, save_training_checkpoint
-from .clock import TrainClock
+from .clock import TrainClock, format_duration
 from .config import TrainConfig, check_config, default_checkpoint
 from .data_print import DATA_KEY, data_fingerprint
 from .ema import WeightAverage
@@ -452,7 +452,7 @@ class Trainer:
         if self.global_step - self.clock.start_step == 3 and self.device.type == "cpu":
             self._pending.append(
                 f"CPU speed: {1.0 / est.recent_rate:.2f} s per step of {config.batch_size} x "
-                f"{self.sampler.crop}px crops; about {eta / 60:.1f} min to go"
+                f"{self.sampler.crop}px crops; about {format_duration(eta)} to go"
             )
         snapshot_every = config.snapshot_every or (50 if self.on_snapshot else 0)
         if snapshot_every and self.on_snapshot is not None:
