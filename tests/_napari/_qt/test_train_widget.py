@@ -502,3 +502,23 @@ def test_closing_napari_while_training_keeps_checkpoint(tmp_path):
     assert_script_closes_cleanly(script, tmp_path, "close_training.py")
     assert (tmp_path / "m.ckpt.pt").is_file()
     assert load_model(tmp_path / "m.pt") is not None
+
+
+def test_use_in_denoise_selects_the_full_sum_beside_its_halves(widget, qtbot, tmp_path, movie):
+    """Trained on mic01_EVN / mic01_ODD with mic01 (the full sum) open: Denoise is handed
+    mic01, the image the user denoises (was: the even half); without it, the even half."""
+    from napari_cryodenoise.io.mrc import write_mrc
+
+    w = widget
+    full = movie.even + movie.odd
+    for name, data in (("mic01", full), ("mic01_EVN", movie.even), ("mic01_ODD", movie.odd)):
+        path = write_mrc(tmp_path / f"{name}.mrc", data, voxel_size=1.5)
+        w.viewer.open(str(path), plugin=PLUGIN)
+    quick(w, tmp_path, steps=2)
+    assert (w.even.value.name, w.odd.value.name) == ("mic01_EVN", "mic01_ODD")
+    assert run(w, qtbot) is not None
+    denoise = w.use_in_denoise()
+    assert denoise.input.value is w.viewer.layers["mic01"]
+    w.viewer.layers.remove("mic01")
+    assert w.use_in_denoise().input.value is w.viewer.layers["mic01_EVN"]
+    denoise.shutdown()

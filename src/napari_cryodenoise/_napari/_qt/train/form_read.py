@@ -55,11 +55,16 @@ def _missing_layer_hint(kind: str) -> str:
     return "choose an image layer (blind-spot training learns from single exposures)"
 
 
+def even_base(name: str) -> str:
+    """An even half's layer name without its tag: ``mic01_EVN`` -> ``mic01`` ('' if all tag)."""
+    return re.sub(r"[\s_-]*(even|evn)$", "", name, flags=re.I)
+
+
 def data_name(form: TrainForm) -> str:
     """A name for the data (the default model file is named after it)."""
     kind = form.source.value
     if kind == SOURCE_LAYERS and form.even.value is not None:
-        return re.sub(r"[\s_-]*(even|evn)$", "", form.even.value.name, flags=re.I) or "pair"
+        return even_base(form.even.value.name) or "pair"
     layer = {SOURCE_MOVIE: form.movie.value, SOURCE_SINGLE: form.single.value}.get(kind)
     if layer is not None:
         return layer.name

@@ -37,6 +37,7 @@ from ..live import ensure_pool_threads, wait_for_workers
 from ..plot import make_loss_plot
 from ..workers import Relay, bar_updater, is_cpu, shutdown_quietly
 from .form import TrainForm
+from .form_read import even_base
 from .preview import TrainingPreview
 from .step_time import COST_FIELDS, StepTimeLine, budget_of, estimate_inputs
 
@@ -333,6 +334,21 @@ class TrainWidget(TrainForm):
         self.live_preview.submit(model, self._status.step if self._status is not None else 0)
 
     # -- hand over -----------------------------------------------------------------------
+    def _denoise_input(self) -> Any:
+        """The layer to hand to Denoise, the image a user denoises.
+
+        The full sum ``X`` when it is open beside the halves ``X_EVN``/``X_ODD`` trained on
+        (same shape), else the layer the model was trained on.
+        """
+        layer = self._trained_for
+        if layer is None:
+            return None
+        base = even_base(layer.name)
+        full = next((x for x in self.viewer.layers if x.name == base), None)
+        if base != layer.name and full is not None and full.data.shape == layer.data.shape:
+            return full
+        return layer
+
     def use_in_denoise(self, *_: Any) -> Any:
         """Find (or open) the Denoise widget; select the trained model and its layer there.
 
@@ -347,7 +363,7 @@ class TrainWidget(TrainForm):
         try:
             dock, widget = open_denoise_dock(self.viewer)
             widget.use_model_file(path)
-            select_input(widget, self._trained_for)
+            select_input(widget, self._denoise_input())
         except (CryoDenoiseError, RuntimeError, KeyError, ValueError) as err:
             show_error(f"cannot hand the model to the Denoise widget: {err}")
             return None
