@@ -15,7 +15,6 @@ Run niced, it takes a few minutes on 2 cores::
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import statistics
 import sys
@@ -25,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_cryodenoise import distributed as dist
+from napari_cryodenoise.batch import run_batch
 from napari_cryodenoise.io import read_image, write_mrc
 from napari_cryodenoise.simulate import simulate_movie
 
@@ -58,7 +57,7 @@ def pairs(inputs: list[Path], outdir: Path) -> list[tuple[Path, Path]]:
 
 def timed(label, inputs, outdir, spec, settings, **kw) -> tuple[float, object]:
     start = time.perf_counter()
-    summary = dist.run_batch(pairs(inputs, outdir), [spec], settings, **kw)
+    summary = run_batch(pairs(inputs, outdir), [spec], settings, **kw)
     wall = time.perf_counter() - start
     if not summary.ok or len(summary.done) != len(inputs):
         sys.exit(f"{label}: {summary.format()}")
@@ -77,7 +76,8 @@ def main() -> None:
     repeats = max(1, args.repeats)
 
     import torch
-    from dask.distributed import Client, LocalCluster
+
+    from napari_cryodenoise.batch.cluster import start_client
 
     cores = len(os.sched_getaffinity(0))
     settings = {"device": "cpu"}
@@ -119,16 +119,8 @@ def main() -> None:
                 cluster=label,
                 threads_per_worker=threads,
             )
-            # warm: a started cluster whose workers already hold the model
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                memory_limit=0,
-                dashboard_address=":0",
-                silence_logs=logging.ERROR,
-            )
-            client = Client(cluster)
+            # warm: the cluster --cluster local:N starts, its workers already holding the model
+            client, cluster, _plugin = start_client(label, None, threads)
             try:
                 timed(
                     label,
