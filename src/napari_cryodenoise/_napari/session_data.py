@@ -56,7 +56,7 @@ class Display:
     @property
     def pixel_size(self) -> float | None:
         """In-plane pixel size in Angstrom (None for a placeholder)."""
-        return None if self.info.voxel_size_is_placeholder else float(self.info.pixel_size)
+        return self.info.known_pixel_size
 
 
 def load_display(path: Path, key: tuple) -> Display:

@@ -114,8 +114,8 @@ def _naming(what: str) -> Iterator[None]:
 def _pixel_size(pixel_size: float | None, info: ImageInfo | None) -> tuple[float, str]:
     if pixel_size is not None:
         return float(pixel_size), "A"
-    if info is not None and not info.voxel_size_is_placeholder:
-        return float(info.pixel_size), "A"
+    if info is not None and info.known_pixel_size is not None:
+        return info.known_pixel_size, "A"
     return 1.0, "px"
 
 
@@ -133,8 +133,9 @@ def _read_halves(
         raise InputError(f"{even} {even_img.shape} and {odd} {odd_img.shape} differ in shape")
     metrics.check_frc_image(even_img, f"--even {even}")
     metrics.check_frc_image(odd_img, f"--odd {odd}")
-    sizes = [None if i.voxel_size_is_placeholder else i.pixel_size for i in (info, odd_info)]
-    differ = metrics.pixel_size_mismatch(*sizes, f"--even {even}", f"--odd {odd}")
+    differ = metrics.pixel_size_mismatch(
+        info.known_pixel_size, odd_info.known_pixel_size, f"--even {even}", f"--odd {odd}"
+    )
     if differ and pixel_size is None:
         raise InputError(f"{differ}; resample one of them, or give --pixel-size to use one")
     if differ:

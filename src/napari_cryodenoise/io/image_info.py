@@ -81,6 +81,11 @@ class ImageInfo:
         return self.voxel_size[2]
 
     @property
+    def known_pixel_size(self) -> float | None:
+        """In-plane pixel size in Angstrom as the file gives it; None for a placeholder."""
+        return None if self.voxel_size_is_placeholder else float(self.pixel_size)
+
+    @property
     def name(self) -> str:
         """The file's stem (``emd_1832`` for ``emd_1832.map.gz``); ``"image"`` if none."""
         if self.path is None:

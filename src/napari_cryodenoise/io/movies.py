@@ -130,8 +130,7 @@ class MovieReader:
         from . import read_image  # the package's reader (defined in io/__init__)
 
         data, info = read_image(path, mmap=True)
-        if not info.voxel_size_is_placeholder:
-            self.pixel_size = float(info.pixel_size)
+        self.pixel_size = info.known_pixel_size
         return data
 
     def _load_gain(self, gain) -> np.ndarray:

@@ -226,7 +226,7 @@ def _pixel_size(path: Path) -> float | None:
             _, info = read_image(path, mmap=True)
     except (InputError, OSError, ValueError):
         return None
-    return None if info.voxel_size_is_placeholder else float(info.pixel_size)
+    return info.known_pixel_size
 
 
 def _fmt(value: float) -> str:

@@ -138,7 +138,7 @@ def plan_file(
         if int(mods[0].ndim) != 2:
             raise InputError(f"{in_path}: a {kind} needs 2D models, got 3D ones")
         per_slice = data.ndim == 3
-    pixel = None if info.voxel_size_is_placeholder else float(info.pixel_size)
+    pixel = info.known_pixel_size
     if settings.pixel_size and pixel is None:
         raise InputError(
             f"{in_path}: the header has no pixel size, so --pixel-size cannot be "

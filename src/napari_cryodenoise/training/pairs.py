@@ -273,11 +273,6 @@ def _check_real(arr: np.ndarray, label: str) -> None:
         raise InputError(f"{label}: unsupported pixel type {arr.dtype}")
 
 
-def _known_pixel_size(info) -> float | None:
-    """The header's in-plane pixel size (A); None for a placeholder."""
-    return None if info.voxel_size_is_placeholder else float(info.pixel_size)
-
-
 def _read_half(path: Path) -> tuple[np.ndarray, float | None]:
     """A half sum (memory-mapped) and its pixel size."""
     data, info = read_image(path, mmap=True)
@@ -287,7 +282,7 @@ def _read_half(path: Path) -> tuple[np.ndarray, float | None]:
             "--movies, or sum the halves first"
         )
     _check_real(data, str(path))
-    return data, _known_pixel_size(info)
+    return data, info.known_pixel_size
 
 
 def pairs_from_files(
@@ -340,7 +335,7 @@ def read_single_images(paths: Sequence[str | os.PathLike | np.ndarray]) -> list[
             continue
         data, info = read_image(p, mmap=True)
         _check_real(data, str(p))
-        apix = _known_pixel_size(info)
+        apix = info.known_pixel_size
         if data.ndim == 3 and info.kind in ("stack", "movie"):
             out.extend(
                 ImagePair(
